@@ -1,0 +1,1 @@
+"""Speech engines behind small interfaces: speech-to-text and text-to-speech."""

@@ -1,0 +1,123 @@
+"""The one settings model. Nothing else in Portaria reads the environment.
+
+Values come from `PORTARIA_*` environment variables, then from a `.env` file in the working directory.
+:func:`load_settings` turns validation failures into :class:`SettingsError`, whose message names each bad
+setting by its environment variable and never echoes a secret's value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PORTARIA_"
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or wrong; the message is meant for the person running Portaria."""
+
+
+class MediaFormat(StrEnum):
+    SLIN = "slin"
+    SLIN16 = "slin16"
+
+    @property
+    def sample_rate(self) -> int:
+        return 16000 if self is MediaFormat.SLIN16 else 8000
+
+
+def _split_host_port(value: str, setting: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{setting} must look like host:port, e.g. 127.0.0.1:9092")
+    return host.strip("[]"), int(port)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    ari_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8088"), description="Base URL of Asterisk's HTTP server (without /ari)."
+    )
+    ari_user: str = Field(default="portaria", min_length=1, description="ARI user from ari.conf.")
+    ari_password: SecretStr | None = Field(default=None, description="ARI password from ari.conf (required to run).")
+    ari_app: str = Field(default="portaria", pattern=r"^[A-Za-z0-9_.-]+$", description="Stasis application name.")
+    ari_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of each ARI REST request.")
+
+    audiosocket_bind: str = Field(
+        default="127.0.0.1:9092", description="host:port where the AudioSocket server listens."
+    )
+    audiosocket_advertise: str = Field(
+        default="", description="host:port Asterisk dials for externalMedia (defaults to the bind address)."
+    )
+    media_format: MediaFormat = Field(default=MediaFormat.SLIN, description="slin (8 kHz) or slin16 (16 kHz).")
+
+    directory: Path = Field(default=Path("data/apartamentos.json"), description="Residents directory (JSON).")
+    greeting: str = Field(
+        default="Condomínio Apoena, em que posso ajudar?", min_length=1, description="First words the visitor hears."
+    )
+    events_file: Path = Field(
+        default=Path("var/events.jsonl"), description="Per-call structured events, one JSON object per line."
+    )
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+
+    @field_validator("audiosocket_bind", "audiosocket_advertise")
+    @classmethod
+    def _host_port(cls, value: str, info: object) -> str:
+        if value:
+            _split_host_port(value, ENV_PREFIX + str(getattr(info, "field_name", "")).upper())
+        return value
+
+    @property
+    def bind_host_port(self) -> tuple[str, int]:
+        return _split_host_port(self.audiosocket_bind, "PORTARIA_AUDIOSOCKET_BIND")
+
+    @property
+    def advertise_address(self) -> str:
+        """What Asterisk dials; a wildcard bind address cannot be dialled, so it falls back to loopback."""
+        if self.audiosocket_advertise:
+            return self.audiosocket_advertise
+        host, port = self.bind_host_port
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"{host}:{port}"
+
+    def require_ari(self) -> SecretStr:
+        """The ARI password, or SettingsError: only commands that talk to Asterisk need it."""
+        if self.ari_password is None or not self.ari_password.get_secret_value():
+            raise SettingsError(f"{ENV_PREFIX}ARI_PASSWORD is not set (the password of the ARI user in ari.conf)")
+        return self.ari_password
+
+    @property
+    def ari_base(self) -> str:
+        return str(self.ari_url).rstrip("/")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
+        if item["type"] == "missing":
+            lines.append(f"{name} is not set")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, or raise SettingsError naming every bad setting (secrets never echoed)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
