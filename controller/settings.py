@@ -31,8 +31,9 @@ class MediaFormat(StrEnum):
 
 
 def _split_host_port(value: str, setting: str) -> tuple[str, int]:
+    """Parse host:port; port 0 (any free port, for tests) is accepted."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{setting} must look like host:port, e.g. 127.0.0.1:9092")
     return host.strip("[]"), int(port)
 

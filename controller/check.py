@@ -1,0 +1,78 @@
+"""`python -m controller check`: validate settings, the directory, ARI reachability and credentials.
+
+Each check prints one line; a failing check says what is wrong in one line and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from controller.ari import AriAuthError, AriClient, AriConnectionError, AriError
+from controller.directory import DirectoryError, load_directory
+from controller.settings import Settings, SettingsError, load_settings
+
+Report = Callable[[bool, str], None]
+
+
+def _print_report(ok: bool, line: str) -> None:
+    print(f"{'ok  ' if ok else 'FAIL'} {line}")
+
+
+async def _check_ari(settings: Settings, report: Report) -> bool:
+    password = settings.require_ari().get_secret_value()
+    async with AriClient(
+        settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
+    ) as ari:
+        try:
+            info = await ari.get("asterisk/info")
+        except AriAuthError:
+            report(
+                False, f"ARI at {settings.ari_base} refused user '{settings.ari_user}': wrong PORTARIA_ARI_PASSWORD?"
+            )
+            return False
+        except AriConnectionError as error:
+            report(False, f"cannot reach ARI at {settings.ari_base} ({error}); is Asterisk running with http.conf?")
+            return False
+        except AriError as error:
+            report(False, f"ARI at {settings.ari_base} answered HTTP {error.status}")
+            return False
+    version = info.get("system", {}).get("version", "?") if isinstance(info, dict) else "?"
+    report(True, f"ARI reachable at {settings.ari_base} as '{settings.ari_user}' (Asterisk {version})")
+    return True
+
+
+def _check_bind(settings: Settings, report: Report) -> bool:
+    host, port = settings.bind_host_port
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as error:
+        report(False, f"PORTARIA_AUDIOSOCKET_BIND {host}:{port} cannot be bound: {error.strerror}")
+        return False
+    report(True, f"AudioSocket address {host}:{port} is free; Asterisk will dial {settings.advertise_address}")
+    return True
+
+
+def run_check(report: Report = _print_report, **overrides: object) -> int:
+    try:
+        settings = load_settings(**overrides)
+        settings.require_ari()
+    except SettingsError as error:
+        report(False, f"settings: {error}")
+        return 1
+    report(True, "settings are valid")
+    ok = True
+    try:
+        directory = load_directory(settings.directory)
+        residents = sum(len(apartment.residents) for apartment in directory.apartments)
+        report(True, f"directory {settings.directory}: {len(directory.apartments)} apartments, {residents} residents")
+    except DirectoryError as error:
+        report(False, f"directory {error}")
+        ok = False
+    ok = _check_bind(settings, report) and ok
+    ok = asyncio.run(_check_ari(settings, report)) and ok
+    return 0 if ok else 1

@@ -1,0 +1,109 @@
+"""The composition root: builds every long-lived object from the settings and wires them together.
+
+`Service` is what `python -m controller` runs and what the integration tests and the demo start in-process:
+ARI client + events websocket, the co-hosted AudioSocket server, the per-call event log and the prompts.
+Start and stop are paired; stop hands live callers back to the dialplan and closes everything it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from audiosocket.server import AudioSocketServer
+from audiosocket.speech.base import TextToSpeech
+from audiosocket.speech.espeak import EspeakTTS
+from controller.app import StasisApp
+from controller.ari import AriClient
+from controller.events import JsonlEventLog
+from controller.gate_call import CallConfig, CallDeps
+from controller.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def synthesize_all(tts: TextToSpeech, text: str, sample_rate: int) -> bytes:
+    return b"".join([chunk async for chunk in tts.synthesize(text, sample_rate)])
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        password = settings.require_ari().get_secret_value()
+        host, port = settings.bind_host_port
+        self.events = JsonlEventLog(settings.events_file)
+        self.media = AudioSocketServer(host, port)
+        self.ari = AriClient(
+            settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
+        )
+        self.tts: TextToSpeech = EspeakTTS()
+        self.app = StasisApp(self.ari, self._call_deps)
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._events_task: asyncio.Task[None] | None = None
+        self._prompts: dict[str, bytes] = {}
+        self._config: CallConfig | None = None
+
+    def _call_deps(self) -> CallDeps:
+        assert self._config is not None
+        return CallDeps(self.ari, self.media, self.events, self._config, self._prompts)
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.events.open()
+        await self.media.start()
+        rate = settings.media_format.sample_rate
+        self._prompts["greeting"] = await synthesize_all(self.tts, settings.greeting, rate)
+        advertise = settings.advertise_address
+        if not settings.audiosocket_advertise:
+            advertise = f"{advertise.rsplit(':', 1)[0]}:{self.media.port}"
+        self._config = CallConfig(
+            app=settings.ari_app,
+            media_address=advertise,
+            media_format=settings.media_format.value,
+            sample_rate=rate,
+        )
+        await self.ari.open()
+        self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
+
+    async def _run_events(self) -> None:
+        async def on_connect(reconnected: bool) -> None:
+            await self.app.on_connect(reconnected)
+            self.connected.set()
+
+        await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait for the events websocket; surfaces a fatal error (e.g. refused credentials) instead of hanging."""
+        assert self._events_task is not None
+        waiter = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait({waiter, self._events_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if self._events_task in done:
+            waiter.cancel()
+            self._events_task.result()
+            raise RuntimeError("ARI events loop ended before connecting")
+        if waiter not in done:
+            waiter.cancel()
+            raise TimeoutError(f"ARI events websocket not connected within {timeout} s")
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set or the events loop fails (e.g. credentials refused)."""
+        assert self._events_task is not None
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopper, self._events_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self._events_task.done():
+            self._events_task.result()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self.app.shutdown()
+        if self._events_task is not None:
+            # Its outcome was already reported by run_until/wait_connected; here we only wait for it to end.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._events_task, 5)
+        await self.ari.close()
+        await self.media.stop()
+        self.events.close()
+        log.info("stopped")
