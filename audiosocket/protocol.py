@@ -121,6 +121,23 @@ def _decode_payload(kind_byte: int, payload: bytes) -> Frame:
             return Audio(payload, SAMPLE_RATES[kind])
 
 
+_FIXED_LENGTHS = {Kind.UUID: 16, Kind.DTMF: 1}
+
+
+def _check_header(kind_byte: int, length: int, max_payload: int) -> None:
+    try:
+        kind = Kind(kind_byte)
+    except ValueError:
+        raise ProtocolError(f"unknown frame kind 0x{kind_byte:02x}") from None
+    if length > max_payload:
+        raise ProtocolError(f"payload of {length} bytes exceeds the {max_payload}-byte limit")
+    expected = _FIXED_LENGTHS.get(kind)
+    if expected is not None and length != expected:
+        raise ProtocolError(f"{kind.name} frame must carry {expected} bytes, got {length}")
+    if kind in SAMPLE_RATES and length % 2:
+        raise ProtocolError(f"audio frame with odd length {length}")
+
+
 class Decoder:
     """Resumable frame parser: feed it any slice of the stream, get the complete frames it finished."""
 
@@ -134,8 +151,9 @@ class Decoder:
         while len(self._buffer) >= HEADER_SIZE:
             kind = self._buffer[0]
             length = int.from_bytes(self._buffer[1:3], "big")
-            if length > self._max_payload:
-                raise ProtocolError(f"payload of {length} bytes exceeds the {self._max_payload}-byte limit")
+            # Judge the header before waiting for its payload: garbage (an HTTP request, a port scanner) is
+            # refused on its first 3 bytes instead of after up to MAX_PAYLOAD more.
+            _check_header(kind, length, self._max_payload)
             end = HEADER_SIZE + length
             if len(self._buffer) < end:
                 break
