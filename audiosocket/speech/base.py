@@ -1,8 +1,20 @@
-"""Interfaces every speech engine implements, and the errors they raise."""
+"""Interfaces every speech engine implements, and the errors they raise.
+
+Audio everywhere is signed 16-bit little-endian mono PCM at the leg's rate (8000 Hz for ``slin``, 16000 Hz for
+``slin16``). Engines convert to whatever their model needs; callers never resample.
+
+Two ways to recognise a turn:
+
+- ``transcribe(pcm, rate)``: the whole utterance at once, after end-of-turn.
+- ``stream(rate)``: a :class:`RecognitionStream` fed frame by frame while the visitor speaks, so an engine that
+  recognises incrementally (Azure) has the answer moments after the last frame, and one that needs the whole
+  utterance (Whisper) can start on ``flush()`` while endpointing still waits to be sure the turn is over.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,18 +27,105 @@ class EngineError(Exception):
         self.retryable = retryable
 
 
+class EngineTimeout(EngineError, TimeoutError):
+    """The engine did not answer in time (also a ``TimeoutError``); worth one retry if time is left."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Transcript:
+    """What was recognised. Empty `text` means nothing intelligible was said (not an error)."""
+
     text: str
     confidence: float
     language: str
 
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+
+class RecognitionStream(Protocol):
+    """One turn of live recognition. Frames go in as they arrive; `finish()` returns the transcript.
+
+    `push_frame` never blocks the event loop. `flush()` says "the speaker paused: you may start recognising what
+    you have"; frames pushed after it mean the speaker went on, and `finish()` then covers everything.
+    `aclose()` abandons the turn (barge-in, hang-up) and frees the engine's resources; it is safe after `finish()`.
+    """
+
+    def push_frame(self, pcm: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+    async def finish(self) -> Transcript: ...
+
+    async def aclose(self) -> None: ...
+
 
 class SpeechToText(Protocol):
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript: ...
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        """Recognise one whole utterance."""
+        ...
+
+    def stream(self, sample_rate: int) -> RecognitionStream:
+        """Start recognising one turn fed frame by frame."""
+        ...
 
 
 class TextToSpeech(Protocol):
     def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
-        """Yield signed 16-bit mono PCM at `sample_rate` in chunks, the first as early as possible."""
+        """Yield signed 16-bit mono PCM at `sample_rate` in chunks of whole samples, the first as early as possible."""
         ...
+
+
+class BufferedStream:
+    """A :class:`RecognitionStream` for engines that recognise whole utterances (Whisper).
+
+    Frames are buffered; `flush()` starts recognising the buffer as it stands, and `finish()` reuses that result
+    when no frame arrived since, so the recognition overlaps the end-of-turn silence wait.
+    """
+
+    def __init__(self, recognize: Callable[[bytes], Awaitable[Transcript]]) -> None:
+        self._recognize = recognize
+        self._buffer = bytearray()
+        self._early: asyncio.Task[Transcript] | None = None
+        self._early_size = -1
+        self._closed = False
+
+    def push_frame(self, pcm: bytes) -> None:
+        if self._closed:
+            raise EngineError("audio pushed to a finished recognition")
+        self._buffer += pcm
+
+    def flush(self) -> None:
+        if self._closed or len(self._buffer) == self._early_size:
+            return
+        self._drop_early()
+        self._early_size = len(self._buffer)
+        self._early = asyncio.ensure_future(self._recognize(bytes(self._buffer)))
+
+    async def finish(self) -> Transcript:
+        if self._closed:
+            raise EngineError("recognition already finished")
+        self._closed = True
+        early, self._early = self._early, None
+        if early is not None and self._early_size == len(self._buffer):
+            return await early
+        if early is not None:
+            early.cancel()
+        return await self._recognize(bytes(self._buffer))
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._drop_early()
+        self._buffer.clear()
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            if self._early.done() and not self._early.cancelled():
+                self._early.exception()  # retrieved, so asyncio does not warn about it
+            self._early.cancel()
+            self._early = None
+        self._early_size = -1

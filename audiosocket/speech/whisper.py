@@ -1,0 +1,187 @@
+"""Offline speech-to-text with faster-whisper (CTranslate2), Whisper base by default.
+
+The model is assembled at install time by :mod:`audiosocket.speech.install_model`; nothing is downloaded here.
+Recognition is CPU-bound and blocking, so it runs in the executor handed in by the composition root, never on
+the event loop.
+
+Two decoding paths, chosen by `short_input`:
+
+- plain ``WhisperModel.transcribe()``, which pads every utterance to Whisper's 30 s window, so a 2 s "sim" costs
+  as much encoder time as 30 s of speech;
+- the short path: log-mel features of the utterance only (plus ~1 s of padding, rounded up to whole seconds) go
+  to ``model.encode`` and then ``model.generate`` with the fixed pt/transcribe/no-timestamps prompt. The
+  CTranslate2 encoder accepts the shorter input and the result matched the plain path on our fixtures at a
+  fraction of the time (docs/speech.md has the numbers).
+
+Decoding settings are the ones that behaved on this machine (../shared/SPEECH.md): beam 5, temperature 0, no
+conditioning on previous text, repetition penalty 1.1, no repeated 3-grams; plus a cap on new tokens
+proportional to the audio length so a decoding loop cannot run for seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+
+from audiosocket.speech.base import BufferedStream, EngineError, RecognitionStream, Transcript
+
+WHISPER_RATE = 16000
+LANGUAGE = "pt"
+_FRAMES_PER_SECOND = 100  # log-mel hop of 10 ms
+_MAX_FRAMES = 3000  # Whisper's 30 s window
+_MAX_TOKENS = 448
+# A segment Whisper itself thinks is silence (the same test faster-whisper applies).
+_NO_SPEECH_PROB = 0.6
+_SILENCE_LOGPROB = -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperOptions:
+    """How the model is run. `cpu_threads` per recognition; concurrency is bounded by the executor."""
+
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    beam_size: int = 5
+    short_input: bool = True
+    pad_seconds: float = 1.0
+
+
+def pcm_to_float(pcm: bytes, sample_rate: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Signed 16-bit PCM at `sample_rate` -> float32 in [-1, 1) at 16 kHz, as Whisper wants it."""
+    if len(pcm) % 2:
+        raise EngineError("PCM length is not a whole number of 16-bit samples")
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    if sample_rate != WHISPER_RATE and audio.size:
+        audio = soxr.resample(audio, sample_rate, WHISPER_RATE, quality="HQ").astype(np.float32)
+    return audio
+
+
+def max_new_tokens(seconds: float) -> int:
+    """Generous for speech (~4 tokens per word, ~3 words per second) but stops a looping decoder early."""
+    return min(_MAX_TOKENS // 2, 24 + math.ceil(16 * seconds))
+
+
+class WhisperSTT:
+    """faster-whisper behind :class:`~audiosocket.speech.base.SpeechToText`. Call `load()` once before use."""
+
+    def __init__(self, model_dir: Path, executor: Executor, options: WhisperOptions | None = None) -> None:
+        self._model_dir = model_dir
+        self._executor = executor
+        self._options = options or WhisperOptions()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._suppress: tuple[int, ...] = ()
+
+    @property
+    def options(self) -> WhisperOptions:
+        return self._options
+
+    async def load(self) -> None:
+        """Load the model in the executor (about a second, ~320 MB for base)."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.load_blocking)
+
+    def load_blocking(self) -> None:
+        if self._model is not None:
+            return
+        if not (self._model_dir / "model.bin").is_file():
+            raise EngineError(
+                f"no Whisper model in {self._model_dir}: run `python -m audiosocket.speech.install_model` "
+                "or point PORTARIA_WHISPER_MODEL at a CTranslate2 Whisper model directory"
+            )
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        try:
+            model = WhisperModel(
+                str(self._model_dir),
+                device="cpu",
+                compute_type=self._options.compute_type,
+                cpu_threads=self._options.cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as error:
+            raise EngineError(f"cannot load the Whisper model in {self._model_dir}: {error}") from None
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=LANGUAGE)
+        self._suppress = tuple(get_suppressed_tokens(tokenizer, [-1]) or ())
+        self._tokenizer = tokenizer
+        self._model = model
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.recognize, pcm, sample_rate)
+
+    def stream(self, sample_rate: int) -> RecognitionStream:
+        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate))
+
+    def recognize(self, pcm: bytes, sample_rate: int) -> Transcript:
+        """Blocking recognition of one utterance (runs in the executor)."""
+        if self._model is None:
+            raise EngineError("the Whisper model is not loaded")
+        audio = pcm_to_float(pcm, sample_rate)
+        if not audio.size:
+            return Transcript("", 0.0, LANGUAGE)
+        try:
+            if self._options.short_input and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
+                return self._recognize_short(audio)
+            return self._recognize_plain(audio)
+        except (RuntimeError, ValueError) as error:
+            raise EngineError(f"Whisper failed: {error}") from None
+
+    def _recognize_plain(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
+        segments, _info = self._model.transcribe(
+            audio,
+            language=LANGUAGE,
+            beam_size=self._options.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            repetition_penalty=1.1,
+            no_repeat_ngram_size=3,
+            max_new_tokens=max_new_tokens(audio.size / WHISPER_RATE),
+            vad_filter=False,
+        )
+        texts, logprobs = [], []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            logprobs.append(segment.avg_logprob)
+        text = " ".join(part for part in texts if part)
+        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
+        return Transcript(text, round(confidence, 3), LANGUAGE)
+
+    def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
+        import ctranslate2
+
+        features = self._model.feature_extractor(audio)[:, :-1]
+        content = features.shape[-1]
+        target = content + round(self._options.pad_seconds * _FRAMES_PER_SECOND)
+        target = min(_MAX_FRAMES, math.ceil(target / _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
+        padded = np.zeros((1, features.shape[0], target), dtype=np.float32)
+        padded[0, :, :content] = features[:, :target]
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=False)
+        prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        result = self._model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=self._options.beam_size,
+            repetition_penalty=1.1,
+            no_repeat_ngram_size=3,
+            max_length=len(prompt) + max_new_tokens(audio.size / WHISPER_RATE),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(self._suppress),
+        )[0]
+        tokens = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > _NO_SPEECH_PROB and avg_logprob < _SILENCE_LOGPROB:
+            return Transcript("", 0.0, LANGUAGE)
+        text = self._tokenizer.decode(tokens).strip()
+        return Transcript(text, round(math.exp(avg_logprob), 3), LANGUAGE)
