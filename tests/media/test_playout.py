@@ -9,6 +9,7 @@ import pytest
 
 from audiosocket.playout import FRAME_S, PlaybackResult, Playout
 from audiosocket.protocol import Audio, Decoder
+
 from .fakes import FakeClock, RecordingSink
 
 

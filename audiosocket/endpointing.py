@@ -1,0 +1,277 @@
+"""Turn detection: where the caller's utterance starts and ends, as a pure state machine fed timestamps.
+
+Nothing here reads a clock or awaits. The media leg feeds every inbound frame with its arrival time and the
+VAD's verdict (:meth:`Endpointer.feed`), and calls :meth:`Endpointer.tick` when :meth:`Endpointer.deadline`
+comes, because silence is measured on the wall clock: Asterisk sends no frames at all while nobody talks.
+
+States (hysteresis, as in Pipecat's VAD analyser)::
+
+    QUIET --voiced frame--> STARTING --voiced >= min_speech--> SPEAKING --silence >= early--> STOPPING
+      ^                        |                                  ^                              |
+      |   silence >= blip_gap  |                                  +--------voiced frame----------+
+      +------(blip dropped)----+                                         (SpeechResumed)          |
+      +------------------------------ silence >= silence_ms, or length >= max ---------------------+
+                                               (UtteranceEnded)
+
+Latency is won at STOPPING: :class:`EarlyUtterance` carries the audio after ``early_ms`` of silence, so the
+recogniser can start while the rest of the silence threshold runs. :class:`SpeechResumed` tells the runner to
+discard that early result; :class:`UtteranceEnded` confirms the turn (its audio is the early audio plus whatever
+came after, identical when nothing did).
+
+The utterance audio starts ``pre_roll_ms`` before the first voiced frame (the first syllable's onset is often
+unvoiced and the VAD is late), wall-clock gaps between frames are filled with silence so the recogniser hears
+the pause, and it ends ``early_ms`` after the last voiced frame.
+
+Barge-in: while an interruptible prompt plays (``feed(..., barge_in=True)``), :class:`BargeIn` fires once the
+caller has ``barge_in_min_ms`` of *voiced* audio: a short echo of our own prompt or a door slam does not stop us.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointingConfig:
+    silence_ms: int = 700
+    early_ms: int = 200
+    pre_roll_ms: int = 300
+    min_speech_ms: int = 100
+    max_utterance_ms: int = 15000
+    barge_in_min_ms: int = 140
+    blip_gap_ms: int = 150
+
+    def __post_init__(self) -> None:
+        if self.silence_ms <= 0 or self.min_speech_ms < 0 or self.max_utterance_ms <= 0:
+            raise ValueError("silence_ms and max_utterance_ms must be positive, min_speech_ms not negative")
+        if self.early_ms < 0 or self.pre_roll_ms < 0 or self.barge_in_min_ms < 0 or self.blip_gap_ms <= 0:
+            raise ValueError("early_ms, pre_roll_ms and barge_in_min_ms must not be negative")
+
+
+class TurnState(Enum):
+    QUIET = "quiet"
+    STARTING = "starting"
+    SPEAKING = "speaking"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceStarted:
+    """Speech confirmed (``min_speech_ms`` voiced); `onset` is when its first voiced frame began."""
+
+    onset: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BargeIn:
+    """The caller talks over an interruptible prompt: stop it."""
+
+    voiced_ms: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyUtterance:
+    """Speech has probably ended (``early_ms`` of silence): start recognising `pcm` now."""
+
+    pcm: bytes
+    sample_rate: int
+    duration_ms: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """Speech came back after an :class:`EarlyUtterance`: discard its recognition."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEnded:
+    """The turn is over. `duration_ms` spans first to last voiced frame; `pcm` adds pre-roll and a short tail.
+
+    `delay_ms` is the endpointing delay (end of the last voiced frame to this event). `truncated` means the
+    utterance hit ``max_utterance_ms``; `barged_in` that it interrupted a prompt.
+    """
+
+    pcm: bytes
+    sample_rate: int
+    duration_ms: int
+    delay_ms: int
+    at: float
+    truncated: bool = False
+    barged_in: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BlipDropped:
+    """A voiced burst shorter than ``min_speech_ms`` (a cough, a click, a car horn) was ignored."""
+
+    voiced_ms: int
+    at: float
+
+
+TurnEvent = UtteranceStarted | BargeIn | EarlyUtterance | SpeechResumed | UtteranceEnded | BlipDropped
+
+
+class Endpointer:
+    """One leg's turn detector. Feed it frames in arrival order; act on the events it returns."""
+
+    def __init__(self, config: EndpointingConfig, sample_rate: int) -> None:
+        self.config = config
+        self.sample_rate = sample_rate
+        self._bytes_per_s = sample_rate * 2
+        self._state = TurnState.QUIET
+        # Recent frames (end time, pcm) for the pre-roll, kept in every state.
+        self._recent: deque[tuple[float, bytes]] = deque()
+        self._recent_bytes = 0
+        self._audio = bytearray()
+        self._audio_end = 0.0  # arrival time of the last frame appended to _audio
+        self._voice_end_bytes = 0  # len(_audio) right after the last voiced frame
+        self._onset = 0.0
+        self._last_voice = 0.0
+        self._voiced_s = 0.0
+        self._barged = False
+
+    @property
+    def state(self) -> TurnState:
+        return self._state
+
+    def deadline(self) -> float | None:
+        """When :meth:`tick` would next change something (None: only a frame can)."""
+        cfg = self.config
+        match self._state:
+            case TurnState.QUIET:
+                return None
+            case TurnState.STARTING:
+                return self._last_voice + cfg.blip_gap_ms / 1000
+            case TurnState.SPEAKING if 0 < cfg.early_ms < cfg.silence_ms:
+                end = self._last_voice + cfg.early_ms / 1000
+            case _:
+                end = self._last_voice + cfg.silence_ms / 1000
+        return min(end, self._onset + cfg.max_utterance_ms / 1000)
+
+    def tick(self, now: float) -> list[TurnEvent]:
+        """The wall clock moved on without frames: end blips, send the early audio, end the turn."""
+        events: list[TurnEvent] = []
+        self._check(now, events)
+        return events
+
+    def feed(self, now: float, is_speech: bool, pcm: bytes, *, barge_in: bool = False) -> list[TurnEvent]:
+        """One inbound frame that arrived at `now` (its audio ended then). `barge_in`: an interruptible prompt
+        is playing."""
+        events: list[TurnEvent] = []
+        frame_s = len(pcm) / self._bytes_per_s
+        # Timers first, as of when this frame's audio began: a gap without frames may have ended the turn.
+        self._check(now - frame_s if is_speech else now, events)
+        self._remember(now, pcm)
+        if self._state is TurnState.QUIET:
+            if not is_speech:
+                return events
+            self._start(now, frame_s)
+        else:
+            self._append(now, pcm)
+        if is_speech:
+            self._voiced(now, frame_s, events)
+        if barge_in and not self._barged and self._state is not TurnState.QUIET:
+            if self._voiced_s * 1000 >= self.config.barge_in_min_ms - EPSILON:
+                self._barged = True
+                events.append(BargeIn(round(self._voiced_s * 1000), now))
+        self._check(now, events)
+        return events
+
+    def _voiced(self, now: float, frame_s: float, events: list[TurnEvent]) -> None:
+        self._last_voice = now
+        self._voiced_s += frame_s
+        self._voice_end_bytes = len(self._audio)
+        if self._state is TurnState.STARTING and self._voiced_s * 1000 >= self.config.min_speech_ms - EPSILON:
+            self._state = TurnState.SPEAKING
+            events.append(UtteranceStarted(self._onset, now))
+        elif self._state is TurnState.STOPPING:
+            self._state = TurnState.SPEAKING
+            events.append(SpeechResumed(now))
+
+    def _check(self, now: float, events: list[TurnEvent]) -> None:
+        cfg = self.config
+        if self._state is TurnState.QUIET:
+            return
+        silence = now - self._last_voice + EPSILON
+        if self._state is TurnState.STARTING:
+            if silence * 1000 >= cfg.blip_gap_ms:
+                events.append(BlipDropped(round(self._voiced_s * 1000), now))
+                self._reset()
+            return
+        if (now - self._onset + EPSILON) * 1000 >= cfg.max_utterance_ms:
+            events.append(self._end(now, truncated=True))
+            return
+        if silence * 1000 >= cfg.silence_ms:
+            events.append(self._end(now, truncated=False))
+            return
+        if self._state is TurnState.SPEAKING and 0 < cfg.early_ms < cfg.silence_ms and silence * 1000 >= cfg.early_ms:
+            self._state = TurnState.STOPPING
+            pcm = self._utterance_pcm()
+            events.append(EarlyUtterance(pcm, self.sample_rate, self._duration_ms(), now))
+
+    def _start(self, now: float, frame_s: float) -> None:
+        self._state = TurnState.STARTING
+        self._onset = now - frame_s
+        self._voiced_s = 0.0
+        self._barged = False
+        self._audio = bytearray()
+        self._audio_end = 0.0
+        for end, pcm in self._recent:
+            self._append(end, pcm)
+
+    def _remember(self, now: float, pcm: bytes) -> None:
+        limit = self.config.pre_roll_ms / 1000
+        self._recent.append((now, pcm))
+        self._recent_bytes += len(pcm)
+        # Keep pre_roll_ms of audio, and nothing older than that on the wall clock (frames stop in silence).
+        while self._recent and (
+            self._recent_bytes - len(self._recent[0][1]) >= limit * self._bytes_per_s
+            or self._recent[0][0] < now - limit - EPSILON
+        ):
+            self._recent_bytes -= len(self._recent.popleft()[1])
+
+    def _append(self, end: float, pcm: bytes) -> None:
+        frame_s = len(pcm) / self._bytes_per_s
+        if self._audio:
+            gap = end - frame_s - self._audio_end
+            if gap > frame_s:  # frames missing on the wall clock: the caller paused; keep the pause
+                gap = min(gap, self.config.silence_ms / 1000)
+                self._audio += bytes(round(gap * self.sample_rate) * 2)
+        self._audio += pcm
+        self._audio_end = end
+
+    def _utterance_pcm(self) -> bytes:
+        tail = int(self.config.early_ms / 1000 * self.sample_rate) * 2
+        return bytes(self._audio[: self._voice_end_bytes + tail])
+
+    def _duration_ms(self) -> int:
+        return round((self._last_voice - self._onset) * 1000)
+
+    def _end(self, now: float, *, truncated: bool) -> UtteranceEnded:
+        ended = UtteranceEnded(
+            self._utterance_pcm(),
+            self.sample_rate,
+            self._duration_ms(),
+            round((now - self._last_voice) * 1000),
+            now,
+            truncated,
+            self._barged,
+        )
+        self._reset()
+        return ended
+
+    def _reset(self) -> None:
+        self._state = TurnState.QUIET
+        self._audio = bytearray()
+        self._voice_end_bytes = 0
+        self._voiced_s = 0.0
+        self._barged = False

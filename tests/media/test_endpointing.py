@@ -1,0 +1,263 @@
+"""Turn detection as a pure state machine: timestamps in, events out, no clock and no event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from audiosocket.endpointing import (
+    BargeIn,
+    BlipDropped,
+    EarlyUtterance,
+    Endpointer,
+    EndpointingConfig,
+    SpeechResumed,
+    TurnEvent,
+    TurnState,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+
+RATE = 8000
+FRAME = 0.02
+
+
+def frame(value: int) -> bytes:
+    return value.to_bytes(2, "little", signed=True) * (RATE // 50)
+
+
+class Caller:
+    """Feeds an Endpointer 20 ms frames on a timeline, as a media leg would; collects what it says."""
+
+    def __init__(self, config: EndpointingConfig | None = None, start: float = 100.0) -> None:
+        self.ep = Endpointer(config or EndpointingConfig(), RATE)
+        self.now = start
+        self.events: list[TurnEvent] = []
+
+    def talk(self, ms: int, value: int = 1000, barge_in: bool = False) -> None:
+        for _ in range(ms // 20):
+            self.now = round(self.now + FRAME, 6)
+            self.events += self.ep.feed(self.now, True, frame(value), barge_in=barge_in)
+
+    def noise(self, ms: int, value: int = 7) -> None:
+        for _ in range(ms // 20):
+            self.now = round(self.now + FRAME, 6)
+            self.events += self.ep.feed(self.now, False, frame(value))
+
+    def wait(self, ms: int) -> None:
+        """Wall-clock time with no frames at all; ticks whenever the endpointer asks."""
+        end = round(self.now + ms / 1000, 6)
+        while (deadline := self.ep.deadline()) is not None and deadline <= end + 1e-9:
+            self.now = max(self.now, deadline)
+            self.events += self.ep.tick(self.now)
+        self.now = end
+
+    def of(self, kind: type[TurnEvent]) -> list[TurnEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def kinds(self) -> list[str]:
+        return [type(e).__name__ for e in self.events]
+
+
+def test_one_utterance_in_frameless_silence() -> None:
+    caller = Caller()
+    caller.talk(1000)
+    last_voice = caller.now
+    caller.wait(2000)
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded)
+    assert ended.duration_ms == 1000
+    assert ended.at == pytest.approx(last_voice + 0.7)
+    assert ended.delay_ms == 700
+    assert not ended.truncated and not ended.barged_in
+    assert caller.ep.state is TurnState.QUIET and caller.ep.deadline() is None
+
+
+def test_utterance_ends_in_continuous_non_speech_frames_too() -> None:
+    caller = Caller()
+    caller.noise(1000)
+    caller.talk(600)
+    caller.noise(1000)
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded) and ended.duration_ms == 600 and ended.delay_ms == 700
+
+
+def test_utterance_audio_has_pre_roll_and_a_short_tail() -> None:
+    caller = Caller()
+    caller.noise(1000, value=3)
+    caller.talk(500, value=1000)
+    caller.noise(1000, value=5)
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded)
+    samples = [int.from_bytes(ended.pcm[i : i + 2], "little", signed=True) for i in range(0, len(ended.pcm), 2)]
+    assert samples[: 280 * 8] == [3] * 280 * 8  # ~300 ms of pre-roll before the first voiced frame
+    assert samples.count(1000) == 500 * 8
+    assert samples[-200 * 8 :] == [5] * 200 * 8  # early_ms of tail
+    assert len(samples) == (280 + 500 + 200) * 8
+
+
+def test_pre_roll_never_reaches_across_a_wall_clock_gap() -> None:
+    caller = Caller()
+    caller.noise(300, value=3)
+    caller.wait(5000)
+    caller.talk(400)
+    caller.wait(1000)
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded)
+    assert len(ended.pcm) == (400 + 0) * 16  # the old noise is 5 s stale: no pre-roll, no tail frames
+
+
+def test_pauses_without_frames_are_kept_as_silence_in_the_audio() -> None:
+    caller = Caller()
+    caller.talk(400)
+    caller.wait(300)
+    caller.talk(400)
+    caller.wait(1000)
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded)
+    assert ended.duration_ms == 1100
+    assert len(ended.pcm) == (400 + 300 + 400) * 16
+
+
+def test_early_utterance_then_resumed_then_confirmed() -> None:
+    caller = Caller()
+    caller.talk(600)
+    caller.wait(300)  # > early_ms, < silence_ms
+    caller.talk(400)
+    caller.wait(1000)
+    assert caller.kinds() == [
+        "UtteranceStarted",
+        "EarlyUtterance",
+        "SpeechResumed",
+        "EarlyUtterance",
+        "UtteranceEnded",
+    ]
+    first_early, second_early = caller.of(EarlyUtterance)
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(first_early, EarlyUtterance) and isinstance(second_early, EarlyUtterance)
+    assert isinstance(ended, UtteranceEnded)
+    assert first_early.duration_ms == 600 and ended.duration_ms == 1300
+    assert second_early.pcm == ended.pcm  # the early recognition is valid for the confirmed turn
+    assert first_early.at == pytest.approx(100 + 0.6 + 0.2)
+
+
+def test_early_signal_can_be_disabled() -> None:
+    caller = Caller(EndpointingConfig(early_ms=0))
+    caller.talk(400)
+    caller.wait(1000)
+    assert caller.kinds() == ["UtteranceStarted", "UtteranceEnded"]
+
+
+@pytest.mark.parametrize("silence_ms", [300, 500, 700, 1200])
+def test_silence_threshold_is_a_setting(silence_ms: int) -> None:
+    caller = Caller(EndpointingConfig(silence_ms=silence_ms))
+    caller.talk(400)
+    caller.wait(silence_ms - 20)
+    assert not caller.of(UtteranceEnded)
+    caller.wait(20)
+    ended = caller.of(UtteranceEnded)
+    assert len(ended) == 1 and isinstance(ended[0], UtteranceEnded) and ended[0].delay_ms == silence_ms
+
+
+def test_a_pause_shorter_than_the_threshold_keeps_one_turn() -> None:
+    caller = Caller()
+    for _ in range(4):
+        caller.talk(300)
+        caller.wait(600)
+    caller.wait(1000)
+    assert len(caller.of(UtteranceEnded)) == 1
+
+
+def test_blips_shorter_than_min_speech_are_dropped() -> None:
+    caller = Caller()
+    caller.talk(60)
+    caller.wait(500)
+    caller.talk(40)
+    caller.noise(400)
+    assert caller.kinds() == ["BlipDropped", "BlipDropped"]
+    assert caller.ep.state is TurnState.QUIET
+
+
+def test_voiced_frames_need_not_be_contiguous_to_start_speech() -> None:
+    caller = Caller()
+    for _ in range(3):
+        caller.talk(40)
+        caller.noise(40)
+    assert caller.kinds() == ["UtteranceStarted"]
+    started = caller.events[0]
+    assert isinstance(started, UtteranceStarted) and started.onset == pytest.approx(100.0)
+
+
+def test_max_utterance_length_cuts_a_turn_that_never_ends() -> None:
+    caller = Caller(EndpointingConfig(max_utterance_ms=3000))
+    caller.talk(7000)
+    ended = [e for e in caller.events if isinstance(e, UtteranceEnded)]
+    assert len(ended) == 2 and all(e.truncated for e in ended)
+    assert ended[0].duration_ms == pytest.approx(2980, abs=20)
+
+
+def test_barge_in_needs_min_voiced_duration_while_a_prompt_plays() -> None:
+    caller = Caller(EndpointingConfig(barge_in_min_ms=140))
+    caller.talk(120, barge_in=True)
+    assert not caller.of(BargeIn)
+    caller.talk(20, barge_in=True)
+    assert len(caller.of(BargeIn)) == 1
+    caller.talk(500, barge_in=True)
+    assert len(caller.of(BargeIn)) == 1  # once per utterance
+    caller.wait(1000)
+    ended = caller.of(UtteranceEnded)[0]
+    assert isinstance(ended, UtteranceEnded) and ended.barged_in and ended.duration_ms == 640
+
+
+def test_echo_bursts_shorter_than_the_guard_do_not_barge_in() -> None:
+    caller = Caller(EndpointingConfig(barge_in_min_ms=140))
+    for _ in range(10):
+        caller.talk(80, barge_in=True)
+        caller.noise(200)
+    assert not caller.of(BargeIn)
+
+
+def test_no_barge_in_when_nothing_interruptible_plays() -> None:
+    caller = Caller()
+    caller.talk(1000, barge_in=False)
+    assert not caller.of(BargeIn)
+
+
+def test_resumed_speech_after_early_counts_as_the_same_turn_for_barge_in() -> None:
+    caller = Caller()
+    caller.talk(300)
+    caller.wait(300)
+    caller.talk(300, barge_in=True)
+    assert caller.of(SpeechResumed) and caller.of(BargeIn)
+
+
+def test_blip_then_speech_starts_a_fresh_candidate() -> None:
+    caller = Caller()
+    caller.talk(40)
+    caller.noise(200)
+    caller.talk(300)
+    caller.wait(1000)
+    assert caller.kinds() == ["BlipDropped", "UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+    assert isinstance(caller.events[0], BlipDropped)
+
+
+def test_frames_of_other_sizes_and_16k() -> None:
+    ep = Endpointer(EndpointingConfig(), 16000)
+    now = 0.0
+    events: list[TurnEvent] = []
+    for _ in range(30):  # 30 ms frames
+        now += 0.03
+        events += ep.feed(now, True, bytes(960))
+    events += ep.tick(now + 0.7)
+    ended = [e for e in events if isinstance(e, UtteranceEnded)]
+    assert len(ended) == 1 and ended[0].duration_ms == 900 and ended[0].sample_rate == 16000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"silence_ms": 0}, {"max_utterance_ms": 0}, {"early_ms": -1}, {"pre_roll_ms": -5}, {"blip_gap_ms": 0}],
+)
+def test_config_is_validated(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        EndpointingConfig(**bad)
