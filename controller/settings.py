@@ -30,6 +30,16 @@ class MediaFormat(StrEnum):
         return 16000 if self is MediaFormat.SLIN16 else 8000
 
 
+class SttEngine(StrEnum):
+    WHISPER = "whisper"
+    AZURE = "azure"
+
+
+class TtsEngine(StrEnum):
+    ESPEAK = "espeak"
+    AZURE = "azure"
+
+
 def _split_host_port(value: str, setting: str) -> tuple[str, int]:
     """Parse host:port; port 0 (any free port, for tests) is accepted."""
     host, sep, port = value.rpartition(":")
@@ -71,6 +81,40 @@ class Settings(BaseSettings):
         default=Path("var/events.jsonl"), description="Per-call structured events, one JSON object per line."
     )
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+
+    stt_engine: SttEngine = Field(default=SttEngine.WHISPER, description="Speech-to-text: whisper (offline) or azure.")
+    tts_engine: TtsEngine = Field(default=TtsEngine.ESPEAK, description="Text-to-speech: espeak (offline) or azure.")
+    whisper_model: Path = Field(
+        default=Path("models/whisper-base"),
+        description="CTranslate2 Whisper model directory (made by `python -m audiosocket.speech.install_model`; "
+        "larger models such as small or medium recognise pt-BR better if you can fetch them).",
+    )
+    whisper_compute_type: str = Field(
+        default="int8", description="CTranslate2 compute type (int8, int8_float32, float32)."
+    )
+    whisper_threads: int = Field(default=2, ge=1, le=64, description="CPU threads per Whisper recognition.")
+    whisper_beam_size: int = Field(default=5, ge=1, le=10, description="Whisper beam size (1 = greedy, faster).")
+    whisper_short_input: bool = Field(
+        default=True, description="Encode only the utterance (+1 s) instead of Whisper's padded 30 s window."
+    )
+    speech_workers: int = Field(
+        default=2, ge=1, le=32, description="Threads for blocking speech work (Whisper, Azure SDK calls)."
+    )
+    espeak_voice: str = Field(default="pt-br", min_length=1, description="espeak-ng voice (e.g. pt-br, pt-br+m3).")
+    espeak_speed: int = Field(default=160, ge=80, le=450, description="espeak-ng speed in words per minute.")
+    azure_speech_key: SecretStr | None = Field(
+        default=None, description="Azure Speech resource key (needed when an engine is azure)."
+    )
+    azure_speech_region: str = Field(default="", description="Azure Speech resource region, e.g. brazilsouth.")
+    azure_speech_language: str = Field(default="pt-BR", description="Azure recognition language.")
+    azure_speech_voice: str = Field(default="pt-BR-AntonioNeural", description="Azure neural voice for synthesis.")
+    stt_timeout_s: float = Field(default=8.0, gt=0, description="Longest wait for one recognition, retry included.")
+    tts_timeout_s: float = Field(
+        default=3.0, gt=0, description="Longest wait for the first synthesized audio, and between later chunks."
+    )
+    speech_max_failures: int = Field(
+        default=3, ge=1, description="Consecutive speech failures on a leg before the call takes the fallback path."
+    )
 
     @field_validator("audiosocket_bind", "audiosocket_advertise")
     @classmethod

@@ -7,6 +7,7 @@ phrase is in here too, so a call can still apologise when the synthesizer itself
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 
@@ -33,7 +34,9 @@ class PromptCache:
         self._chunk_ms = chunk_ms
         self._audio: dict[tuple[str, int], bytes] = {}
 
-    async def warm(self, phrases: Iterable[str], sample_rates: Iterable[int]) -> list[str]:
+    async def warm(
+        self, phrases: Iterable[str], sample_rates: Iterable[int], *, timeout_s: float | None = None
+    ) -> list[str]:
         """Synthesize every phrase at every rate not cached yet; returns the problems (logged, not raised).
 
         A phrase that cannot be synthesized now is simply synthesized on demand later; the caller decides whether
@@ -45,12 +48,18 @@ class PromptCache:
                 if (phrase, rate) in self._audio:
                     continue
                 try:
-                    chunks = [chunk async for chunk in self._tts.synthesize(phrase, rate)]
+                    async with asyncio.timeout(timeout_s):
+                        chunks = [chunk async for chunk in self._tts.synthesize(phrase, rate)]
                     self._audio[(phrase, rate)] = b"".join(chunks)
-                except EngineError as error:
+                except (EngineError, TimeoutError) as error:
                     problems.append(f"cannot synthesize {phrase!r} at {rate} Hz: {error}")
                     log.warning("prompt cache: %s", problems[-1])
         return problems
+
+    def adopt(self, other: PromptCache) -> None:
+        """Take the phrases `other` has and this cache lacks (the fallback voice filling gaps)."""
+        for key, audio in other._audio.items():
+            self._audio.setdefault(key, audio)
 
     def get(self, text: str, sample_rate: int) -> bytes | None:
         return self._audio.get((_key(text), sample_rate))
