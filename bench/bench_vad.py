@@ -282,7 +282,8 @@ def main() -> None:
                 f"| {statistics.median(outcome.duration_errors) if outcome.duration_errors else float('nan'):.0f} "
                 f"| {statistics.median(outcome.onsets) if outcome.onsets else float('nan'):.0f} |"
             )
-    lines += ["", "| engine | recall | false+ | turns ended | false turns | CPU µs/frame |", "|---|---|---|---|---|---|"]
+    lines += ["", "| engine | recall | false+ | turns ended | false turns | CPU µs/frame |"]
+    lines += ["|---|---|---|---|---|---|"]
     for name, total in totals.items():
         lines.append(
             f"| {name} | {total.speech_hits / total.speech_frames:.2f} | {total.noise_hits / total.noise_frames:.2f} "
