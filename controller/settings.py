@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +72,33 @@ class Settings(BaseSettings):
         default="", description="host:port Asterisk dials for externalMedia (defaults to the bind address)."
     )
     media_format: MediaFormat = Field(default=MediaFormat.SLIN, description="slin (8 kHz) or slin16 (16 kHz).")
+    # Turn detection and barge-in (audiosocket/endpointing.py; defaults measured in docs/media.md).
+    vad_engine: Literal["silero", "webrtc"] = Field(
+        default="silero", description="Voice activity detector: silero (robust in street noise) or webrtc (cheapest)."
+    )
+    vad_silero_threshold: float = Field(
+        default=0.6, ge=0.05, le=0.95, description="Silero speech probability that starts speech."
+    )
+    vad_webrtc_mode: int = Field(default=3, ge=0, le=3, description="webrtcvad aggressiveness, 0 (lax) to 3 (strict).")
+    silence_ms: int = Field(
+        default=700, ge=100, le=5000, description="Silence (wall clock) that ends the caller's turn, in ms."
+    )
+    early_end_ms: int = Field(
+        default=200, ge=0, le=2000, description="Silence after which recognition starts early (0 = off), in ms."
+    )
+    pre_roll_ms: int = Field(
+        default=300, ge=0, le=2000, description="Audio kept before speech onset so the first syllable is not cut."
+    )
+    min_speech_ms: int = Field(
+        default=100, ge=0, le=2000, description="Voiced audio needed to start a turn; shorter bursts are ignored."
+    )
+    max_utterance_ms: int = Field(
+        default=15000, ge=1000, le=120000, description="Longest utterance; a turn is cut there."
+    )
+    barge_in: bool = Field(default=True, description="Let the caller interrupt prompts by talking.")
+    barge_in_min_ms: int = Field(
+        default=140, ge=0, le=2000, description="Voiced audio needed to interrupt a prompt (echo guard), in ms."
+    )
 
     directory: Path = Field(default=Path("data/apartamentos.json"), description="Residents directory (JSON).")
     greeting: str = Field(
