@@ -18,18 +18,18 @@ def speech(rate: int) -> bytes:
         assert wav.getframerate() == 16000
         pcm = wav.readframes(wav.getnframes())
     if rate == 16000:
-        return pcm
+        return bytes(pcm)
     import soxr
 
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    return np.asarray(soxr.resample(samples, 16000, rate)).clip(-32768, 32767).astype("<i2").tobytes()
+    return bytes(np.asarray(soxr.resample(samples, 16000, rate)).clip(-32768, 32767).astype("<i2").tobytes())
 
 
 def brown_noise(rate: int, seconds: float, level: float = 2000) -> bytes:
     rng = np.random.default_rng(7)
     walk = np.cumsum(rng.standard_normal(int(rate * seconds)))
     walk -= np.convolve(walk, np.ones(400) / 400, mode="same")
-    return (walk / walk.std() * level).clip(-32768, 32767).astype("<i2").tobytes()
+    return bytes((walk / walk.std() * level).clip(-32768, 32767).astype("<i2").tobytes())
 
 
 def verdicts(vad: Vad, pcm: bytes, chunk: int) -> list[bool]:

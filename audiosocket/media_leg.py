@@ -1,0 +1,288 @@
+"""One call leg's media, as the call runner sees it: typed events in, prompts out, barge-in handled here.
+
+:class:`MediaLeg` wraps an AudioSocket :class:`~audiosocket.server.MediaConnection`. It reads the inbound frames,
+runs the VAD and the :class:`~audiosocket.endpointing.Endpointer` on each, keeps the wall-clock silence timer
+(Asterisk sends nothing while nobody talks), owns the leg's :class:`~audiosocket.playout.Playout`, and stops an
+interruptible prompt when the caller talks over it.
+
+API::
+
+    async with MediaLeg(connection, sample_rate, vad=make_vad("silero", rate), events=sink,
+                        call_id=call_id, leg="gate") as leg:          # or MediaLeg.from_settings(...)
+        result = await leg.say(pcm)                     # bytes, or an async iterator of chunks (streaming TTS)
+        result = await leg.say(decision, protected=True)  # barge-in cannot cut this one
+        leg.stop_speaking()                             # flush every prompt, protected included
+        event = await leg.next_event()                  # or: async for event in leg: ...
+
+``say`` returns :class:`~audiosocket.playout.PlaybackResult` ``(played_ms, interrupted, underruns)``; concurrent
+calls queue in order. Events, in the order they happen:
+
+- :class:`UtteranceStarted` ``(onset, at)``: the caller started talking (after the blip filter).
+- :class:`EarlyUtterance` ``(pcm, sample_rate, duration_ms, at)``: probably done; start recognising now.
+- :class:`SpeechResumed` ``(at)``: not done after all; drop the early recognition.
+- :class:`UtteranceEnded` ``(pcm, sample_rate, duration_ms, delay_ms, at, truncated, barged_in)``: the turn is
+  over. If no SpeechResumed came since the last EarlyUtterance, its pcm is the same and that recognition stands.
+- :class:`DtmfPressed` ``(digit, at)``.
+- :class:`LegClosed` ``(reason, at)``: the connection is gone; the last event, repeated to any later reader.
+
+Times (``at``, ``onset``) are from the injected `clock` (``time.monotonic`` by default). Per-call events go to
+`events`: ``speech_start``, ``speech_early_end``, ``speech_resumed``, ``speech_end`` (``utterance_ms``,
+``endpointing_delay_ms``), ``speech_blip``, ``barge_in``, ``dtmf``, ``leg_closed``, and the playout's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from audiosocket.endpointing import (
+    BargeIn,
+    BlipDropped,
+    EarlyUtterance,
+    Endpointer,
+    EndpointingConfig,
+    SpeechResumed,
+    TurnEvent,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from audiosocket.playout import PlaybackResult, Playout
+from audiosocket.protocol import Audio, Dtmf
+from audiosocket.vad import Vad, make_vad
+from controller.events import EventSink
+from controller.settings import Settings
+
+__all__ = [
+    "DtmfPressed",
+    "EarlyUtterance",
+    "LegClosed",
+    "LegEvent",
+    "MediaLeg",
+    "SpeechResumed",
+    "UtteranceEnded",
+    "UtteranceStarted",
+    "endpointing_config",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfPressed:
+    digit: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LegClosed:
+    reason: str
+    at: float
+
+
+LegEvent = UtteranceStarted | EarlyUtterance | SpeechResumed | UtteranceEnded | DtmfPressed | LegClosed
+
+
+class MediaSource(Protocol):
+    """What MediaLeg needs of a connection (``MediaConnection`` is one)."""
+
+    def frames(self) -> AsyncIterator[Audio | Dtmf]: ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+def endpointing_config(settings: Settings) -> EndpointingConfig:
+    return EndpointingConfig(
+        silence_ms=settings.silence_ms,
+        early_ms=settings.early_end_ms,
+        pre_roll_ms=settings.pre_roll_ms,
+        min_speech_ms=settings.min_speech_ms,
+        max_utterance_ms=settings.max_utterance_ms,
+        barge_in_min_ms=settings.barge_in_min_ms,
+    )
+
+
+class MediaLeg:
+    """Turn detection, DTMF and paced playout for one AudioSocket leg. See the module docstring for the API."""
+
+    def __init__(
+        self,
+        connection: MediaSource,
+        sample_rate: int,
+        *,
+        vad: Vad,
+        endpointing: EndpointingConfig | None = None,
+        barge_in: bool = True,
+        events: EventSink,
+        call_id: str,
+        leg: str,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._connection = connection
+        self.sample_rate = sample_rate
+        self._vad = vad
+        self._endpointer = Endpointer(endpointing or EndpointingConfig(), sample_rate)
+        self._barge_in = barge_in
+        self._events = events
+        self._call_id = call_id
+        self._leg = leg
+        self._clock = clock
+        self._sleep = sleep
+        self.playout = Playout(
+            connection.write, sample_rate, clock=clock, sleep=sleep, events=events, call_id=call_id, leg=leg
+        )
+        self._queue: asyncio.Queue[LegEvent] = asyncio.Queue()
+        self._closed: LegClosed | None = None
+        self._timer_wake = asyncio.Event()
+        self._timer_target: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.foreign_frames = 0
+
+    @classmethod
+    def from_settings(
+        cls, connection: MediaSource, settings: Settings, *, events: EventSink, call_id: str, leg: str
+    ) -> MediaLeg:
+        rate = settings.media_format.sample_rate
+        vad = make_vad(
+            settings.vad_engine,
+            rate,
+            webrtc_mode=settings.vad_webrtc_mode,
+            silero_threshold=settings.vad_silero_threshold,
+        )
+        return cls(
+            connection,
+            rate,
+            vad=vad,
+            endpointing=endpointing_config(settings),
+            barge_in=settings.barge_in,
+            events=events,
+            call_id=call_id,
+            leg=leg,
+        )
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._timer())]
+
+    async def aclose(self) -> None:
+        """Stop reading and playing (does not close the connection: the server and ARI own that)."""
+        self.playout.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    async def say(self, audio: bytes | AsyncIterable[bytes], *, protected: bool = False) -> PlaybackResult:
+        """Play a prompt (whole PCM, or chunks as synthesis produces them) at the leg's rate."""
+        if self._closed is not None:
+            return PlaybackResult(0, True)
+        if isinstance(audio, bytes | bytearray | memoryview):
+            return await self.playout.play(bytes(audio), protected=protected)
+        return await self.playout.play_stream(audio, protected=protected)
+
+    def stop_speaking(self) -> bool:
+        """Flush every queued and playing prompt, protected ones included."""
+        return self.playout.stop()
+
+    async def next_event(self) -> LegEvent:
+        if self._queue.empty() and self._closed is not None:
+            return self._closed
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[LegEvent]:
+        while True:
+            event = await self.next_event()
+            yield event
+            if isinstance(event, LegClosed):
+                return
+
+    async def _read(self) -> None:
+        reason = "connection closed"
+        try:
+            async for item in self._connection.frames():
+                if isinstance(item, Dtmf):
+                    self._emit("dtmf", digit=item.digit)
+                    self._queue.put_nowait(DtmfPressed(item.digit, self._clock()))
+                    continue
+                if item.sample_rate != self.sample_rate:
+                    self.foreign_frames += 1
+                    continue
+                speech = self._vad.is_speech(item.pcm)
+                barge_in = self._barge_in and self.playout.interruptible
+                self._handle(self._endpointer.feed(self._clock(), speech, item.pcm, barge_in=barge_in))
+                deadline = self._endpointer.deadline()
+                if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
+                    self._timer_wake.set()
+            reason = str(getattr(self._connection, "close_reason", "") or reason)
+        finally:
+            self.playout.stop()
+            self._closed = LegClosed(reason, self._clock())
+            self._emit("leg_closed", reason=reason)
+            self._queue.put_nowait(self._closed)
+
+    async def _timer(self) -> None:
+        """Wall-clock silence: wake at the endpointer's next deadline, or when a frame brings it forward."""
+        while True:
+            self._timer_wake.clear()
+            deadline = self._timer_target = self._endpointer.deadline()
+            if deadline is None:
+                await self._timer_wake.wait()
+                continue
+            delay = deadline - self._clock()
+            if delay > 0:
+                sleeper = asyncio.ensure_future(self._sleep(delay))
+                waker = asyncio.ensure_future(self._timer_wake.wait())
+                try:
+                    await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    waker.cancel()
+                continue
+            self._handle(self._endpointer.tick(self._clock()))
+
+    def _handle(self, events: list[TurnEvent]) -> None:
+        for event in events:
+            match event:
+                case UtteranceStarted(onset=onset):
+                    self._emit("speech_start", onset=round(onset, 6))
+                    self._queue.put_nowait(event)
+                case BargeIn(voiced_ms=voiced_ms):
+                    if self.playout.interrupt():
+                        self._emit("barge_in", voiced_ms=voiced_ms)
+                case EarlyUtterance(duration_ms=duration_ms):
+                    self._emit("speech_early_end", utterance_ms=duration_ms)
+                    self._queue.put_nowait(event)
+                case SpeechResumed():
+                    self._emit("speech_resumed")
+                    self._queue.put_nowait(event)
+                case UtteranceEnded():
+                    self._emit(
+                        "speech_end",
+                        utterance_ms=event.duration_ms,
+                        endpointing_delay_ms=event.delay_ms,
+                        truncated=event.truncated,
+                        barged_in=event.barged_in,
+                    )
+                    self._queue.put_nowait(event)
+                case BlipDropped(voiced_ms=voiced_ms):
+                    self._emit("speech_blip", voiced_ms=voiced_ms)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self._events.emit(self._call_id, self._leg, event, **fields)

@@ -1,0 +1,234 @@
+"""MediaLeg on virtual time with a fake connection: turns, early results, DTMF, barge-in, protected prompts, close."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from audiosocket.endpointing import EndpointingConfig
+from audiosocket.media_leg import (
+    DtmfPressed,
+    EarlyUtterance,
+    LegClosed,
+    LegEvent,
+    MediaLeg,
+    SpeechResumed,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from audiosocket.playout import PlaybackResult
+from audiosocket.protocol import Audio, Decoder, Dtmf
+from audiosocket.vad import SileroVad
+from controller.settings import load_settings
+
+from .fakes import FakeClock, RecordingSink, settle
+
+RATE = 8000
+LOUD = (3000).to_bytes(2, "little", signed=True) * 160
+QUIET = (5).to_bytes(2, "little", signed=True) * 160
+
+
+class LoudnessVad:
+    """A stand-in VAD: speech is anything loud."""
+
+    sample_rate = RATE
+
+    def is_speech(self, pcm: bytes) -> bool:
+        return max(abs(int.from_bytes(pcm[i : i + 2], "little", signed=True)) for i in range(0, len(pcm), 2)) > 500
+
+    def reset(self) -> None:
+        return None
+
+
+class FakeConnection:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.inbound: asyncio.Queue[Audio | Dtmf | None] = asyncio.Queue()
+        self.written_at: list[float] = []
+        self.close_reason = ""
+        self._decoder = Decoder()
+
+    async def frames(self) -> AsyncIterator[Audio | Dtmf]:
+        while (item := await self.inbound.get()) is not None:
+            yield item
+
+    def write(self, data: bytes) -> None:
+        for _ in self._decoder.feed(data):
+            self.written_at.append(self.clock())
+
+    def hang_up(self, reason: str) -> None:
+        self.close_reason = reason
+        self.inbound.put_nowait(None)
+
+
+class Harness:
+    def __init__(self, config: EndpointingConfig | None = None, barge_in: bool = True) -> None:
+        self.clock = FakeClock()
+        self.conn = FakeConnection(self.clock)
+        self.sink = RecordingSink()
+        self.leg = MediaLeg(
+            self.conn,
+            RATE,
+            vad=LoudnessVad(),
+            endpointing=config,
+            barge_in=barge_in,
+            events=self.sink,
+            call_id="call-1",
+            leg="gate",
+            clock=self.clock,
+            sleep=self.clock.sleep,
+        )
+        self.got: list[LegEvent] = []
+        self._collector: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Harness:
+        self.leg.start()
+
+        async def collect() -> None:
+            async for event in self.leg:
+                self.got.append(event)
+
+        self._collector = asyncio.ensure_future(collect())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.leg.aclose()
+        if self._collector is not None:
+            self._collector.cancel()
+
+    async def send(self, frame: bytes, ms: int) -> None:
+        """Frames arrive as their 20 ms of audio ends, as from Asterisk."""
+        for _ in range(ms // 20):
+            await self.clock.advance(0.02)
+            self.conn.inbound.put_nowait(Audio(frame, RATE))
+            await settle()
+
+    def kinds(self) -> list[str]:
+        return [type(e).__name__ for e in self.got]
+
+
+async def test_an_utterance_ends_on_wall_clock_silence_without_frames() -> None:
+    async with Harness() as h:
+        await h.send(LOUD, 1000)
+        last_voice = h.clock.now
+        await h.clock.advance(1.5)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+        started, early, ended = h.got
+        assert isinstance(started, UtteranceStarted) and isinstance(early, EarlyUtterance)
+        assert isinstance(ended, UtteranceEnded)
+        assert ended.duration_ms == 1000
+        assert ended.at == pytest.approx(last_voice + 0.7) and ended.delay_ms == 700
+        assert early.at == pytest.approx(last_voice + 0.2) and early.pcm == ended.pcm
+        assert [e["event"] for e in h.sink.events] == ["speech_start", "speech_early_end", "speech_end"]
+        assert h.sink.named("speech_end")[0]["endpointing_delay_ms"] == 700
+
+
+async def test_speech_resumed_after_the_early_signal() -> None:
+    async with Harness() as h:
+        await h.send(LOUD, 500)
+        await h.clock.advance(0.4)
+        await h.send(LOUD, 300)
+        await h.send(QUIET, 1000)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "UtteranceEnded"]
+        assert isinstance(h.got[2], SpeechResumed)
+
+
+async def test_silence_threshold_follows_the_config() -> None:
+    async with Harness(EndpointingConfig(silence_ms=500, early_ms=0)) as h:
+        await h.send(LOUD, 400)
+        await h.clock.advance(0.48)
+        assert h.kinds() == ["UtteranceStarted"]
+        await h.clock.advance(0.03)
+        assert h.kinds() == ["UtteranceStarted", "UtteranceEnded"]
+
+
+async def test_dtmf_becomes_an_event_in_order() -> None:
+    async with Harness() as h:
+        for digit in "1234#":
+            h.conn.inbound.put_nowait(Dtmf(digit))
+        await h.clock.advance(0.01)
+        assert [e.digit for e in h.got if isinstance(e, DtmfPressed)] == list("1234#")
+        assert [e["digit"] for e in h.sink.named("dtmf")] == list("1234#")
+
+
+async def test_barge_in_stops_a_prompt_within_200ms_and_keeps_the_whole_utterance() -> None:
+    async with Harness() as h:
+        prompt = asyncio.ensure_future(h.leg.say(bytes(RATE * 2 * 5)))
+        await h.clock.advance(0.5)
+        onset = h.clock.now
+        await h.send(LOUD, 800)
+        assert prompt.done() and prompt.result().interrupted
+        assert h.conn.written_at[-1] - onset <= 0.2
+        await h.clock.advance(1.0)
+        ended = [e for e in h.got if isinstance(e, UtteranceEnded)]
+        assert len(ended) == 1 and ended[0].duration_ms == 800 and ended[0].barged_in
+        assert h.sink.named("barge_in") and h.sink.named("playout_interrupted")
+
+
+async def test_short_echo_bursts_do_not_interrupt() -> None:
+    async with Harness() as h:
+        prompt = asyncio.ensure_future(h.leg.say(bytes(RATE * 2 * 2)))
+        for _ in range(5):
+            await h.send(LOUD, 80)
+            await h.send(QUIET, 300)
+        assert await h.clock.run_until(prompt) == PlaybackResult(2000, False)
+
+
+async def test_protected_prompts_play_in_full_while_the_caller_talks() -> None:
+    async with Harness() as h:
+        prompt = asyncio.ensure_future(h.leg.say(bytes(RATE * 2 * 2), protected=True))
+        await h.send(LOUD, 1000)
+        assert await h.clock.run_until(prompt) == PlaybackResult(2000, False)
+        await h.clock.advance(1.0)
+        assert "UtteranceEnded" in h.kinds()
+        assert not h.sink.named("barge_in")
+
+
+async def test_barge_in_can_be_switched_off() -> None:
+    async with Harness(barge_in=False) as h:
+        prompt = asyncio.ensure_future(h.leg.say(bytes(RATE * 2)))
+        await h.send(LOUD, 600)
+        assert not (await h.clock.run_until(prompt)).interrupted
+
+
+async def test_streamed_prompt_through_say() -> None:
+    async def tts() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield bytes(800)
+
+    async with Harness() as h:
+        result = await h.clock.run_until(asyncio.ensure_future(h.leg.say(tts())))
+        assert result == PlaybackResult(500, False)
+        assert len(h.conn.written_at) == 25
+
+
+async def test_hangup_ends_the_leg_and_stops_playout() -> None:
+    async with Harness() as h:
+        prompt = asyncio.ensure_future(h.leg.say(bytes(RATE * 2 * 3), protected=True))
+        await h.clock.advance(0.3)
+        h.conn.hang_up("peer sent hangup")
+        result = await h.clock.run_until(prompt)
+        assert result.interrupted
+        assert isinstance(h.got[-1], LegClosed) and h.got[-1].reason == "peer sent hangup"
+        assert isinstance(await h.leg.next_event(), LegClosed)
+        assert h.leg.closed
+        assert await h.leg.say(bytes(320)) == PlaybackResult(0, True)
+
+
+async def test_frames_at_another_rate_are_ignored() -> None:
+    async with Harness() as h:
+        for _ in range(50):
+            h.conn.inbound.put_nowait(Audio(LOUD * 2, 16000))
+        await h.clock.advance(1.0)
+        assert h.got == [] and h.leg.foreign_frames == 50
+
+
+async def test_from_settings_builds_the_configured_leg() -> None:
+    settings = load_settings(media_format="slin16", silence_ms=550, vad_engine="silero", barge_in_min_ms=100)
+    clock = FakeClock()
+    leg = MediaLeg.from_settings(FakeConnection(clock), settings, events=RecordingSink(), call_id="c", leg="gate")
+    assert leg.sample_rate == 16000
+    assert isinstance(leg._vad, SileroVad)
+    assert leg._endpointer.config.silence_ms == 550 and leg._endpointer.config.barge_in_min_ms == 100
