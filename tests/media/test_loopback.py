@@ -34,7 +34,7 @@ def numbered_prompt(frames: int, rate: int) -> bytes:
 
 def speech_16k() -> bytes:
     with wave.open(str(FIXTURE)) as wav:
-        return wav.readframes(wav.getnframes())
+        return bytes(wav.readframes(wav.getnframes()))
 
 
 async def test_loopback_call_leg() -> None:
@@ -74,7 +74,7 @@ async def test_loopback_call_leg() -> None:
             talker = asyncio.create_task(talk())
             result = await leg.say(numbered_prompt(100, rate), protected=True)
             await talker
-            events = []
+            events: list[object] = []
             while not any(isinstance(e, UtteranceEnded) for e in events) or not any(
                 isinstance(e, DtmfPressed) for e in events
             ):
