@@ -1,18 +1,34 @@
-"""Residents directory: loading and validation of `data/apartamentos.json`.
+"""Residents directory: loading, validation and reload of `data/apartamentos.json`.
 
-The prototype's format is a JSON list of apartments::
+The prototype's format is a JSON list of apartments, and it keeps loading unchanged::
 
     [{"apartment_number": "101", "residents": ["Renata Souza", "Carlos Souza"], "voip_number": "PJSIP/101"}]
 
+The extended format adds, all optional:
+
+- ``"block"`` on an apartment: the block or tower ("A", "2"); the same number may then exist in several blocks,
+  and (block, number) must be unique;
+- a resident may be an object instead of a name:
+  ``{"name": "José Almeida", "nicknames": ["Zé", "Zezinho"], "endpoint": "PJSIP/jose-celular"}`` where
+  ``nicknames`` are what visitors call them and ``endpoint`` rings that resident instead of the apartment's
+  ``voip_number``.
+
 Validation names the entry and field at fault, so an administrator can fix the file without reading code.
+:class:`LiveDirectory` reloads the file when it changes and keeps the last good directory if the new file is broken.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class DirectoryError(Exception):
@@ -20,60 +36,127 @@ class DirectoryError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Resident:
+    name: str
+    nicknames: tuple[str, ...] = ()
+    endpoint: str | None = None  # rings this resident directly instead of the apartment's voip_number
+
+
+@dataclass(frozen=True, slots=True)
 class Apartment:
     number: str
     residents: tuple[str, ...]
     voip_number: str
+    block: str | None = None
+    people: tuple[Resident, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.people:
+            object.__setattr__(self, "people", tuple(Resident(name) for name in self.residents))
+
+    @property
+    def label(self) -> str:
+        """How the apartment is named to people: '101' or '101, bloco A'."""
+        return f"{self.number}, bloco {self.block}" if self.block else self.number
+
+    def endpoint_for(self, resident: str) -> str:
+        for person in self.people:
+            if person.name == resident and person.endpoint:
+                return person.endpoint
+        return self.voip_number
 
 
 @dataclass(frozen=True, slots=True)
 class Directory:
     apartments: tuple[Apartment, ...]
 
-    def find(self, number: str) -> Apartment | None:
+    def find(self, number: str, block: str | None = None) -> Apartment | None:
+        """The apartment with this number (in this block, when given); the first one if blocks repeat it."""
         for apartment in self.apartments:
-            if apartment.number == number:
+            if apartment.number == number and (block is None or apartment.block == block):
                 return apartment
         return None
+
+    def units(self, number: str) -> tuple[Apartment, ...]:
+        """Every apartment with this number: several when blocks repeat numbers."""
+        return tuple(apartment for apartment in self.apartments if apartment.number == number)
+
+    @property
+    def has_blocks(self) -> bool:
+        return any(apartment.block for apartment in self.apartments)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _resident(where: str, position: int, raw: Any) -> Resident:
+    at = f"{where}: residents[{position}]"
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise DirectoryError(f"{at} must be a non-empty name")
+        return Resident(raw.strip())
+    if not isinstance(raw, dict):
+        raise DirectoryError(f"{at} must be a name or an object with 'name'")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DirectoryError(f"{at}: field 'name' is missing or empty")
+    nicknames = raw.get("nicknames", [])
+    if not isinstance(nicknames, list) or not all(isinstance(nick, str) and nick.strip() for nick in nicknames):
+        raise DirectoryError(f"{at} ({name.strip()}): field 'nicknames' must be a list of non-empty names")
+    endpoint = raw.get("endpoint")
+    if endpoint is not None and _text(endpoint) is None:
+        raise DirectoryError(f"{at} ({name.strip()}): field 'endpoint' must be a non-empty string")
+    unknown = set(raw) - {"name", "nicknames", "endpoint"}
+    if unknown:
+        raise DirectoryError(f"{at} ({name.strip()}): unknown field(s) {', '.join(sorted(unknown))}")
+    return Resident(name.strip(), tuple(nick.strip() for nick in nicknames), _text(endpoint))
 
 
 def _apartment(index: int, raw: Any) -> Apartment:
     where = f"entry {index}"
     if not isinstance(raw, dict):
         raise DirectoryError(f"{where}: must be an object, got {type(raw).__name__}")
-    number = raw.get("apartment_number")
-    if isinstance(number, int) and not isinstance(number, bool):
-        number = str(number)
-    if not isinstance(number, str) or not number.strip():
+    number = _text(raw.get("apartment_number"))
+    if number is None:
         raise DirectoryError(f"{where}: field 'apartment_number' is missing or empty")
     where = f"entry {index} (apartment {number})"
+    block = raw.get("block")
+    if block is not None:
+        block = _text(block)
+        if block is None:
+            raise DirectoryError(f"{where}: field 'block' must be a non-empty string or number")
+        block = block.upper()
+        where = f"entry {index} (apartment {number}, block {block})"
     residents = raw.get("residents")
     if not isinstance(residents, list) or not residents:
         raise DirectoryError(f"{where}: field 'residents' must be a non-empty list of names")
-    for position, name in enumerate(residents):
-        if not isinstance(name, str) or not name.strip():
-            raise DirectoryError(f"{where}: residents[{position}] must be a non-empty name")
-    voip = raw.get("voip_number")
-    if isinstance(voip, int) and not isinstance(voip, bool):
-        voip = str(voip)
-    if not isinstance(voip, str) or not voip.strip():
+    people = tuple(_resident(where, position, item) for position, item in enumerate(residents))
+    voip = _text(raw.get("voip_number"))
+    if voip is None:
         raise DirectoryError(f"{where}: field 'voip_number' is missing or empty")
-    return Apartment(number.strip(), tuple(name.strip() for name in residents), voip.strip())
+    return Apartment(number, tuple(person.name for person in people), voip, block, people)
 
 
 def parse_directory(text: str, source: str = "directory") -> Directory:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DirectoryError(f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+        where = f"line {error.lineno}, column {error.colno}"
+        raise DirectoryError(f"{source}: not valid JSON ({where}: {error.msg})") from None
     if not isinstance(raw, list):
         raise DirectoryError(f"{source}: must be a JSON list of apartments")
     apartments = tuple(_apartment(index, item) for index, item in enumerate(raw))
-    seen: set[str] = set()
+    seen: set[tuple[str | None, str]] = set()
     for apartment in apartments:
-        if apartment.number in seen:
-            raise DirectoryError(f"{source}: apartment {apartment.number} appears more than once")
-        seen.add(apartment.number)
+        key = (apartment.block, apartment.number)
+        if key in seen:
+            raise DirectoryError(f"{source}: apartment {apartment.label} appears more than once")
+        seen.add(key)
     return Directory(apartments)
 
 
@@ -90,3 +173,51 @@ def load_directory(path: Path) -> Directory:
         if str(error).startswith(str(path)):
             raise
         raise DirectoryError(f"{path}: {error}") from None
+
+
+class LiveDirectory:
+    """The current directory of a file that administrators edit while Portaria runs.
+
+    :meth:`current` looks at the file's modification time and size at most every `check_every_s` and reloads when
+    they change. A file that no longer loads is logged (with the reason) and the last good directory stays in use,
+    so a half-saved edit never leaves the gate without residents. The first load must succeed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        check_every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._path = path
+        self._check_every_s = check_every_s
+        self._clock = clock
+        self._signature = self._stat()
+        self._directory = load_directory(path)
+        self._checked_at = clock()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self._path)
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def current(self) -> Directory:
+        now = self._clock()
+        if now - self._checked_at < self._check_every_s:
+            return self._directory
+        self._checked_at = now
+        signature = self._stat()
+        if signature == self._signature:
+            return self._directory
+        self._signature = signature
+        try:
+            self._directory = load_directory(self._path)
+        except DirectoryError as error:
+            log.error("residents directory not reloaded, keeping the last good one: %s", error)
+        else:
+            count = len(self._directory.apartments)
+            log.info("residents directory reloaded from %s (%d apartments)", self._path, count)
+        return self._directory

@@ -104,6 +104,23 @@ class Settings(BaseSettings):
     greeting: str = Field(
         default="Condomínio Apoena, em que posso ajudar?", min_length=1, description="First words the visitor hears."
     )
+    # Conversation (controller/conversation/, docs/conversation.md).
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL for conversation state (redis://[:password@]host:port/db); unset keeps it in memory.",
+    )
+    state_ttl_s: float = Field(
+        default=3600.0, gt=0, description="How long a conversation's state is kept after its last change (seconds)."
+    )
+    max_turns_without_progress: int = Field(
+        default=3, ge=1, description="Visitor turns in a row that get nowhere before handing over to a person."
+    )
+    reprompt_after_s: float = Field(
+        default=8.0, gt=0, description="Visitor's silence after a question before the concierge asks again (seconds)."
+    )
+    dtmf_gap_s: float = Field(
+        default=3.0, gt=0, description="Pause after the last keypad digit that ends an apartment number (seconds)."
+    )
     events_file: Path = Field(
         default=Path("var/events.jsonl"), description="Per-call structured events, one JSON object per line."
     )

@@ -1,0 +1,194 @@
+"""Finding the resident a visitor means, from a name as heard and maybe an apartment (and block).
+
+How a name is scored against a resident: the query's words, once honorifics ("dona", "seu") are dropped and
+nicknames expanded ("zé" -> "josé"), must each match one of the resident's names or nicknames. A word matches
+exactly, by edit similarity (rapidfuzz ratio), or by sounding alike (:func:`text.phonetic`); words of three
+letters or fewer must match exactly, because "ana" and "ava" are different people. The resident's score is
+the mean over the query's words; one word that matches nothing rules the resident out.
+
+Never guess: every resident scoring within :data:`MARGIN` of the best is a candidate, and more than one
+candidate is reported as ambiguous for the dialog to ask about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+from controller.conversation.nicknames import expand
+from controller.conversation.text import NAME_CONNECTORS, fold, phonetic
+from controller.directory import Apartment, Directory
+
+ACCEPT = 78.0  # below this a word does not match
+CERTAIN = 90.0  # a resident found by name alone, without an apartment, is taken without asking from here
+MARGIN = 8.0  # candidates this close to the best one are too close to choose between
+
+HONORIFICS = frozenset(
+    {"dona", "seu", "senhor", "senhora", "sr", "sra", "dr", "dra", "doutor", "doutora", "o", "a", "os", "as",
+     "moradora", "morador", "familia", "professor", "professora", "tia", "tio"}
+)
+
+
+class Outcome(StrEnum):
+    RESOLVED = "resolved"
+    AMBIGUOUS = "ambiguous"
+    NO_SUCH_APARTMENT = "no_such_apartment"
+    BLOCK_NEEDED = "block_needed"
+    NOT_IN_APARTMENT = "not_in_apartment"  # the name lives elsewhere (candidates) or nowhere (no candidates)
+    NOT_FOUND = "not_found"
+    NEED_RESIDENT = "need_resident"
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    resident: str  # exactly as written in the directory
+    apartment: str
+    block: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    outcome: Outcome
+    candidates: tuple[Candidate, ...] = ()
+    certain: bool = False  # for RESOLVED: needs no confirmation from the visitor
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    candidate: Candidate
+    words: tuple[str, ...]  # folded words of the name, connectors dropped
+    nicknames: tuple[str, ...]  # folded, whole ("ze", "zezinho")
+    sounds: tuple[str, ...]
+
+
+def query_words(query: str) -> tuple[str, ...]:
+    return tuple(word for word in fold(query).split() if word not in HONORIFICS and word not in NAME_CONNECTORS)
+
+
+def _similarity(heard: str, name: str, name_sound: str) -> float:
+    if heard == name:
+        return 100.0
+    if len(heard) <= 3 or len(name) <= 3:
+        return 0.0
+    spelled = fuzz.ratio(heard, name)
+    sounded = fuzz.ratio(phonetic(heard), name_sound) - 5.0
+    return max(spelled, sounded)
+
+
+class ResidentIndex:
+    """The directory prepared for name lookups; build once per directory version."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        people: list[_Person] = []
+        for apartment in directory.apartments:
+            for person in apartment.people:
+                words = tuple(word for word in fold(person.name).split() if word not in NAME_CONNECTORS)
+                nicknames = tuple(fold(nick) for nick in person.nicknames)
+                people.append(
+                    _Person(
+                        Candidate(person.name, apartment.number, apartment.block),
+                        words,
+                        nicknames,
+                        tuple(phonetic(word) for word in words),
+                    )
+                )
+        self._people = tuple(people)
+        self.apartments = frozenset(apartment.number for apartment in directory.apartments)
+        self.name_words = frozenset(
+            word for person in people for word in (*person.words, *(w for n in person.nicknames for w in n.split()))
+        )
+
+    def apartment(self, candidate: Candidate) -> Apartment | None:
+        return self.directory.find(candidate.apartment, candidate.block)
+
+    def score(self, query: str, candidate: Candidate) -> float:
+        for person in self._people:
+            if person.candidate == candidate:
+                return self._score(query_words(query), person)
+        return 0.0
+
+    def _score(self, heard: tuple[str, ...], person: _Person) -> float:
+        if not heard:
+            return 0.0
+        if " ".join(heard) in person.nicknames:
+            return 100.0
+        total = 0.0
+        for word in heard:
+            best = 0.0
+            for form in expand(word):
+                if " " in form:
+                    best = max(best, 100.0 if form == " ".join(person.words[: form.count(" ") + 1]) else 0.0)
+                    continue
+                for name, sound in zip(person.words, person.sounds, strict=True):
+                    best = max(best, _similarity(form, name, sound) - (0.0 if form == word else 1.0))
+                if form in person.nicknames:
+                    best = 100.0
+            if best < ACCEPT:
+                return 0.0
+            total += best
+        return total / len(heard)
+
+    def search(self, query: str, within: tuple[Apartment, ...] | None = None) -> list[tuple[float, Candidate]]:
+        """Residents matching `query` (best first), all within MARGIN of the best; optionally in some apartments."""
+        heard = query_words(query)
+        allowed = None if within is None else {(unit.block, unit.number) for unit in within}
+        scored = [
+            (score, person.candidate)
+            for person in self._people
+            if allowed is None or (person.candidate.block, person.candidate.apartment) in allowed
+            if (score := self._score(heard, person)) >= ACCEPT
+        ]
+        scored.sort(key=lambda item: -item[0])
+        if not scored:
+            return []
+        best = scored[0][0]
+        return [item for item in scored if item[0] >= best - MARGIN]
+
+    def resolve(self, query: str | None, apartment: str | None, block: str | None = None) -> Resolution:
+        """What the directory says about this request; see :class:`Outcome`."""
+        units: tuple[Apartment, ...] | None = None
+        if apartment is not None:
+            units = tuple(u for u in self.directory.units(apartment) if block is None or u.block == block)
+            if not units:
+                elsewhere = self.search(query) if query and query_words(query) else []
+                if elsewhere:
+                    return Resolution(Outcome.NOT_IN_APARTMENT, tuple(candidate for _, candidate in elsewhere))
+                return Resolution(Outcome.NO_SUCH_APARTMENT)
+        if not query or not query_words(query):
+            if units is None:
+                return Resolution(Outcome.NOTHING)
+            if len(units) > 1:
+                return Resolution(Outcome.BLOCK_NEEDED)
+            return Resolution(Outcome.NEED_RESIDENT)
+        found = self.search(query, units)
+        if units is not None and not found:
+            elsewhere = self.search(query)
+            return Resolution(Outcome.NOT_IN_APARTMENT, tuple(candidate for _, candidate in elsewhere))
+        if not found:
+            return Resolution(Outcome.NOT_FOUND)
+        if len(found) > 1:
+            return Resolution(Outcome.AMBIGUOUS, tuple(candidate for _, candidate in found))
+        score, candidate = found[0]
+        return Resolution(Outcome.RESOLVED, (candidate,), certain=units is not None or score >= CERTAIN)
+
+    def pick(
+        self, candidates: tuple[Candidate, ...], query: str | None, apartment: str | None, block: str | None
+    ) -> Candidate | None:
+        """The one candidate a visitor's answer points at ("a Ana Paula", "a do 103"), or None."""
+        remaining = tuple(
+            c
+            for c in candidates
+            if (apartment is None or c.apartment == apartment) and (block is None or c.block == block)
+        )
+        if query and query_words(query):
+            scored = sorted(((self.score(query, c), c) for c in remaining), key=lambda item: -item[0])
+            scored = [item for item in scored if item[0] >= ACCEPT]
+            if scored and (len(scored) == 1 or scored[0][0] - scored[1][0] >= MARGIN / 2):
+                return scored[0][1]
+            return None
+        narrowed = apartment is not None or block is not None
+        return remaining[0] if narrowed and len(remaining) == 1 else None

@@ -1,0 +1,179 @@
+"""Everything the visitor hears, in short pt-BR sentences. Pure functions of the state.
+
+Each question has variants: asking the same thing again uses the next one, so the visitor never hears the
+same sentence twice in a call.
+"""
+
+from __future__ import annotations
+
+from controller.conversation.matching import Candidate
+from controller.conversation.state import DialogState, Target
+from controller.conversation.text import NAME_CONNECTORS, fold
+from controller.conversation.understanding import Intent, Slot
+
+_FEMININE = frozenset(
+    {"beatriz", "alice", "isabel", "raquel", "ester", "ines", "ingrid", "carmen", "miriam", "ruth", "rute", "liz",
+     "thais", "lais", "yasmin", "denise", "aline", "simone", "nicole", "michele", "gabriele", "rose", "ivete",
+     "lourdes", "mercedes", "irene", "jaqueline", "cleide", "ivone", "elis", "luz", "mel", "sol", "vitoria"}
+)
+_MASCULINE_A = frozenset({"luca", "nicola", "joshua", "jonatha", "elia", "andrea"})
+_FEMININE_ENDINGS = ("a", "ine", "ane", "ene", "ele", "ice", "ete", "ide", "iz")
+_MASCULINE_ENDINGS = ("o", "os", "us", "as", "or", "on", "el", "uel", "iel", "ael", "im", "ique", "ge", "pe", "es")
+
+_INTENT_WORDS = {Intent.VISITA: "visita", Intent.ENTREGA: "entrega", Intent.SERVICO: "serviço"}
+
+
+def article(name: str) -> str:
+    """'a ' for Renata, 'o ' for Carlos, '' when the first name does not tell."""
+    first = next(iter(fold(name).split()), "")
+    if first in _FEMININE or (first.endswith(_FEMININE_ENDINGS) and first not in _MASCULINE_A):
+        return "a "
+    if first.endswith(_MASCULINE_ENDINGS) or first in _MASCULINE_A:
+        return "o "
+    return ""
+
+
+def first_name(name: str) -> str:
+    """How to call a resident briefly: 'Renata' for Renata Souza, 'Ana Paula' for Ana Paula Ferreira."""
+    words = name.split()
+    if len(words) >= 3 and words[1].lower() not in NAME_CONNECTORS:
+        return " ".join(words[:2])
+    return words[0] if words else name
+
+
+def _where(candidate: Candidate) -> str:
+    return f"{candidate.apartment}, bloco {candidate.block}" if candidate.block else candidate.apartment
+
+
+def _pick(variants: tuple[str, ...], state: DialogState, slot: Slot) -> str:
+    return variants[state.asked.count(slot) % len(variants)]
+
+
+def ask_apartment(state: DialogState) -> str:
+    first = {
+        Intent.ENTREGA: "Para qual apartamento é a entrega?",
+        Intent.VISITA: "Qual apartamento você vai visitar?",
+        Intent.SERVICO: "Em qual apartamento é o serviço?",
+        Intent.DESCONHECIDO: "Qual é o apartamento?",
+    }[state.intent]
+    variants = (first, "Qual é o número do apartamento? Se preferir, digite no teclado.", "Pode dizer só o número?")
+    return _pick(variants, state, Slot.APARTMENT)
+
+
+def ask_block(state: DialogState) -> str:
+    variants = (
+        "Qual é o bloco?",
+        f"O {state.apartment} de qual bloco?",
+        "Pode dizer só a letra ou o número do bloco?",
+    )
+    return _pick(variants, state, Slot.BLOCK)
+
+
+def ask_resident(state: DialogState) -> str:
+    where = f" no {state.apartment}" if state.apartment and Slot.APARTMENT not in state.unknown else ""
+    first = {
+        Intent.ENTREGA: "Para quem é a entrega?",
+        Intent.VISITA: "Com quem você quer falar?",
+        Intent.SERVICO: "Quem pediu o serviço?",
+        Intent.DESCONHECIDO: "Qual é o nome do morador?",
+    }[state.intent]
+    variants = (first, f"Qual é o nome de quem mora{where}?", "Pode repetir o nome do morador, devagar?")
+    return _pick(variants, state, Slot.RESIDENT)
+
+
+def ask_visitor_name(state: DialogState) -> str:
+    variants = ("Qual é o seu nome?", "Pode me dizer o seu nome, por favor?", "Como você se chama?")
+    return _pick(variants, state, Slot.VISITOR_NAME)
+
+
+def ask_intent(state: DialogState) -> str:
+    variants = (
+        "É visita, entrega ou serviço?",
+        "Você veio visitar alguém, fazer uma entrega ou um serviço?",
+        "Diga visita, entrega ou serviço, por favor.",
+    )
+    return _pick(variants, state, Slot.INTENT)
+
+
+def ask_check(state: DialogState, target: Target) -> str:
+    who = target.candidate.resident
+    where = _where(target.candidate)
+    if target.stated_apartment:
+        variants = (
+            f"{article(who).capitalize()}{who} mora no {where}, não no {target.stated_apartment}. É para o {where}?",
+            f"É para {article(who)}{first_name(who)}, do {where}? Diga sim ou não.",
+        )
+    else:
+        variants = (
+            f"{article(who).capitalize()}{who} mora no {where}, é isso?",
+            f"Você procura {article(who)}{who}, do {where}? Diga sim ou não.",
+        )
+    return _pick(variants, state, Slot.CHECK)
+
+
+def ask_choice(state: DialogState) -> str:
+    options = state.candidates
+    if len(options) == 2:
+        one, two = options
+        if (one.apartment, one.block) == (two.apartment, two.block):
+            first = f"É para {article(one.resident)}{one.resident} ou para {article(two.resident)}{two.resident}?"
+        else:
+            first = (
+                f"É {article(one.resident)}{one.resident}, do {_where(one)}, "
+                f"ou {article(two.resident)}{two.resident}, do {_where(two)}?"
+            )
+    else:
+        first = f"Temos {len(options)} moradores com esse nome. Qual é o apartamento?"
+    variants = (first, "Pode dizer o nome completo ou o número do apartamento?")
+    return _pick(variants, state, Slot.CHOICE)
+
+
+def ask_confirm(state: DialogState) -> str:
+    assert state.target is not None and state.visitor_name is not None
+    who = state.target.candidate.resident
+    where = _where(state.target.candidate)
+    errand = _INTENT_WORDS.get(state.intent, "visita")
+    visitor = state.visitor_name.split()[0]
+    variants = (
+        f"{visitor}, {errand} para {article(who)}{who}, no {where}. Posso chamar?",
+        f"Posso chamar {article(who)}{first_name(who)}? Diga sim ou não.",
+        f"Confirma: {errand} para {article(who)}{first_name(who)}, no {where}?",
+    )
+    return _pick(variants, state, Slot.CONFIRM)
+
+
+def calling(target: Target) -> str:
+    who = target.candidate.resident
+    return f"Certo, vou chamar {article(who)}{first_name(who)}. Um momento."
+
+
+def acknowledge(name: str) -> str:
+    return f"Certo, {name.split()[0]}."
+
+
+def no_such_apartment(apartment: str, block: str | None) -> str:
+    return f"Não temos o {apartment} no bloco {block}." if block else f"Não temos o apartamento {apartment}."
+
+
+def not_in_apartment(resident: str, apartment: str) -> str:
+    return f"Não encontrei {resident.title()} no {apartment}."
+
+
+def not_found(resident: str) -> str:
+    return f"Não encontrei ninguém chamado {resident.title()}."
+
+
+def rejected() -> str:
+    return "Desculpe."
+
+
+def still_there() -> str:
+    return "Não ouvi."
+
+
+def fallback(asked: bool, concierge: bool) -> str:
+    if not concierge:
+        return "Desculpe, não consegui ajudar por aqui. Por favor, ligue para o morador. Até logo."
+    if asked:
+        return "Tudo bem, vou transferir para a portaria. Um momento."
+    return "Não estou conseguindo entender. Vou transferir para a portaria. Um momento."

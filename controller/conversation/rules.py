@@ -1,0 +1,248 @@
+"""Deterministic pt-BR understanding: keyword phrases, name cues and spoken numbers, no network, no model.
+
+How one utterance is read, in order (each step marks the words it used, so no word is read twice):
+
+1. block ("bloco b", "torre dois") and glued forms ("101b");
+2. the apartment: a number after a cue ("apartamento", "no", "para o"), else one the directory knows, else a
+   number long enough not to be an article or a count ("um pacote", "cinco minutos");
+3. the visitor's name after "sou o", "meu nome é", "aqui é a"...;
+4. the resident's name after "para a", "falar com o", "casa da", "dona"... and, without a cue, a word that is
+   (or sounds like) a resident's name in the directory;
+5. a bare answer fills the slot the dialog just asked for ("João" after "Qual é o seu nome?");
+6. intent by weighted keyword phrases, requests for a person, yes/no, "não sei", "tanto faz", "como?".
+"""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz, process
+
+from controller.conversation.lexicon import (
+    ANY_PHRASES,
+    APARTMENT_CUES,
+    BLOCK_CUES,
+    COUNT_NOUNS,
+    DONT_KNOW_PHRASES,
+    HUMAN_PHRASES,
+    INTENT_PHRASES,
+    NO_PHRASES,
+    NOT_NAMES,
+    ORDINALS,
+    REPEAT_PHRASES,
+    REPEAT_UTTERANCES,
+    RESIDENT_CUES,
+    SPELLED_LETTERS,
+    START_ONLY_CUES,
+    VISITOR_CUES,
+    YES_PHRASES,
+)
+from controller.conversation.matching import HONORIFICS
+from controller.conversation.nicknames import expand
+from controller.conversation.numbers import NumberSpan, find_numbers
+from controller.conversation.text import NAME_CONNECTORS, Tokens, title_name, tokenize
+from controller.conversation.understanding import Intent, Slot, UnderstandingContext, Understood
+
+_GLUED = re.compile(r"(\d{1,5})([a-z])")
+_INTENT_PRIORITY = {Intent.ENTREGA: 3, Intent.SERVICO: 2, Intent.VISITA: 1}
+_VISITOR_CUES = tuple(tuple(cue.split()) for cue in VISITOR_CUES)
+_RESIDENT_CUES = tuple(tuple(cue.split()) for cue in RESIDENT_CUES)
+_MAX_NAME_WORDS = 3
+_BARE_ANSWER_SLOTS = frozenset({Slot.RESIDENT, Slot.CHOICE, Slot.CHECK, Slot.CONFIRM})
+
+
+def _has(padded: str, phrases: tuple[str, ...]) -> bool:
+    return any(f" {phrase} " in padded for phrase in phrases)
+
+
+def _is_namey(word: str) -> bool:
+    return len(word) >= 2 and word.isalpha() and word not in NOT_NAMES
+
+
+class RuleUnderstanding:
+    """The default :class:`~controller.conversation.understanding.Understanding`, also usable synchronously."""
+
+    async def understand(self, text: str, context: UnderstandingContext) -> Understood:
+        return self.parse(text, context)
+
+    def parse(self, text: str, context: UnderstandingContext) -> Understood:
+        return _Reading(tokenize(text), context).result()
+
+
+class _Reading:
+    """One pass over one utterance; `used[i]` is True once word i has been given a meaning."""
+
+    def __init__(self, tokens: Tokens, context: UnderstandingContext) -> None:
+        self.words = tokens.folded
+        self.original = tokens.original
+        self.context = context
+        self.used = [False] * len(tokens)
+        self.padded = f" {' '.join(self.words)} "
+
+    def result(self) -> Understood:
+        expecting = self.context.expecting
+        block = self._block()
+        apartment, glued_block = self._apartment()
+        visitor = self._after_cue(_VISITOR_CUES, skip_honorifics=False)
+        resident = self._after_cue(_RESIDENT_CUES, skip_honorifics=True)
+        if visitor is None and expecting is Slot.VISITOR_NAME:
+            visitor = self._first_name(known_only=False)
+        if resident is None and expecting is not Slot.VISITOR_NAME:
+            resident = self._first_name(known_only=expecting not in _BARE_ANSWER_SLOTS)
+        if block is None and expecting is Slot.BLOCK:
+            block = self._bare_block()
+        dont_know = _has(self.padded, DONT_KNOW_PHRASES)
+        negated = _has(self.padded, NO_PHRASES) and not (dont_know and self.padded.count(" nao ") <= 1)
+        affirmation = False if negated else True if _has(self.padded, YES_PHRASES) else None
+        joined = " ".join(self.words)
+        return Understood(
+            intent=self._intent(),
+            visitor_name=title_name(visitor) if visitor else None,
+            apartment=apartment,
+            block=block or glued_block,
+            resident=" ".join(resident) if resident else None,
+            asks_for_human=_has(self.padded, HUMAN_PHRASES),
+            affirmation=affirmation,
+            dont_know=dont_know,
+            any_choice=_has(self.padded, ANY_PHRASES),
+            ordinal=next((ORDINALS[word] for word in self.words if word in ORDINALS), None),
+            repeat=joined in REPEAT_UTTERANCES or _has(self.padded, REPEAT_PHRASES),
+        )
+
+    def _mark(self, start: int, end: int) -> None:
+        for index in range(start, end):
+            self.used[index] = True
+
+    def _span_at(self, start: int) -> NumberSpan | None:
+        for span in find_numbers(self.words[start:]):
+            return NumberSpan(start, start + span.end, span.value, span.words) if span.start == 0 else None
+        return None
+
+    def _block(self) -> str | None:
+        for index, word in enumerate(self.words[:-1]):
+            if word not in BLOCK_CUES:
+                continue
+            span = self._span_at(index + 1)
+            if span is not None:
+                self._mark(index, span.end)
+                return span.value.lstrip("0") or "0"
+            letter = SPELLED_LETTERS.get(self.words[index + 1])
+            if letter is not None:
+                self._mark(index, index + 2)
+                return letter
+        return None
+
+    def _bare_block(self) -> str | None:
+        rest = [word for index, word in enumerate(self.words) if not self.used[index] and word not in {"e", "o"}]
+        if len(rest) == 1:
+            if rest[0] in SPELLED_LETTERS:
+                return SPELLED_LETTERS[rest[0]]
+            span = self._span_at(self.words.index(rest[0]))
+            if span is not None:
+                return span.value
+        if len(rest) == 0 and self.words[-1:] in (("e",), ("o",)):
+            return self.words[-1].upper()
+        return None
+
+    def _apartment(self) -> tuple[str | None, str | None]:
+        for index, word in enumerate(self.words):
+            glued = _GLUED.fullmatch(word)
+            if glued and not self.used[index]:
+                self.used[index] = True
+                return glued.group(1), glued.group(2).upper()
+        expecting = self.context.expecting
+        chosen: NumberSpan | None = None
+        for span in find_numbers(self.words):
+            if any(self.used[span.start : span.end]):
+                continue
+            if span.end < len(self.words) and self.words[span.end] in COUNT_NOUNS:
+                continue
+            before = self.words[span.start - 1] if span.start > 0 else ""
+            before2 = self.words[span.start - 2] if span.start > 1 else ""
+            if before in APARTMENT_CUES or (before in {"o", "a"} and before2 in APARTMENT_CUES | {"e"}):
+                chosen = span
+                break
+            if chosen is not None:
+                continue
+            if span.value in self.context.apartments and not (span.is_weak and self.words[span.start] in {"um", "uma"}):
+                chosen = span
+            elif not span.is_weak or (
+                expecting is Slot.APARTMENT and (self.words[span.start] not in {"um", "uma"} or len(self.words) <= 2)
+            ):
+                chosen = span
+        if chosen is None:
+            return None, None
+        self._mark(chosen.start, chosen.end)
+        return chosen.value, None
+
+    def _take_name(self, start: int, skip_honorifics: bool) -> list[int]:
+        words, used = self.words, self.used
+        index = start
+        while skip_honorifics and index < len(words) and words[index] in HONORIFICS and not used[index]:
+            index += 1
+        taken: list[int] = []
+        names = 0
+        while index < len(words) and names < _MAX_NAME_WORDS and not used[index]:
+            word = words[index]
+            if _is_namey(word):
+                taken.append(index)
+                names += 1
+            elif (
+                word in NAME_CONNECTORS
+                and word != "e"
+                and taken
+                and index + 1 < len(words)
+                and not used[index + 1]
+                and _is_namey(words[index + 1])
+            ):
+                taken.append(index)
+            else:
+                break
+            index += 1
+        return taken
+
+    def _claim(self, taken: list[int]) -> list[str]:
+        self._mark(taken[0], taken[-1] + 1)
+        return [self.original[index] for index in taken]
+
+    def _after_cue(self, cues: tuple[tuple[str, ...], ...], skip_honorifics: bool) -> list[str] | None:
+        words = self.words
+        for start in range(len(words)):
+            if self.used[start]:
+                continue
+            for cue in cues:
+                end = start + len(cue)
+                if words[start:end] != cue or any(self.used[start:end]):
+                    continue
+                at_start = start == 0 and self.context.expecting is Slot.VISITOR_NAME
+                if " ".join(cue) in START_ONLY_CUES and not at_start:
+                    continue
+                taken = self._take_name(end, skip_honorifics)
+                if taken:
+                    self._mark(start, end)
+                    return self._claim(taken)
+        return None
+
+    def _is_known(self, word: str) -> bool:
+        names = self.context.names
+        if any(form in names for form in expand(word)):
+            return True
+        return len(word) >= 5 and process.extractOne(word, names, scorer=fuzz.ratio, score_cutoff=85) is not None
+
+    def _first_name(self, known_only: bool) -> list[str] | None:
+        for index, word in enumerate(self.words):
+            if self.used[index] or not _is_namey(word) or (known_only and not self._is_known(word)):
+                continue
+            taken = self._take_name(index, skip_honorifics=False)
+            if taken:
+                return self._claim(taken)
+        return None
+
+    def _intent(self) -> Intent | None:
+        scores: dict[Intent, int] = {}
+        for phrase, intent, weight in INTENT_PHRASES:
+            if f" {phrase} " in self.padded:
+                scores[intent] = scores.get(intent, 0) + weight
+        if not scores:
+            return None
+        return max(scores, key=lambda intent: (scores[intent], _INTENT_PRIORITY[intent]))

@@ -1,0 +1,92 @@
+"""Text normalisation shared by understanding and matching: accent folding, tokens, a pt-BR phonetic key.
+
+Speech recognisers disagree on case, accents and punctuation, so every comparison happens on folded tokens
+("João," -> "joao"). The original spelling is kept beside each folded token, so a name can be repeated back
+with the accents the recogniser gave it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+# Connectors that stay lowercase inside a person's name ("Maria da Silva").
+NAME_CONNECTORS = frozenset({"da", "de", "do", "das", "dos", "e"})
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents and turn punctuation into single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(_NON_WORD.sub(" ", stripped.replace("_", " ")).split())
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """An utterance split into words: `folded[i]` is the comparison form of `original[i]`."""
+
+    original: tuple[str, ...]
+    folded: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.folded)
+
+
+def tokenize(text: str) -> Tokens:
+    words = _NON_WORD.sub(" ", text.casefold().replace("_", " ")).split()
+    original: list[str] = []
+    folded: list[str] = []
+    for word in words:
+        parts = fold(word).split()
+        original.extend([word] if len(parts) == 1 else parts)
+        folded.extend(parts)
+    return Tokens(tuple(original), tuple(folded))
+
+
+def title_name(words: tuple[str, ...] | list[str]) -> str:
+    """'joão da silva' -> 'João da Silva'."""
+    return " ".join(word if word in NAME_CONNECTORS else word[:1].upper() + word[1:] for word in words)
+
+
+_PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"ph", "f"),
+        (r"th", "t"),
+        (r"[cs]h", "x"),
+        (r"lh", "li"),
+        (r"nh", "ni"),
+        (r"^h", ""),
+        (r"h", ""),
+        (r"qu(?=[ei])", "k"),
+        (r"gu(?=[ei])", "g"),
+        (r"q", "k"),
+        (r"sc(?=[ei])", "s"),
+        (r"c(?=[ei])", "s"),
+        (r"c", "k"),
+        (r"g(?=[ei])", "j"),
+        (r"z", "s"),
+        (r"w", "v"),
+        (r"y", "i"),
+        (r"l(?=[^aeiou]|$)", "u"),
+        (r"[mn](?=[^aeiou]|$)", "n"),
+        (r"e$", "i"),
+        (r"o$", "u"),
+        (r"(.)\1+", r"\1"),
+    )
+)
+
+
+def phonetic(word: str) -> str:
+    """A rough pt-BR sound key: 'Luíza'/'Luisa' -> 'luisa', 'Thereza'/'Tereza' -> 'teresa', 'Raquel' -> 'rakeu'.
+
+    It only has to make names that sound alike compare equal often enough to beat a misheard spelling; it is
+    one signal among several in matching, never the only one.
+    """
+    key = fold(word).replace(" ", "")
+    for pattern, replacement in _PHONETIC_RULES:
+        key = pattern.sub(replacement, key)
+    return key
