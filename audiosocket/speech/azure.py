@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +100,14 @@ class AzureSpeech:
         return EngineError(message, retryable=code in _RETRYABLE_CODES)
 
 
+def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """Hand an SDK callback's payload to the event loop; late callbacks after shutdown are dropped."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        log.debug("Azure callback after the event loop closed, dropped")
+
+
 def _confidence(result: Any) -> float:
     """Confidence of the best hypothesis from the detailed JSON; 0 when Azure did not say."""
     try:
@@ -146,8 +154,11 @@ class AzureRecognition:
         self._push.close()
         try:
             await self._start_result()
-            await asyncio.wait_for(asyncio.shield(self._stopped), self._azure.config.session_timeout_s)
-        except TimeoutError:
+            async with asyncio.timeout(self._azure.config.session_timeout_s):
+                await asyncio.shield(self._stopped)
+        except TimeoutError as error:
+            if isinstance(error, EngineError):  # Azure's own ServiceTimeout, already mapped
+                raise
             raise EngineTimeout("Azure did not finish recognising in time") from None
         finally:
             await self._stop()
@@ -181,7 +192,7 @@ class AzureRecognition:
     def _on_recognized(self, event: Any) -> None:
         result = event.result
         if result.reason == self._azure.sdk.ResultReason.RecognizedSpeech:
-            self._loop.call_soon_threadsafe(self._add, result.text, _confidence(result))
+            _post(self._loop, self._add, result.text, _confidence(result))
 
     def _add(self, text: str, confidence: float) -> None:
         self._texts.append(text.strip())
@@ -190,12 +201,12 @@ class AzureRecognition:
     def _on_canceled(self, event: Any) -> None:
         details = event.cancellation_details
         if details.reason == self._azure.sdk.CancellationReason.EndOfStream:
-            self._loop.call_soon_threadsafe(self._settle, None)
+            _post(self._loop, self._settle, None)
         else:
-            self._loop.call_soon_threadsafe(self._settle, self._azure.error_from("recognition", details))
+            _post(self._loop, self._settle, self._azure.error_from("recognition", details))
 
     def _on_stopped(self, _event: Any) -> None:
-        self._loop.call_soon_threadsafe(self._settle, None)
+        _post(self._loop, self._settle, None)
 
     def _settle(self, error: EngineError | None) -> None:
         if self._stopped.done():
@@ -235,14 +246,14 @@ class _Request:
     def on_audio(self, event: Any) -> None:
         data = bytes(event.result.audio_data)
         if data:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, data)
+            _post(self.loop, self.queue.put_nowait, data)
 
     def on_completed(self, _event: Any) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, _CLOSED)
+        _post(self.loop, self.queue.put_nowait, _CLOSED)
 
     def on_canceled(self, event: Any) -> None:
         error = self.azure.error_from("synthesis", event.result.cancellation_details)
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, error)
+        _post(self.loop, self.queue.put_nowait, error)
 
 
 class AzureTTS:

