@@ -8,7 +8,7 @@ interruptible prompt when the caller talks over it.
 API::
 
     async with MediaLeg(connection, sample_rate, vad=make_vad("silero", rate), events=sink,
-                        call_id=call_id, leg="gate") as leg:          # or MediaLeg.from_settings(...)
+                        call_id=call_id, leg="gate") as leg:    # or: await MediaLeg.from_settings(...)
         result = await leg.say(pcm)                     # bytes, or an async iterator of chunks (streaming TTS)
         result = await leg.say(decision, protected=True)  # barge-in cannot cut this one
         leg.stop_speaking()                             # flush every prompt, protected included
@@ -53,7 +53,7 @@ from audiosocket.endpointing import (
 )
 from audiosocket.playout import PlaybackResult, Playout
 from audiosocket.protocol import Audio, Dtmf
-from audiosocket.vad import Vad, make_vad
+from audiosocket.vad import Vad, open_vad
 from controller.events import EventSink
 from controller.settings import Settings
 
@@ -142,11 +142,12 @@ class MediaLeg:
         self.foreign_frames = 0
 
     @classmethod
-    def from_settings(
+    async def from_settings(
         cls, connection: MediaSource, settings: Settings, *, events: EventSink, call_id: str, leg: str
     ) -> MediaLeg:
+        """The leg as configured (rate, VAD, endpointing, barge-in); the VAD is built off the event loop."""
         rate = settings.media_format.sample_rate
-        vad = make_vad(
+        vad = await open_vad(
             settings.vad_engine,
             rate,
             webrtc_mode=settings.vad_webrtc_mode,

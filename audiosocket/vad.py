@@ -14,6 +14,7 @@ into the engine's window and the answer is the decision for the most recent comp
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Protocol
 
@@ -125,3 +126,13 @@ def make_vad(engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3,
             return SileroVad(sample_rate, silero_threshold)
         case VadEngine.WEBRTC:
             return WebRtcVad(sample_rate, webrtc_mode)
+
+
+async def open_vad(
+    engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3, silero_threshold: float = 0.6
+) -> Vad:
+    """:func:`make_vad` off the event loop: building a Silero model takes ~35 ms, which on the loop would
+    stall every other leg's playout (bench/bench_media.py saw 100 ms gaps when 50 legs started at once)."""
+    return await asyncio.to_thread(
+        make_vad, engine, sample_rate, webrtc_mode=webrtc_mode, silero_threshold=silero_threshold
+    )
