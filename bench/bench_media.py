@@ -327,6 +327,5 @@ def main() -> None:
         args.json.write_text(json.dumps(raw, indent=1))
 
 
-
 if __name__ == "__main__":
     main()
