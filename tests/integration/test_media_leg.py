@@ -1,0 +1,242 @@
+"""The media loop against the real Asterisk 22, for slin and slin16: turns, paced prompts, barge-in, DTMF.
+
+Each test runs the real Service, whose gate call's conversation is replaced by a small script driving a
+:class:`MediaLeg` on the call's AudioSocket connection (until the gate call itself runs on MediaLeg). The
+visitor is the test bed's ``visitor-sim`` dialplan: it says a committed utterance, presses keys, and records
+what it hears while sending low-level noise, as a real intercom does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+import wave
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from audiosocket.endpointing import Endpointer, EndpointingConfig, UtteranceEnded
+from audiosocket.media_leg import MediaLeg
+from audiosocket.server import MediaConnection
+from audiosocket.vad import SileroVad, open_vad
+from controller.gate_call import GateCall
+from controller.service import Service
+from controller.simulator import SimulatedVisitor, call_gate, recording
+from tests.support.calls import EventWatcher
+from tests.support.testbed import Testbed, read_wav, voiced_span_s
+
+pytestmark = pytest.mark.asterisk
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+Script = Callable[[MediaLeg], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+def media_sounds(testbed: Testbed) -> None:
+    """Our utterances, as the test bed installs its own: raw slin and slin16 named media-<name>."""
+    sounds = testbed.root / "usr/share/asterisk/sounds/portaria"
+    for wav in FIXTURES.glob("*.wav"):
+        for ext, rate in (("sln", 8000), ("sln16", 16000)):
+            target = sounds / f"media-{wav.stem}.{ext}"
+            if not target.exists() or target.stat().st_mtime < wav.stat().st_mtime:
+                subprocess.run(
+                    ["sox", "-D", str(wav), "-t", "raw", "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer",
+                     str(target)],
+                    check=True,
+                )  # fmt: skip
+
+
+class Scripted:
+    """Replaces GateCall._converse: runs `script` on a MediaLeg until the call ends."""
+
+    def __init__(self) -> None:
+        self.script: Script = _listen
+        self.results: list[Any] = []
+
+    async def converse(self, call: GateCall, connection: MediaConnection) -> None:
+        rate = call.deps.config.sample_rate
+        vad = await open_vad("silero", rate)
+        async with MediaLeg(
+            connection, rate, vad=vad, events=call.deps.events, call_id=call.call_id, leg="gate"
+        ) as leg:
+            runner = asyncio.create_task(self.script(leg))
+            hangup = asyncio.create_task(call.hung_up.wait())
+            closed = asyncio.create_task(connection.closed.wait())
+            await asyncio.wait({hangup, closed}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (runner, hangup, closed):
+                task.cancel()
+
+
+async def _listen(leg: MediaLeg) -> None:
+    async for _ in leg:
+        pass
+
+
+@pytest.fixture(params=["slin", "slin16"])
+async def media_call(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Any],
+    media_sounds: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[Service, EventWatcher, Scripted]]:
+    scripted = Scripted()
+
+    async def converse(self: GateCall, connection: MediaConnection) -> None:
+        await scripted.converse(self, connection)
+
+    monkeypatch.setattr(GateCall, "_converse", converse)
+    service = Service(make_settings(media_format=request.param))
+    await service.start()
+    await service.wait_connected()
+    watcher = EventWatcher(service)
+    yield service, watcher, scripted
+    watcher.close()
+    await service.stop()
+
+
+def tone(rate: int, seconds: float) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return bytes((np.sin(2 * np.pi * 440 * t) * 6000 + np.sin(2 * np.pi * 660 * t) * 3000).astype("<i2").tobytes())
+
+
+def expected_turn_ms(name: str, rate: int) -> tuple[int, float]:
+    """The fixture's duration as our VAD + endpointer measure it offline, and its -40 dBFS energy span (ms)."""
+    with wave.open(str(FIXTURES / f"{name}.wav")) as handle:
+        pcm = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+    if rate != 16000:
+        import soxr
+
+        pcm = np.asarray(soxr.resample(pcm.astype(np.float32), 16000, rate)).clip(-32768, 32767).astype("<i2")
+    first, last = voiced_span_s(pcm, rate)
+    vad, endpointer = SileroVad(rate), Endpointer(EndpointingConfig(), rate)
+    stream = bytes(rate) + pcm.tobytes() + bytes(rate)
+    size, now, ended = rate // 50 * 2, 0.0, []
+    for offset in range(0, len(stream) - size + 1, size):
+        now += 0.02
+        frame = stream[offset : offset + size]
+        ended += endpointer.feed(now, vad.is_speech(frame), frame)
+    ended += endpointer.tick(now + 2)
+    turns = [e for e in ended if isinstance(e, UtteranceEnded)]
+    assert len(turns) == 1
+    return turns[0].duration_ms, (last - first) * 1000
+
+
+async def start_call(service: Service, watcher: EventWatcher, visitor: SimulatedVisitor) -> tuple[str, str]:
+    channel = await call_gate(service.ari, visitor)
+    start = await watcher.wait_for("stasis_start", channel=channel["id"])
+    await watcher.wait_for("media_connected", call_id=start["call_id"])
+    return start["call_id"], channel["id"]
+
+
+async def hang_up(service: Service, watcher: EventWatcher, call_id: str, channel_id: str) -> None:
+    await service.ari.delete(f"channels/{channel_id}")
+    await watcher.wait_for("call_end", call_id=call_id)
+
+
+def _written(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 44
+
+
+async def wait_recording(path: Path) -> tuple[np.ndarray, int]:
+    for _ in range(100):
+        if _written(path):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # MixMonitor closes the file after the channel is gone
+    return read_wav(path)
+
+
+def longest_silent_run_ms(samples: np.ndarray, rate: int, threshold: int = 200) -> float:
+    quiet = np.abs(samples.astype(np.int32)) < threshold
+    longest = run = 0
+    for q in quiet:
+        run = run + 1 if q else 0
+        longest = max(longest, run)
+    return longest / rate * 1000
+
+
+async def test_an_utterance_is_one_turn_of_the_expected_duration(
+    media_call: tuple[Service, EventWatcher, Scripted],
+) -> None:
+    service, watcher, _ = media_call
+    rate = service.settings.media_format.sample_rate
+    visitor = SimulatedVisitor("media-entrega-501", f"m-{uuid.uuid4().hex[:8]}", lead_s=1)
+    call_id, channel_id = await start_call(service, watcher, visitor)
+    ended = await watcher.wait_for("speech_end", call_id=call_id, timeout=20)
+    await asyncio.sleep(1.5)  # nothing else may follow: no second turn from the line noise
+    await hang_up(service, watcher, call_id, channel_id)
+
+    expected_ms, energy_ms = expected_turn_ms("entrega-501", rate)
+    assert len(watcher.find("speech_start", call_id=call_id)) == 1
+    assert len(watcher.find("speech_end", call_id=call_id)) == 1
+    assert abs(ended["utterance_ms"] - expected_ms) <= 100, (ended, expected_ms)
+    assert abs(ended["utterance_ms"] - energy_ms) <= 250, (ended, energy_ms)
+    assert ended["endpointing_delay_ms"] <= service.settings.silence_ms + 30
+    assert len(watcher.find("speech_early_end", call_id=call_id)) >= 1
+
+
+async def test_a_prompt_reaches_the_visitor_whole_and_without_gaps(
+    media_call: tuple[Service, EventWatcher, Scripted], testbed: Testbed
+) -> None:
+    service, watcher, scripted = media_call
+    rate = service.settings.media_format.sample_rate
+
+    async def prompt(leg: MediaLeg) -> None:
+        scripted.results.append(await leg.say(tone(rate, 3.0), protected=True))
+        await _listen(leg)
+
+    scripted.script = prompt
+    visitor = SimulatedVisitor("none", f"m-{uuid.uuid4().hex[:8]}", lead_s=0)
+    call_id, channel_id = await start_call(service, watcher, visitor)
+    stopped = await watcher.wait_for("playout_stop", call_id=call_id, timeout=15)
+    await asyncio.sleep(1.0)
+    await hang_up(service, watcher, call_id, channel_id)
+
+    assert stopped["played_ms"] == 3000 and stopped["underruns"] == 0
+    heard, heard_rate = await wait_recording(recording(testbed.root, visitor.recording_id, "heard"))
+    first, last = voiced_span_s(heard, heard_rate)
+    assert abs((last - first) - 3.0) <= 0.1, (first, last)
+    inside = heard[int(first * heard_rate) : int(last * heard_rate)]
+    assert longest_silent_run_ms(inside, heard_rate) <= 40
+
+
+async def test_barge_in_interrupts_a_long_prompt(media_call: tuple[Service, EventWatcher, Scripted]) -> None:
+    service, watcher, scripted = media_call
+    rate = service.settings.media_format.sample_rate
+
+    async def long_prompt(leg: MediaLeg) -> None:
+        scripted.results.append(await leg.say(tone(rate, 12.0)))
+        await _listen(leg)
+
+    scripted.script = long_prompt
+    visitor = SimulatedVisitor("media-entrega-501", f"m-{uuid.uuid4().hex[:8]}", lead_s=2)
+    call_id, channel_id = await start_call(service, watcher, visitor)
+    interrupted = await watcher.wait_for("playout_interrupted", call_id=call_id, timeout=15)
+    ended = await watcher.wait_for("speech_end", call_id=call_id, timeout=20)
+    await hang_up(service, watcher, call_id, channel_id)
+
+    barge_in = watcher.find("barge_in", call_id=call_id)
+    started = watcher.find("speech_start", call_id=call_id)
+    assert len(barge_in) == 1 and len(started) == 1
+    assert 1500 < interrupted["played_ms"] < 5000
+    stop_latency_ms = (interrupted["mono"] - started[0]["onset"]) * 1000
+    assert stop_latency_ms < 200, stop_latency_ms
+    expected_ms, _ = expected_turn_ms("entrega-501", rate)
+    assert ended["barged_in"] and abs(ended["utterance_ms"] - expected_ms) <= 150, (ended, expected_ms)
+
+
+async def test_dtmf_from_the_gate_reaches_the_controller(media_call: tuple[Service, EventWatcher, Scripted]) -> None:
+    service, watcher, _ = media_call
+    visitor = SimulatedVisitor("none", f"m-{uuid.uuid4().hex[:8]}", lead_s=1, dtmf="159#")
+    call_id, channel_id = await start_call(service, watcher, visitor)
+    async with asyncio.timeout(15):
+        while len([e for e in watcher.find("dtmf", call_id=call_id) if "via" not in e]) < 4:
+            await watcher.wait_for("dtmf", call_id=call_id)
+            await asyncio.sleep(0.1)
+    await hang_up(service, watcher, call_id, channel_id)
+    media_digits = [e["digit"] for e in watcher.find("dtmf", call_id=call_id) if "via" not in e]
+    assert media_digits == list("159#")
