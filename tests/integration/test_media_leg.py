@@ -12,7 +12,7 @@ import asyncio
 import subprocess
 import uuid
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from tests.support.testbed import Testbed, read_wav, voiced_span_s
 pytestmark = pytest.mark.asterisk
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "media"
-Script = Callable[[MediaLeg], Awaitable[None]]
+Script = Callable[[MediaLeg], Coroutine[Any, Any, None]]
 
 
 @pytest.fixture(scope="module")
