@@ -231,7 +231,8 @@ class Dialog:
             case Outcome.AMBIGUOUS:
                 state = replace(state, candidates=found.candidates)
             case Outcome.NOT_IN_APARTMENT if len(found.candidates) == 1:
-                state = replace(state, target=Target(found.candidates[0], certain=False, stated_apartment=apartment))
+                stated = f"{apartment}, bloco {block}" if block else apartment
+                state = replace(state, target=Target(found.candidates[0], certain=False, stated_apartment=stated))
             case Outcome.NOT_IN_APARTMENT if found.candidates:
                 state = replace(state, candidates=found.candidates)
                 notices = (prompts.not_in_apartment(resident or "", apartment or ""),)

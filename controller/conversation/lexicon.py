@@ -103,6 +103,9 @@ APARTMENT_CUES = frozenset(
     {"apartamento", "apto", "ap", "apt", "apart", "unidade", "numero", "num", "no", "do", "ao", "pro", "casa",
      "sala", "n", "para", "pra", "ape"}
 )
+NOT_APARTMENT_CUES = frozenset(
+    {"pedido", "codigo", "nota", "telefone", "celular", "placa", "cpf", "rg", "senha", "protocolo", "rastreio"}
+)
 BLOCK_CUES = frozenset({"bloco", "torre", "bl", "predio", "edificio", "ed"})
 COUNT_NOUNS = frozenset(
     {"minuto", "minutos", "hora", "horas", "reais", "real", "anos", "ano", "pacotes", "caixas", "volumes", "itens",
@@ -114,7 +117,7 @@ SPELLED_LETTERS = {
     "k": "K", "ele": "L", "l": "L", "eme": "M", "m": "M", "ene": "N", "n": "N", "o": "O", "pe": "P", "p": "P",
 }
 
-_KEYWORD_WORDS = frozenset(word for phrase, _, _ in INTENT_PHRASES for word in phrase.split() if len(word) > 3)
+_KEYWORD_WORDS = frozenset(word for phrase, _, _ in INTENT_PHRASES for word in phrase.split() if len(word) >= 3)
 
 # Words that are never (part of) a person's name in these conversations.
 NOT_NAMES = (
@@ -140,6 +143,9 @@ NOT_NAMES = (
             "vamos", "viemos", "chegamos", "trabalho", "sobrenome", "certinho", "negativo", "positivo", "valeu",
             "dizer", "disse", "falei", "falou", "liga", "chama", "avisa", "diga", "ate", "mais", "muito",
             "familia", "doutor", "doutora", "sr", "sra", "dr", "dra", "encomenda", "ape",
+            "hmm", "humm", "hummm", "ahn", "eita", "nossa", "uai", "tchau", "cheguei", "aguarda",
+            "espera", "momento", "minuto", "mim", "comigo", "dela", "dele", "deles", "delas", "nosso",
+            "portaria", "administracao", "condominio", "predio", "yes", "okay", "pronto",
         }
     )
     | NUMBER_WORDS

@@ -6,8 +6,8 @@ exactly, by edit similarity (rapidfuzz ratio), or by sounding alike (:func:`text
 letters or fewer must match exactly, because "ana" and "ava" are different people. The resident's score is
 the mean over the query's words; one word that matches nothing rules the resident out.
 
-Never guess: every resident scoring within :data:`MARGIN` of the best is a candidate, and more than one
-candidate is reported as ambiguous for the dialog to ask about.
+Never guess: every resident scoring within :data:`MARGIN` of the best is a candidate (only the exact ones when
+the best is exact), and more than one candidate is reported as ambiguous for the dialog to ask about.
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ class ResidentIndex:
         if not scored:
             return []
         best = scored[0][0]
+        if best == 100.0:  # an exact name beats near-misses ("Fernanda" is not "Fernando")
+            return [item for item in scored if item[0] == 100.0]
         return [item for item in scored if item[0] >= best - MARGIN]
 
     def resolve(self, query: str | None, apartment: str | None, block: str | None = None) -> Resolution:

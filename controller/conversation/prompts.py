@@ -1,7 +1,7 @@
 """Everything the visitor hears, in short pt-BR sentences. Pure functions of the state.
 
-Each question has variants: asking the same thing again uses the next one, so the visitor never hears the
-same sentence twice in a call.
+Each question has variants, and the first one not yet said in this call is used, so a visitor asked the same
+thing again hears it differently, and a question whose content changed (a corrected summary) is said in full.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def _where(candidate: Candidate) -> str:
 
 
 def _pick(variants: tuple[str, ...], state: DialogState, slot: Slot) -> str:
+    """The first variant the visitor has not heard yet in this call."""
+    said = [line.text for line in state.transcript if line.speaker == "concierge"]
+    for variant in variants:
+        if not any(variant in line for line in said):
+            return variant
     return variants[state.asked.count(slot) % len(variants)]
 
 

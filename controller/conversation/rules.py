@@ -27,6 +27,7 @@ from controller.conversation.lexicon import (
     HUMAN_PHRASES,
     INTENT_PHRASES,
     NO_PHRASES,
+    NOT_APARTMENT_CUES,
     NOT_NAMES,
     ORDINALS,
     REPEAT_PHRASES,
@@ -48,7 +49,7 @@ _INTENT_PRIORITY = {Intent.ENTREGA: 3, Intent.SERVICO: 2, Intent.VISITA: 1}
 _VISITOR_CUES = tuple(tuple(cue.split()) for cue in VISITOR_CUES)
 _RESIDENT_CUES = tuple(tuple(cue.split()) for cue in RESIDENT_CUES)
 _MAX_NAME_WORDS = 3
-_BARE_ANSWER_SLOTS = frozenset({Slot.RESIDENT, Slot.CHOICE, Slot.CHECK, Slot.CONFIRM})
+_BARE_ANSWER_SLOTS = frozenset({Slot.RESIDENT, Slot.CHOICE})  # where an unknown bare name is still a name
 
 
 def _has(padded: str, phrases: tuple[str, ...]) -> bool:
@@ -150,30 +151,35 @@ class _Reading:
             if glued and not self.used[index]:
                 self.used[index] = True
                 return glued.group(1), glued.group(2).upper()
-        expecting = self.context.expecting
-        chosen: NumberSpan | None = None
+        best: tuple[int, NumberSpan] | None = None
         for span in find_numbers(self.words):
-            if any(self.used[span.start : span.end]):
-                continue
-            if span.end < len(self.words) and self.words[span.end] in COUNT_NOUNS:
-                continue
-            before = self.words[span.start - 1] if span.start > 0 else ""
-            before2 = self.words[span.start - 2] if span.start > 1 else ""
-            if before in APARTMENT_CUES or (before in {"o", "a"} and before2 in APARTMENT_CUES | {"e"}):
-                chosen = span
-                break
-            if chosen is not None:
-                continue
-            if span.value in self.context.apartments and not (span.is_weak and self.words[span.start] in {"um", "uma"}):
-                chosen = span
-            elif not span.is_weak or (
-                expecting is Slot.APARTMENT and (self.words[span.start] not in {"um", "uma"} or len(self.words) <= 2)
-            ):
-                chosen = span
-        if chosen is None:
+            score = self._apartment_score(span)
+            if score > 0 and (best is None or score > best[0]):
+                best = (score, span)
+        if best is None:
             return None, None
-        self._mark(chosen.start, chosen.end)
-        return chosen.value, None
+        self._mark(best[1].start, best[1].end)
+        return best[1].value, None
+
+    def _apartment_score(self, span: NumberSpan) -> int:
+        """How much a number looks like the apartment: 0 = not at all; a cue and a known number count most."""
+        words = self.words
+        if any(self.used[span.start : span.end]):
+            return 0
+        if span.end < len(words) and words[span.end] in COUNT_NOUNS:
+            return 0
+        before = words[max(0, span.start - 2) : span.start]
+        if any(word in NOT_APARTMENT_CUES for word in before):
+            return 0
+        cued = bool(before) and before[-1] in APARTMENT_CUES
+        if len(before) == 2 and before[1] in {"o", "a"}:  # "para o 101", "é o 102"
+            cued = cued or before[0] in APARTMENT_CUES or before[0] == "e"
+        article = span.is_weak and words[span.start] in {"um", "uma"}
+        known = span.value in self.context.apartments and not article
+        asked = self.context.expecting is Slot.APARTMENT and (not article or len(words) <= 2)
+        if not (cued or known or asked or not span.is_weak):
+            return 0
+        return 1 + 2 * cued + 2 * known + (not span.is_weak)
 
     def _take_name(self, start: int, skip_honorifics: bool) -> list[int]:
         words, used = self.words, self.used
