@@ -40,7 +40,7 @@ from controller.conversation.lexicon import (
 )
 from controller.conversation.matching import HONORIFICS
 from controller.conversation.nicknames import expand
-from controller.conversation.numbers import NumberSpan, find_numbers
+from controller.conversation.numbers import NumberSpan, find_numbers, parse_number
 from controller.conversation.text import NAME_CONNECTORS, Tokens, title_name, tokenize
 from controller.conversation.understanding import Intent, Slot, UnderstandingContext, Understood
 
@@ -114,20 +114,16 @@ class _Reading:
         for index in range(start, end):
             self.used[index] = True
 
-    def _span_at(self, start: int) -> NumberSpan | None:
-        for span in find_numbers(self.words[start:]):
-            return NumberSpan(start, start + span.end, span.value, span.words) if span.start == 0 else None
-        return None
-
     def _block(self) -> str | None:
         for index, word in enumerate(self.words[:-1]):
             if word not in BLOCK_CUES:
                 continue
-            span = self._span_at(index + 1)
-            if span is not None:
-                self._mark(index, span.end)
-                return span.value.lstrip("0") or "0"
-            letter = SPELLED_LETTERS.get(self.words[index + 1])
+            following = self.words[index + 1]
+            number = parse_number(following)  # one word only: "torre dois cento e um" is tower 2, apartment 101
+            if number is not None:
+                self._mark(index, index + 2)
+                return number.lstrip("0") or "0"
+            letter = SPELLED_LETTERS.get(following)
             if letter is not None:
                 self._mark(index, index + 2)
                 return letter
@@ -138,9 +134,7 @@ class _Reading:
         if len(rest) == 1:
             if rest[0] in SPELLED_LETTERS:
                 return SPELLED_LETTERS[rest[0]]
-            span = self._span_at(self.words.index(rest[0]))
-            if span is not None:
-                return span.value
+            return parse_number(rest[0])
         if len(rest) == 0 and self.words[-1:] in (("e",), ("o",)):
             return self.words[-1].upper()
         return None
@@ -152,7 +146,8 @@ class _Reading:
                 self.used[index] = True
                 return glued.group(1), glued.group(2).upper()
         best: tuple[int, NumberSpan] | None = None
-        for span in find_numbers(self.words):
+        unread = [word if not used else "" for word, used in zip(self.words, self.used, strict=True)]
+        for span in find_numbers(unread):
             score = self._apartment_score(span)
             if score > 0 and (best is None or score > best[0]):
                 best = (score, span)

@@ -1,0 +1,59 @@
+"""Spoken pt-BR numbers, as recognisers write them, to digit strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.conversation.numbers import find_numbers, parse_number
+from controller.conversation.text import fold
+
+
+@pytest.mark.parametrize(
+    ("spoken", "digits"),
+    [
+        ("cento e três", "103"),
+        ("cento e um", "101"),
+        ("cento tres", "103"),  # the recogniser dropped the "e"
+        ("cem", "100"),
+        ("duzentos e dois", "202"),
+        ("trezentos e um", "301"),
+        ("cento e vinte e três", "123"),
+        ("vinte e dois", "22"),
+        ("mil e um", "1001"),
+        ("mil um", "1001"),
+        ("mil duzentos e três", "1203"),
+        ("dois mil e dez", "2010"),
+        ("doze zero três", "1203"),
+        ("dez zero um", "1001"),
+        ("um zero zero um", "1001"),
+        ("um zero um", "101"),
+        ("um meia um", "161"),  # "meia" is six when reading digits
+        ("1 0 1", "101"),
+        ("101", "101"),
+        ("zero um", "01"),
+        ("quatorze", "14"),
+        ("catorze", "14"),
+        ("dezesseis zero dois", "1602"),
+    ],
+)
+def test_spoken_numbers(spoken: str, digits: str) -> None:
+    assert parse_number(fold(spoken)) == digits
+
+
+@pytest.mark.parametrize("text", ["", "bloco", "um e dois", "entrega"])
+def test_not_a_single_number(text: str) -> None:
+    assert parse_number(fold(text)) is None
+
+
+def test_numbers_are_found_with_their_positions() -> None:
+    words = fold("pedido 4532 para o cento e um bloco dois").split()
+    assert [(span.start, span.end, span.value) for span in find_numbers(words)] == [
+        (1, 2, "4532"),
+        (4, 7, "101"),
+        (8, 9, "2"),
+    ]
+
+
+def test_a_lone_small_number_is_weak() -> None:
+    spans = find_numbers(fold("um pacote para o 15 e o cento e um").split())
+    assert [span.is_weak for span in spans] == [True, True, False]
