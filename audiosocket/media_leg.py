@@ -2,8 +2,9 @@
 
 :class:`MediaLeg` wraps an AudioSocket :class:`~audiosocket.server.MediaConnection`. It reads the inbound frames,
 runs the VAD and the :class:`~audiosocket.endpointing.Endpointer` on each, keeps the wall-clock silence timer
-(Asterisk sends nothing while nobody talks), owns the leg's :class:`~audiosocket.playout.Playout`, and stops an
-interruptible prompt when the caller talks over it.
+(Asterisk sends nothing while nobody talks), owns the leg's :class:`~audiosocket.playout.Playout` (silence
+frames between prompts unless ``idle_silence=False``), and stops an interruptible prompt when the caller talks
+over it.
 
 API::
 
@@ -115,6 +116,7 @@ class MediaLeg:
         vad: Vad,
         endpointing: EndpointingConfig | None = None,
         barge_in: bool = True,
+        idle_silence: bool = True,
         events: EventSink,
         call_id: str,
         leg: str,
@@ -126,6 +128,7 @@ class MediaLeg:
         self._vad = vad
         self._endpointer = Endpointer(endpointing or EndpointingConfig(), sample_rate)
         self._barge_in = barge_in
+        self._idle_silence = idle_silence
         self._events = events
         self._call_id = call_id
         self._leg = leg
@@ -159,6 +162,7 @@ class MediaLeg:
             vad=vad,
             endpointing=endpointing_config(settings),
             barge_in=settings.barge_in,
+            idle_silence=settings.playout_idle_silence,
             events=events,
             call_id=call_id,
             leg=leg,
@@ -167,6 +171,8 @@ class MediaLeg:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._timer())]
+            if self._idle_silence:
+                self._tasks.append(asyncio.create_task(self.playout.keep_alive()))
 
     async def aclose(self) -> None:
         """Stop reading and playing (does not close the connection: the server and ARI own that)."""
@@ -234,6 +240,8 @@ class MediaLeg:
             reason = str(getattr(self._connection, "close_reason", "") or reason)
         finally:
             self.playout.stop()
+            for task in self._tasks[2:]:
+                task.cancel()  # idle silence: nothing to send to once the connection is gone
             self._closed = LegClosed(reason, self._clock())
             self._emit("leg_closed", reason=reason)
             self._queue.put_nowait(self._closed)

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         default=15000, ge=1000, le=120000, description="Longest utterance; a turn is cut there."
     )
     barge_in: bool = Field(default=True, description="Let the caller interrupt prompts by talking.")
+    playout_idle_silence: bool = Field(
+        default=True, description="Send silence frames between prompts (keeps Asterisk's timing exact)."
+    )
     barge_in_min_ms: int = Field(
         default=140, ge=0, le=2000, description="Voiced audio needed to interrupt a prompt (echo guard), in ms."
     )

@@ -64,7 +64,7 @@ class FakeConnection:
 
 
 class Harness:
-    def __init__(self, config: EndpointingConfig | None = None, barge_in: bool = True) -> None:
+    def __init__(self, config: EndpointingConfig | None = None, barge_in: bool = True, idle: bool = False) -> None:
         self.clock = FakeClock()
         self.conn = FakeConnection(self.clock)
         self.sink = RecordingSink()
@@ -74,6 +74,7 @@ class Harness:
             vad=LoudnessVad(),
             endpointing=config,
             barge_in=barge_in,
+            idle_silence=idle,
             events=self.sink,
             call_id="call-1",
             leg="gate",
@@ -232,3 +233,20 @@ async def test_from_settings_builds_the_configured_leg() -> None:
     assert leg.sample_rate == 16000
     assert isinstance(leg._vad, SileroVad)
     assert leg._endpointer.config.silence_ms == 550 and leg._endpointer.config.barge_in_min_ms == 100
+
+
+async def test_idle_silence_fills_the_grid_between_prompts() -> None:
+    async with Harness(idle=True) as h:
+        await h.clock.advance(0.2)
+        idle_before = len(h.conn.written_at)
+        await h.clock.run_until(asyncio.ensure_future(h.leg.say(LOUD * 10)))
+        await h.clock.advance(0.2)
+        times = h.conn.written_at
+        assert idle_before >= 9
+        assert h.leg.playout.stats.idle_frames == len(times) - 10
+        assert {round(b - a, 6) for a, b in zip(times, times[1:], strict=False)} == {0.02}
+        h.conn.hang_up("gone")
+        await h.clock.advance(0.1)
+        written = len(h.conn.written_at)
+        await h.clock.advance(0.2)
+        assert len(h.conn.written_at) == written
