@@ -50,10 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _simulated(line: str) -> list[Event] | None:
-    """Events for a `#` line, [] for a comment, None for speech."""
+def events_for_line(line: str) -> list[Event]:
+    """The events one input line stands for: speech, a `#` simulation, or nothing (comments, blank lines)."""
+    line = line.strip()
+    if not line:
+        return []
     if not line.startswith("#"):
-        return None
+        return [UtteranceHeard(line)]
     command, _, argument = line[1:].strip().partition(" ")
     if command == "dtmf":
         keys = "".join(argument.split())
@@ -91,12 +94,8 @@ async def _run(session: _Session) -> dict[str, object]:
     state = session.dialog.start(f"chat-{uuid.uuid4().hex[:12]}")
     try:
         state = await session.feed(state, CallStarted())
-        for raw in sys.stdin:
-            line = raw.strip()
-            if not line:
-                continue
-            events = _simulated(line)
-            for event in [UtteranceHeard(line)] if events is None else events:
+        for line in sys.stdin:
+            for event in events_for_line(line):
                 state = await session.feed(state, event)
         return outcome(state)
     finally:

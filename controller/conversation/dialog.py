@@ -93,7 +93,10 @@ class Dialog:
 
     def context(self, state: DialogState) -> UnderstandingContext:
         """What an understanding backend should know before reading the visitor's next utterance."""
-        return UnderstandingContext(state.expecting, self.index.apartments, self.index.name_words, self._has_blocks)
+        index = self.index
+        return UnderstandingContext(
+            state.expecting, index.apartments, index.name_words, index.name_sounds, self._has_blocks
+        )
 
     def handle(self, state: DialogState, event: Event) -> tuple[DialogState, list[Action]]:
         if isinstance(event, CallStarted):

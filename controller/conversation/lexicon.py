@@ -103,6 +103,11 @@ APARTMENT_CUES = frozenset(
     {"apartamento", "apto", "ap", "apt", "apart", "unidade", "numero", "num", "no", "do", "ao", "pro", "casa",
      "sala", "n", "para", "pra", "ape"}
 )
+# Company names that contain people's names or nicknames, folded and split.
+BRANDS = tuple(
+    tuple(brand.split())
+    for brand in ("ze delivery", "magazine luiza", "mercado livre", "uber eats", "casas bahia", "drogaria sao paulo")
+)
 NOT_APARTMENT_CUES = frozenset(
     {"pedido", "codigo", "nota", "telefone", "celular", "placa", "cpf", "rg", "senha", "protocolo", "rastreio"}
 )
@@ -146,6 +151,15 @@ NOT_NAMES = (
             "hmm", "humm", "hummm", "ahn", "eita", "nossa", "uai", "tchau", "cheguei", "aguarda",
             "espera", "momento", "minuto", "mim", "comigo", "dela", "dele", "deles", "delas", "nosso",
             "portaria", "administracao", "condominio", "predio", "yes", "okay", "pronto",
+            # jobs and roles people introduce themselves with
+            "motorista", "uber", "taxi", "taxista", "carteiro", "corretor", "corretora", "medico", "medica",
+            "fisioterapeuta", "veterinario", "advogado", "advogada", "estagiario", "estagiaria", "funcionaria",
+            "representante", "vendedor", "vendedora", "promotor", "promotora", "pesquisador", "pesquisadora",
+            "vigia", "agente", "fiscal", "leiturista", "responsavel",
+            # verbs that follow a name ("a Fernanda pediu")
+            "pediu", "pediram", "mandou", "comprou", "encomendou", "chamou", "avisou", "ligou", "autorizou",
+            "liberou", "conhece", "morava", "trabalha", "marcou", "combinou", "deixou", "esqueceu",
+            "precisa", "quer", "tava", "estava",
         }
     )
     | NUMBER_WORDS

@@ -101,6 +101,7 @@ class ResidentIndex:
         self.name_words = frozenset(
             word for person in people for word in (*person.words, *(w for n in person.nicknames for w in n.split()))
         )
+        self.name_sounds = frozenset(phonetic(word) for word in self.name_words)
 
     def apartment(self, candidate: Candidate) -> Apartment | None:
         return self.directory.find(candidate.apartment, candidate.block)

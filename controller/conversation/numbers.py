@@ -55,6 +55,7 @@ TENS = {
 HUNDREDS = {
     "cem": 100,
     "cento": 100,
+    "sento": 100,  # how recognisers often write "cento"
     "duzentos": 200,
     "duzentas": 200,
     "trezentos": 300,

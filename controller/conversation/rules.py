@@ -22,6 +22,7 @@ from controller.conversation.lexicon import (
     ANY_PHRASES,
     APARTMENT_CUES,
     BLOCK_CUES,
+    BRANDS,
     COUNT_NOUNS,
     DONT_KNOW_PHRASES,
     HUMAN_PHRASES,
@@ -41,7 +42,7 @@ from controller.conversation.lexicon import (
 from controller.conversation.matching import HONORIFICS
 from controller.conversation.nicknames import expand
 from controller.conversation.numbers import NumberSpan, find_numbers, parse_number
-from controller.conversation.text import NAME_CONNECTORS, Tokens, title_name, tokenize
+from controller.conversation.text import NAME_CONNECTORS, Tokens, fold, phonetic, title_name, tokenize
 from controller.conversation.understanding import Intent, Slot, UnderstandingContext, Understood
 
 _GLUED = re.compile(r"(\d{1,5})([a-z])")
@@ -82,14 +83,17 @@ class _Reading:
 
     def result(self) -> Understood:
         expecting = self.context.expecting
+        self._brands()
         block = self._block()
         apartment, glued_block = self._apartment()
-        visitor = self._after_cue(_VISITOR_CUES, skip_honorifics=False)
-        resident = self._after_cue(_RESIDENT_CUES, skip_honorifics=True)
+        visitor = self._after_cue(_VISITOR_CUES, resident=False)
+        resident = self._after_cue(_RESIDENT_CUES, resident=True)
         if visitor is None and expecting is Slot.VISITOR_NAME:
-            visitor = self._first_name(known_only=False)
+            visitor = self._first_name(known_only=False, resident=False)
+            if visitor is not None and len(visitor) > 1 and all(self._is_known(fold(word)) for word in visitor):
+                visitor, resident = None, resident or visitor  # the resident's full name again, not the visitor's
         if resident is None and expecting is not Slot.VISITOR_NAME:
-            resident = self._first_name(known_only=expecting not in _BARE_ANSWER_SLOTS)
+            resident = self._first_name(known_only=expecting not in _BARE_ANSWER_SLOTS, resident=True)
         if block is None and expecting is Slot.BLOCK:
             block = self._bare_block()
         dont_know = _has(self.padded, DONT_KNOW_PHRASES)
@@ -176,7 +180,16 @@ class _Reading:
             return 0
         return 1 + 2 * cued + 2 * known + (not span.is_weak)
 
-    def _take_name(self, start: int, skip_honorifics: bool) -> list[int]:
+    def _brands(self) -> None:
+        """Company names are not people: "Zé Delivery", "Magazine Luiza"."""
+        for brand in BRANDS:
+            length = len(brand)
+            for start in range(len(self.words) - length + 1):
+                if self.words[start : start + length] == brand:
+                    self._mark(start, start + length)
+
+    def _take_name(self, start: int, skip_honorifics: bool, resident: bool) -> list[int]:
+        """Name words from `start`; a resident's name goes on only with words the directory knows."""
         words, used = self.words, self.used
         index = start
         while skip_honorifics and index < len(words) and words[index] in HONORIFICS and not used[index]:
@@ -185,7 +198,7 @@ class _Reading:
         names = 0
         while index < len(words) and names < _MAX_NAME_WORDS and not used[index]:
             word = words[index]
-            if _is_namey(word):
+            if _is_namey(word) and not (resident and taken and not self._is_known(word)):
                 taken.append(index)
                 names += 1
             elif (
@@ -206,8 +219,10 @@ class _Reading:
         self._mark(taken[0], taken[-1] + 1)
         return [self.original[index] for index in taken]
 
-    def _after_cue(self, cues: tuple[tuple[str, ...], ...], skip_honorifics: bool) -> list[str] | None:
+    def _after_cue(self, cues: tuple[tuple[str, ...], ...], resident: bool) -> list[str] | None:
+        """The name after the first cue; for residents, the first one the directory knows, if any is."""
         words = self.words
+        hits: list[tuple[int, int, list[int]]] = []
         for start in range(len(words)):
             if self.used[start]:
                 continue
@@ -215,26 +230,31 @@ class _Reading:
                 end = start + len(cue)
                 if words[start:end] != cue or any(self.used[start:end]):
                     continue
-                at_start = start == 0 and self.context.expecting is Slot.VISITOR_NAME
+                at_start = start == 0 and self.context.expecting in (None, Slot.VISITOR_NAME)
                 if " ".join(cue) in START_ONLY_CUES and not at_start:
                     continue
-                taken = self._take_name(end, skip_honorifics)
+                taken = self._take_name(end, skip_honorifics=resident, resident=resident)
                 if taken:
-                    self._mark(start, end)
-                    return self._claim(taken)
-        return None
+                    hits.append((start, end, taken))
+                    break
+        if not hits:
+            return None
+        known = [hit for hit in hits if self._is_known(words[hit[2][0]])]
+        start, end, taken = (known or hits)[0] if resident else hits[0]
+        self._mark(start, end)
+        return self._claim(taken)
 
     def _is_known(self, word: str) -> bool:
         names = self.context.names
-        if any(form in names for form in expand(word)):
+        if any(form in names for form in expand(word)) or (len(word) >= 4 and phonetic(word) in self.context.sounds):
             return True
         return len(word) >= 5 and process.extractOne(word, names, scorer=fuzz.ratio, score_cutoff=85) is not None
 
-    def _first_name(self, known_only: bool) -> list[str] | None:
+    def _first_name(self, known_only: bool, resident: bool) -> list[str] | None:
         for index, word in enumerate(self.words):
             if self.used[index] or not _is_namey(word) or (known_only and not self._is_known(word)):
                 continue
-            taken = self._take_name(index, skip_honorifics=False)
+            taken = self._take_name(index, skip_honorifics=False, resident=resident)
             if taken:
                 return self._claim(taken)
         return None

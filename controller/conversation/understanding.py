@@ -42,6 +42,7 @@ class UnderstandingContext:
     expecting: Slot | None = None
     apartments: frozenset[str] = frozenset()
     names: frozenset[str] = frozenset()  # folded words of residents' names and nicknames
+    sounds: frozenset[str] = frozenset()  # their phonetic keys (text.phonetic)
     has_blocks: bool = False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -23,11 +24,11 @@ RULES = RuleUnderstanding()
 @pytest.fixture(scope="module")
 def context(sample: Directory) -> UnderstandingContext:
     index = ResidentIndex(sample)
-    return UnderstandingContext(None, index.apartments, index.name_words)
+    return UnderstandingContext(None, index.apartments, index.name_words, index.name_sounds)
 
 
 def read(text: str, context: UnderstandingContext, expecting: Slot | None = None) -> Understood:
-    return RULES.parse(text, UnderstandingContext(expecting, context.apartments, context.names, context.has_blocks))
+    return RULES.parse(text, dataclasses.replace(context, expecting=expecting))
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,8 @@ def test_intent(text: str, intent: Intent | None, context: UnderstandingContext)
         ("sou do ifood", None),
         ("sou entregador", None),
         ("sou amiga da luiza", None),
-        ("e o joao", None),  # "é o" only names the visitor when we asked for a name
+        ("e o joao do ifood", "Joao"),  # "é o ..." first thing, or answering "qual é o seu nome?"
+        ("entrega e o joao", None),
     ],
 )
 def test_visitor_name(text: str, name: str | None, context: UnderstandingContext) -> None:
@@ -80,6 +82,8 @@ def test_visitor_name(text: str, name: str | None, context: UnderstandingContext
 
 def test_bare_name_when_asked(context: UnderstandingContext) -> None:
     assert read("e o joao", context, Slot.VISITOR_NAME).visitor_name == "Joao"
+    repeated = read("luisa costa", context, Slot.VISITOR_NAME)  # the resident's full name said again
+    assert (repeated.visitor_name, repeated.resident) == (None, "luisa costa")
     assert read("carlos eduardo", context, Slot.VISITOR_NAME).visitor_name == "Carlos Eduardo"
     assert read("carlos", context, Slot.VISITOR_NAME).resident is None  # a resident's name, but it was the answer
 
