@@ -240,3 +240,54 @@ async def test_dtmf_from_the_gate_reaches_the_controller(media_call: tuple[Servi
     await hang_up(service, watcher, call_id, channel_id)
     media_digits = [e["digit"] for e in watcher.find("dtmf", call_id=call_id) if "via" not in e]
     assert media_digits == list("159#")
+
+
+def loud_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """(start, end) seconds of runs of 20 ms windows above -40 dBFS."""
+    window = rate // 50
+    count = len(samples) // window
+    frames = samples[: count * window].astype(np.float64).reshape(count, window)
+    loud = 20 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)) / 32768, 1e-9)) > -40
+    segments, start = [], None
+    for index, is_loud in enumerate([*loud, False]):
+        if is_loud and start is None:
+            start = index
+        elif not is_loud and start is not None:
+            segments.append((start / 50, index / 50))
+            start = None
+    return segments
+
+
+async def test_prompts_after_idle_keep_their_length_and_spacing(
+    media_call: tuple[Service, EventWatcher, Scripted], testbed: Testbed
+) -> None:
+    """Nothing is sent between prompts (no idle silence frames): the phone still hears each prompt whole and
+    on time. This is the measurement behind that choice (docs/media.md)."""
+    service, watcher, scripted = media_call
+    rate = service.settings.media_format.sample_rate
+
+    async def two_prompts(leg: MediaLeg) -> None:
+        await asyncio.sleep(1.0)
+        scripted.results.append((asyncio.get_running_loop().time(), await leg.say(tone(rate, 1.0))))
+        await asyncio.sleep(2.0)
+        scripted.results.append((asyncio.get_running_loop().time(), await leg.say(tone(rate, 1.0))))
+        await _listen(leg)
+
+    scripted.script = two_prompts
+    visitor = SimulatedVisitor("none", f"m-{uuid.uuid4().hex[:8]}", lead_s=0)
+    call_id, channel_id = await start_call(service, watcher, visitor)
+    async with asyncio.timeout(15):
+        while len(watcher.find("playout_stop", call_id=call_id)) < 2:
+            await watcher.wait_for("playout_stop", call_id=call_id)
+            await asyncio.sleep(0.1)
+    starts = [e["mono"] for e in watcher.find("playout_start", call_id=call_id)]
+    await asyncio.sleep(1.0)
+    await hang_up(service, watcher, call_id, channel_id)
+
+    mix, mix_rate = await wait_recording(recording(testbed.root, visitor.recording_id, "mix"))
+    segments = loud_segments(mix, mix_rate)
+    assert len(segments) == 2, segments
+    lengths = [end - start for start, end in segments]
+    spacing = segments[1][0] - segments[0][0]
+    assert all(abs(length - 1.0) <= 0.06 for length in lengths), segments
+    assert abs(spacing - (starts[1] - starts[0])) <= 0.06, (segments, starts)
