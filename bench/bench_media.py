@@ -217,7 +217,9 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
     timed = [_TimedConnection(connection) for connection in connections]
     for i, connection in enumerate(timed):
         vad = await open_vad("silero", rate)
-        leg = MediaLeg(connection, rate, vad=vad, events=_NullSink(), call_id=f"bench-{i}", leg="gate")
+        leg = MediaLeg(
+            connection, rate, vad=vad, idle_silence=mode == "ours", events=_NullSink(), call_id=f"bench-{i}", leg="gate"
+        )
         leg.start()
         legs.append(leg)
         tasks.append(asyncio.create_task(consume(leg)))
