@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/bench_understanding.py [--rounds 5]
 
-Every dialogue of tests/conversation/corpus/*.jsonl (the tested corpus) and tests/conversation/heldout.jsonl
-(written without tuning the rules against it, never asserted by tests) runs through the same Dialog that `chat`
-and real calls use, in this process, `--rounds` times. Per turn it times:
+Every dialogue of tests/conversation/corpus/*.jsonl (the tested corpus) and tests/conversation/heldout_*.jsonl
+(written before the rules saw them, never asserted by tests; see docs/conversation.md) runs through the same
+Dialog that `chat` and real calls use, in this process, `--rounds` times. Per turn it times:
 
 - understanding: the rules reading one utterance (RuleUnderstanding.parse), the part an LLM backend would replace;
 - whole turn: understanding plus Dialog.handle (directory matching, policy, reply).
@@ -75,14 +75,14 @@ def _run(dialog: Dialog, turns: list[str], parse_ms: list[float], turn_ms: list[
     return outcome(state)
 
 
-def _accuracy(name: str, dialogues: list[dict[str, Any]], results: list[dict[str, object]]) -> list[str]:
-    right = sum(result == dialogue["expect"] for dialogue, result in zip(dialogues, results, strict=True))
+def _accuracy(name: str, dialogues: list[dict[str, Any]], results: list[dict[str, object]]) -> str:
+    pairs = list(zip(dialogues, results, strict=True))
+    right = sum(result == dialogue["expect"] for dialogue, result in pairs)
     per_field = []
     for field in FIELDS:
-        hits = sum(result.get(field) == dialogue["expect"][field] for dialogue, result in zip(dialogues, results, strict=True))
-        per_field.append(f"{field} {100 * hits / len(dialogues):.0f}%")
-    lines = [f"| {name} | {len(dialogues)} | {right} ({100 * right / len(dialogues):.1f}%) | {', '.join(per_field)} |"]
-    return lines
+        hits = sum(result.get(field) == dialogue["expect"][field] for dialogue, result in pairs)
+        per_field.append(f"{field} {100 * hits / len(pairs):.0f}%")
+    return f"| {name} | {len(pairs)} | {right} ({100 * right / len(pairs):.1f}%) | {', '.join(per_field)} |"
 
 
 def main() -> int:
@@ -92,10 +92,8 @@ def main() -> int:
 
     directories: dict[str, Directory] = {key: load_directory(path) for key, path in DIRECTORIES.items()}
     dialogs = {key: Dialog(directory, DialogPolicy(greeting="Olá")) for key, directory in directories.items()}
-    corpora = {
-        "corpus (tested)": _load(sorted((TESTS / "corpus").glob("*.jsonl"))),
-        "held-out": _load([TESTS / "heldout.jsonl"]),
-    }
+    corpora = {"corpus (tested)": _load(sorted((TESTS / "corpus").glob("*.jsonl")))}
+    corpora.update({path.stem: _load([path]) for path in sorted(TESTS.glob("heldout_*.jsonl"))})
 
     rounds: list[tuple[float, float, float, float]] = []
     results: dict[str, list[dict[str, object]]] = {}
@@ -128,14 +126,15 @@ def main() -> int:
     print("\n| dialogues | count | exact final JSON | per field |")
     print("|---|---|---|---|")
     for name, dialogues in corpora.items():
-        print("\n".join(_accuracy(name, dialogues, results[name])))
+        print(_accuracy(name, dialogues, results[name]))
     misses = [
         (d["id"], result)
-        for d, result in zip(corpora["held-out"], results["held-out"], strict=True)
+        for name, dialogues in corpora.items()
+        for d, result in zip(dialogues, results[name], strict=True)
         if result != d["expect"]
     ]
     if misses:
-        print("\nHeld-out misses:")
+        print("\nMisses:")
         for ident, result in misses:
             print(f"- {ident}: got {json.dumps(result, ensure_ascii=False)}")
     return 0

@@ -157,6 +157,8 @@ class Dialog:
         state = replace(state, transcript=(*state.transcript, Line("visitor", text)))
         if heard.asks_for_human:
             return self._fallback(state, FallbackReason.VISITOR_ASKED, actions)
+        if heard.block and not self._has_blocks:
+            heard = replace(heard, block=None)  # a building without blocks: "bloco b" is noise, not a wrong address
         return self._reply(self._absorb(state, heard), actions)
 
     def _absorb(self, state: DialogState, heard: Understood) -> _Turn:

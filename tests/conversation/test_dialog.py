@@ -245,3 +245,8 @@ def test_no_visitor_input_opens_the_gate(dialog: Dialog, utterances: list[str]) 
     allowed = (Say, StartTimer, CancelTimer, CallResident, Fallback, Hangup)
     assert all(isinstance(action, allowed) for action in actions)
     assert set(typing.get_args(events.Action)) == set(allowed)
+
+
+def test_a_block_in_a_building_without_blocks_is_ignored(dialog: Dialog) -> None:
+    state, _ = run(dialog, "entrega para o 1001 bloco b")
+    assert state.block is None and state.apartment == "1001" and state.expecting is Slot.RESIDENT
