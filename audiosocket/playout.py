@@ -235,8 +235,9 @@ class Playout:
 
     def _start_deadline(self) -> float:
         now = self._clock()
-        # Right after the previous prompt: stay on its grid, so no two frames are closer than 20 ms.
-        if self._next_deadline is not None and now <= self._next_deadline:
+        # Right after the previous frame: stay on its grid (a slot missed by less than half a frame is still
+        # taken, late), so no two frames are closer than 20 ms and back-to-back prompts do not drift.
+        if self._next_deadline is not None and now < self._next_deadline + FRAME_S / 2:
             return self._next_deadline
         return now
 
@@ -248,6 +249,8 @@ class Playout:
         self.stats.prompts += 1
         self._emit("playout_start", protected=prompt.protected, queued_ms=self._ms(len(prompt.buffer)))
         while True:
+            if prompt.finished and not prompt.buffer:
+                break  # done: do not wait for a slot we will not use (the next prompt takes it)
             delay = deadline - self._clock()
             if delay > 0:
                 await self._sleep(delay)
