@@ -77,7 +77,7 @@ class AriClient:
         timeout: float = 5.0,
     ) -> None:
         self._base = base_url.rstrip("/") + "/ari/"
-        self._auth = aiohttp.BasicAuth(user, password)
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(user, password)}
         self.app = app
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -91,7 +91,7 @@ class AriClient:
 
     async def open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(auth=self._auth, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -42,19 +42,19 @@ class Service:
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
-        self._prompts: dict[str, bytes] = {}
+        self.prompts: dict[str, bytes] = {}
         self._config: CallConfig | None = None
 
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
-        return CallDeps(self.ari, self.media, self.events, self._config, self._prompts)
+        return CallDeps(self.ari, self.media, self.events, self._config, self.prompts)
 
     async def start(self) -> None:
         settings = self.settings
         self.events.open()
         await self.media.start()
         rate = settings.media_format.sample_rate
-        self._prompts["greeting"] = await synthesize_all(self.tts, settings.greeting, rate)
+        self.prompts["greeting"] = await synthesize_all(self.tts, settings.greeting, rate)
         advertise = settings.advertise_address
         if not settings.audiosocket_advertise:
             advertise = f"{advertise.rsplit(':', 1)[0]}:{self.media.port}"
