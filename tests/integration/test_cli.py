@@ -14,6 +14,7 @@ import pytest
 
 from controller.ari import AriClient
 from controller.simulator import SimulatedVisitor, call_gate
+from tests.support.poll import eventually
 from tests.support.testbed import REPO, Testbed
 
 pytestmark = pytest.mark.asterisk
@@ -79,7 +80,9 @@ def test_check_reports_unreachable_asterisk_and_missing_password(testbed: Testbe
     del env["PORTARIA_ARI_PASSWORD"]
     result = _check(env, tmp_path)  # a cwd without .env
     assert result.returncode == 1
-    assert _failures(result) == ["FAIL settings: PORTARIA_ARI_PASSWORD is not set (the password of the ARI user in ari.conf)"]
+    assert _failures(result) == [
+        "FAIL settings: PORTARIA_ARI_PASSWORD is not set (the password of the ARI user in ari.conf)"
+    ]
 
 
 def test_run_with_a_bad_setting_prints_one_line_not_a_traceback(testbed: Testbed, tmp_path: Path) -> None:
@@ -94,8 +97,13 @@ async def test_sigterm_returns_the_caller_to_the_dialplan_and_removes_what_we_cr
     testbed: Testbed, tmp_path: Path
 ) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "controller", env=_env(testbed, tmp_path), cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "controller",
+        env=_env(testbed, tmp_path),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     async with AriClient(testbed.ari_url, "portaria", testbed.ari_password, "portaria-test") as ari:
@@ -104,9 +112,10 @@ async def test_sigterm_returns_the_caller_to_the_dialplan_and_removes_what_we_cr
                 pass
         visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
         channel = await call_gate(ari, visitor)
-        async with asyncio.timeout(10):
-            while not [b for b in await ari.get("bridges") if b["id"].startswith("portaria-")]:
-                await asyncio.sleep(0.1)
+        async def bridged() -> bool:
+            return any(b["id"].startswith("portaria-") for b in await ari.get("bridges"))
+
+        await eventually(bridged, within=10)
         process.send_signal(signal.SIGTERM)
         output = (await asyncio.wait_for(process.stdout.read(), 20)).decode()
         assert await process.wait() == 0, output

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from audiosocket.protocol import Audio, Uuid, encode
 from controller.service import Service
 from controller.simulator import SimulatedVisitor, call_gate, recording
 from tests.support.calls import EventWatcher
+from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 
 pytestmark = pytest.mark.asterisk
@@ -27,15 +29,18 @@ async def _ours_left(service: Service, call_id: str, gate_channel: str) -> tuple
     return ours_c, ours_b
 
 
-async def _wait_file(path: object, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                if path.stat().st_size > 44:  # type: ignore[attr-defined]
-                    return
-            except FileNotFoundError:
-                pass
-            await asyncio.sleep(0.1)
+async def _nothing_of_ours_left(service: Service, call_id: str, gate_channel: str) -> None:
+    async def clean() -> bool:
+        return not any(await _ours_left(service, call_id, gate_channel))
+
+    await eventually(clean)
+
+
+async def _wait_file(path: Path) -> None:
+    async def written() -> bool:
+        return path.exists() and path.stat().st_size > 44  # noqa: ASYNC240 - a tiny stat in a test
+
+    await eventually(written, within=10)
 
 
 async def test_gate_call_is_answered_bridged_greets_and_hears_the_visitor(
@@ -63,9 +68,7 @@ async def test_gate_call_is_answered_bridged_greets_and_hears_the_visitor(
     assert summary["frames"] > 250  # ~50 frames/s while the simulated phone sends audio
     assert summary["voiced_frames"] > 50
 
-    async with asyncio.timeout(5):
-        while any(await _ours_left(service, call_id, channel["id"])):
-            await asyncio.sleep(0.1)
+    await _nothing_of_ours_left(service, call_id, channel["id"])
 
     heard = recording(testbed.root, visitor.recording_id, "heard")
     await _wait_file(heard)
@@ -137,6 +140,4 @@ async def test_two_gate_calls_at_once_each_get_their_own_media(service: Service,
         await service.ari.delete(f"channels/{channel['id']}")
     for call_id, channel in zip(call_ids, channels, strict=True):
         await watcher.wait_for("call_end", call_id=call_id)
-        async with asyncio.timeout(5):
-            while any(await _ours_left(service, call_id, channel["id"])):
-                await asyncio.sleep(0.1)
+        await _nothing_of_ours_left(service, call_id, channel["id"])

@@ -28,7 +28,7 @@ class EventWatcher:
     def find(self, name: str, **match: Any) -> list[Event]:
         return [e for e in self.events if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
 
-    async def wait_for(self, name: str, timeout: float = 15.0, **match: Any) -> Event:
+    async def wait_for(self, name: str, timeout: float = 15.0, **match: Any) -> Event:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             while True:
                 found = self.find(name, **match)
