@@ -266,10 +266,10 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
 
 
 def run_once(n: int, mode: str, rate: int, seconds: float) -> dict[str, Any]:
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # fork after threads (executor, onnxruntime) can hang
     ours, theirs = context.Pipe()
     client = context.Process(target=client_main, args=(theirs,), daemon=True)
-    client.start()  # forked before this process starts its event loop
+    client.start()
     try:
         return asyncio.run(_serve(n, mode, rate, seconds + WARMUP_S, ours))
     finally:
