@@ -175,6 +175,10 @@ class AudioSocketServer:
             log.warning("AudioSocket %s: %s; closing", peer, reason)
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             reason = f"connection lost: {error!r}"
+        except asyncio.CancelledError:
+            # stop() cancels live handlers. Python 3.11's start_server done-callback calls task.exception(),
+            # which raises for a cancelled task and logs "Exception in callback ..." per connection: end normally.
+            reason = "server stopping"
         finally:
             if connection is not None:
                 connection.close(connection.close_reason or reason)
