@@ -8,6 +8,7 @@ intervals is deliberately loose (a loaded CI machine must not fail it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
 import uuid
@@ -15,6 +16,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from audiosocket.media_leg import DtmfPressed, LegClosed, MediaLeg, UtteranceEnded, UtteranceStarted
 from audiosocket.protocol import Audio, Decoder, Dtmf, Uuid, encode
@@ -102,3 +104,21 @@ async def test_loopback_call_leg() -> None:
     assert [e.digit for e in events if isinstance(e, DtmfPressed)] == ["5"]
     assert isinstance(closed, LegClosed)
     assert [e["event"] for e in sink.events if e["event"].startswith("playout")] == ["playout_start", "playout_stop"]
+
+
+async def test_stopping_the_server_with_live_connections_logs_no_asyncio_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = AudioSocketServer("127.0.0.1", 0)
+    await server.start()
+    connection_id = uuid.uuid4()
+    accepted = server.expect(connection_id, "call-1", "gate")
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(encode(Uuid(connection_id)))
+    connection = await asyncio.wait_for(accepted, 5)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        await server.stop()
+        await asyncio.sleep(0.05)
+    writer.close()
+    assert connection.closed.is_set() and connection.close_reason == "server stopping"
+    assert "Exception in callback" not in caplog.text
