@@ -40,6 +40,11 @@ class TtsEngine(StrEnum):
     AZURE = "azure"
 
 
+class UnderstandingEngine(StrEnum):
+    RULES = "rules"
+    LLM = "llm"
+
+
 def _split_host_port(value: str, setting: str) -> tuple[str, int]:
     """Parse host:port; port 0 (any free port, for tests) is accepted."""
     host, sep, port = value.rpartition(":")
@@ -123,6 +128,25 @@ class Settings(BaseSettings):
     )
     dtmf_gap_s: float = Field(
         default=3.0, gt=0, description="Pause after the last keypad digit that ends an apartment number (seconds)."
+    )
+    understanding: UnderstandingEngine = Field(
+        default=UnderstandingEngine.RULES,
+        description="How visitor utterances are read: rules (offline, deterministic) or llm (CrewAI, needs the "
+        "llm extra; the rules take over when it is late or fails).",
+    )
+    llm_model: str = Field(
+        default="openai/gpt-4o-mini",
+        min_length=1,
+        description="CrewAI model string, provider/model: openai/gpt-4o-mini, azure/<deployment>, ollama/llama3.1...",
+    )
+    llm_base_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint for the model (e.g. http://127.0.0.1:11434/v1); unset uses the "
+        "provider's default.",
+    )
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the model's provider.")
+    llm_timeout_s: float = Field(
+        default=2.5, gt=0, le=30, description="Longest wait for the model's reading of one utterance (seconds)."
     )
     events_file: Path = Field(
         default=Path("var/events.jsonl"), description="Per-call structured events, one JSON object per line."

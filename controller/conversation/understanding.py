@@ -44,6 +44,9 @@ class UnderstandingContext:
     names: frozenset[str] = frozenset()  # folded words of residents' names and nicknames
     sounds: frozenset[str] = frozenset()  # their phonetic keys (text.phonetic)
     has_blocks: bool = False
+    # For backends that read the whole conversation (the LLM); the rules need only `expecting`.
+    known: tuple[tuple[Slot, str], ...] = ()  # what the dialog already has, e.g. (Slot.APARTMENT, "101")
+    last_said: str = ""  # the concierge's last sentence, the question being answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,10 @@ class Understood:
     any_choice: bool = False  # "tanto faz", "qualquer um"
     ordinal: int | None = None  # "a primeira" = 0, "a segunda" = 1
     repeat: bool = False  # "como?", "não entendi"
+
+
+class UnderstandingError(Exception):
+    """A backend failed in a known way (HTTP error, unusable answer); the message says why and is safe to log."""
 
 
 class Understanding(Protocol):
@@ -86,6 +93,8 @@ class WithFallback:
             return await asyncio.wait_for(self._primary.understand(text, context), self._timeout_s)
         except TimeoutError:
             log.warning("understanding took over %.1f s; using the rules", self._timeout_s)
+        except UnderstandingError as error:
+            log.warning("understanding backend failed (%s); using the rules", error)
         except Exception:
             log.exception("understanding backend failed; using the rules")
         return self._fallback.parse(text, context)
