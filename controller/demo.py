@@ -21,7 +21,9 @@ def _describe(event: dict[str, Any]) -> str:
     name = event["event"]
     details = {k: v for k, v in event.items() if k not in ("call_id", "leg", "event", "mono", "ts")}
     if name == "say" and "text" in details:
-        return f"Portaria disse: {details['text']}"
+        return f"Portaria: «{details['text']}»"
+    if name == "transcript":
+        return f"Visitante (reconhecido): «{details.get('text', '')}»"
     return f"{name} {json.dumps(details, ensure_ascii=False)}" if details else name
 
 

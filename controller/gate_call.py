@@ -1,14 +1,16 @@
-"""One gate call: the ARI call control around the visitor's leg.
+"""One gate call: the ARI call control around the conversation.
 
-The call owns everything it creates (a mixing bridge, an externalMedia channel, its AudioSocket connection)
-and removes all of it when it ends, whatever the reason. Events for its channels arrive, in Asterisk's order,
-on its own queue (filled by :class:`controller.app.StasisApp`).
+The call owns everything it creates (mixing bridges, externalMedia channels, their AudioSocket connections,
+the resident's channel) and removes all of it when it ends, whatever the reason. Events for its channels
+arrive, in Asterisk's order, on its own queue (filled by :class:`controller.app.StasisApp`).
 
 Sequence::
 
     StasisStart(gate) -> answer -> create bridge -> expect UUID -> POST externalMedia
       -> wait StasisStart(externalMedia) -> add both to bridge  [event "bridged", ms since StasisStart]
-      -> AudioSocket connects -> greeting plays -> caller audio is received until the caller hangs up
+      -> AudioSocket connects -> MediaLeg -> CallRunner(dialog) starts: the greeting plays from the prompt cache
+      -> ... the dialog asks, the runner carries out its actions through this class (CallControl) ...
+      -> hang-up of the gate channel -> teardown
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import webrtcvad
-
-from audiosocket.playout import Playout
-from audiosocket.protocol import Audio, Dtmf
+from audiosocket.media_leg import MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
+from audiosocket.speech.factory import SpeechEngines
 from controller.ari import AriClient, AriConflict, AriError, Event
+from controller.call_runner import CallRunner, LegIO
+from controller.conversation import CallResident, CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
+from controller.directory import LiveDirectory
 from controller.events import EventSink
+from controller.settings import Settings
+from controller.store import ConversationStore
 
 log = logging.getLogger(__name__)
 
-GATE = "gate"
 END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 
 
@@ -43,6 +47,8 @@ class CallConfig:
     media_format: str
     sample_rate: int
     setup_timeout_s: float = 5.0
+    concierge_endpoint: str = ""
+    fallback_context: str = "portaria-fallback"
 
 
 @dataclass(slots=True)
@@ -51,7 +57,10 @@ class CallDeps:
     media: AudioSocketServer
     events: EventSink
     config: CallConfig
-    prompts: dict[str, bytes]
+    settings: Settings
+    speech: SpeechEngines
+    directory: LiveDirectory
+    store: ConversationStore
     clock: Callable[[], float] = time.monotonic
 
 
@@ -59,6 +68,14 @@ class CallDeps:
 class _Waiter:
     predicate: Callable[[Event], bool]
     future: asyncio.Future[Event]
+
+
+@dataclass(slots=True)
+class _MediaChannel:
+    channel_id: str
+    connection_id: uuid.UUID
+    connection: MediaConnection | None = None
+    leg: MediaLeg | None = None
 
 
 @dataclass(eq=False)
@@ -73,7 +90,10 @@ class GateCall:
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     return_to_dialplan: bool = False
     _waiters: list[_Waiter] = field(default_factory=list)
-    _bridge_id: str | None = None
+    _bridges: list[str] = field(default_factory=list)
+    _media: list[_MediaChannel] = field(default_factory=list)
+    _runner: CallRunner | None = None
+    _handed_over: bool = False
 
     @property
     def gate_channel_id(self) -> str:
@@ -85,64 +105,83 @@ class GateCall:
     def deliver(self, event: Event) -> None:
         self.queue.put_nowait(event)
 
-    def emit(self, event: str, leg: str = GATE, **fields: Any) -> None:
-        self.deps.events.emit(self.call_id, leg, event, **fields)
+    def emit(self, event: str, leg: str = Leg.GATE, **fields: Any) -> None:
+        self.deps.events.emit(self.call_id, str(leg), event, **fields)
 
     async def run(self) -> None:
-        started = self.deps.clock()
+        deps = self.deps
+        started = deps.clock()
         caller = self.channel.get("caller", {})
         self.emit("stasis_start", channel=self.gate_channel_id, caller=caller.get("number", ""))
         pump = asyncio.create_task(self._pump_events(), name=f"call-{self.call_id}-events")
-        connection: MediaConnection | None = None
-        media_id = uuid.uuid4()
+        runner_task: asyncio.Task[None] | None = None
         try:
-            connection = await self._setup(started, media_id)
-            await self._converse(connection)
+            await deps.ari.post(f"channels/{self.gate_channel_id}/answer")
+            self.emit("answered", ms=_ms_since(started, deps.clock))
+            media_leg = await self._open_leg(Leg.GATE, self.gate_channel_id, started)
+            policy = DialogPolicy.from_settings(deps.settings, concierge_available=bool(deps.config.concierge_endpoint))
+            dialog = Dialog(deps.directory.current(), policy)
+            runner = CallRunner(self.call_id, dialog, self, deps.events, deps.store, clock=deps.clock)
+            runner.attach(Leg.GATE, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.GATE, deps.events)))
+            self._runner = runner
+            runner_task = asyncio.create_task(runner.run(CallStarted(at=deps.clock())), name=f"call-{self.call_id}")
+            hangup = asyncio.create_task(self.hung_up.wait())
+            await asyncio.wait({hangup, runner_task}, return_when=asyncio.FIRST_COMPLETED)
+            hangup.cancel()
+            if runner_task.done() and not runner_task.cancelled() and runner_task.exception() is not None:
+                raise runner_task.exception()  # type: ignore[misc]
         except AriError as error:
             self.emit("error", stage="call_control", status=error.status, message=str(error))
             log.warning("call %s: %s", self.call_id, error)
         except TimeoutError as error:
             self.emit("error", stage="call_setup", message=f"timed out: {error}")
         finally:
-            self.deps.media.forget(media_id)
-            if connection is not None:
-                connection.close("call ended")
+            if runner_task is not None:
+                runner_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await runner_task
             await self._teardown()
             pump.cancel()
-            self.emit("call_end", duration_ms=round((self.deps.clock() - started) * 1000))
+            self.emit("call_end", duration_ms=round((deps.clock() - started) * 1000))
 
-    async def _setup(self, started: float, media_id: uuid.UUID) -> MediaConnection:
-        ari, config = self.deps.ari, self.deps.config
-        await ari.post(f"channels/{self.gate_channel_id}/answer")
-        self.emit("answered", ms=_ms_since(started, self.deps.clock))
-        bridge_id = f"portaria-{self.call_id}"
-        await ari.post("bridges", type="mixing", bridgeId=bridge_id, name=bridge_id)
-        self._bridge_id = bridge_id
-        connected = self.deps.media.expect(media_id, self.call_id, GATE)
-        media_channel = f"portaria-media-{self.call_id}"
-        self.owned_channels.add(media_channel)
+    # Legs ------------------------------------------------------------------------------------------------------
+
+    async def _open_leg(self, leg: Leg, channel_id: str, started: float) -> MediaLeg:
+        """Bridge `channel_id` with a new externalMedia channel and return its running MediaLeg."""
+        deps, config = self.deps, self.deps.config
+        bridge_id = f"portaria-{self.call_id}-{leg}"
+        await deps.ari.post("bridges", type="mixing", bridgeId=bridge_id, name=bridge_id)
+        self._bridges.append(bridge_id)
+        media = _MediaChannel(f"portaria-media-{self.call_id}-{leg}", uuid.uuid4())
+        self._media.append(media)
+        connected = deps.media.expect(media.connection_id, self.call_id, str(leg))
+        self.owned_channels.add(media.channel_id)
         media_started = self._wait_for(
-            lambda event: event["type"] == "StasisStart" and event["channel"]["id"] == media_channel
+            lambda event: event["type"] == "StasisStart" and event["channel"]["id"] == media.channel_id
         )
-        await ari.post(
+        await deps.ari.post(
             "channels/externalMedia",
             app=config.app,
-            channelId=media_channel,
+            channelId=media.channel_id,
             external_host=config.media_address,
             encapsulation="audiosocket",
             transport="tcp",
             format=config.media_format,
-            data=str(media_id),
+            data=str(media.connection_id),
         )
         await asyncio.wait_for(media_started, config.setup_timeout_s)
-        await self._add_to_bridge(bridge_id, [self.gate_channel_id, media_channel])
-        self.emit("bridged", ms=_ms_since(started, self.deps.clock), bridge=bridge_id)
-        connection = await asyncio.wait_for(connected, config.setup_timeout_s)
-        self.emit("media_connected", ms=_ms_since(started, self.deps.clock), format=config.media_format)
-        return connection
+        await self._add_to_bridge(bridge_id, [channel_id, media.channel_id])
+        self.emit("bridged", leg, ms=_ms_since(started, deps.clock), bridge=bridge_id)
+        media.connection = await asyncio.wait_for(connected, config.setup_timeout_s)
+        self.emit("media_connected", leg, ms=_ms_since(started, deps.clock), format=config.media_format)
+        media.leg = await MediaLeg.from_settings(
+            media.connection, deps.settings, events=deps.events, call_id=self.call_id, leg=str(leg)
+        )
+        media.leg.start()
+        return media.leg
 
     async def _add_to_bridge(self, bridge_id: str, channels: list[str]) -> None:
-        # Asterisk answers 422 if a channel is not yet fully in Stasis; one short retry covers that race.
+        # Asterisk answers 422 if a channel is not yet fully in Stasis; a short retry covers that race.
         for attempt in range(3):
             try:
                 await self.deps.ari.post(f"bridges/{bridge_id}/addChannel", channel=",".join(channels))
@@ -152,57 +191,51 @@ class GateCall:
                     raise
                 await asyncio.sleep(0.05 * (attempt + 1))
 
-    async def _converse(self, connection: MediaConnection) -> None:
-        """Skeleton conversation: play the greeting and receive the caller's audio until hangup."""
-        rate = self.deps.config.sample_rate
-        playout = Playout(connection.write, rate)
-        listener = asyncio.create_task(self._listen(connection, rate))
-        try:
-            greeting = self.deps.prompts.get("greeting", b"")
-            self.emit("say", text_key="greeting", audio_ms=len(greeting) * 500 // rate)
-            result = await playout.play(greeting)
-            self.emit("playout_done", played_ms=result.played_ms, interrupted=result.interrupted)
-            hangup = asyncio.create_task(self.hung_up.wait())
-            closed = asyncio.create_task(connection.closed.wait())
-            await asyncio.wait({hangup, closed}, return_when=asyncio.FIRST_COMPLETED)
-            hangup.cancel()
-            closed.cancel()
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+    # CallControl (what the conversation asks of Asterisk) -------------------------------------------------------
 
-    async def _listen(self, connection: MediaConnection, rate: int) -> None:
-        vad = webrtcvad.Vad(2)
-        frames = voiced = 0
-        speaking = False
-        try:
-            async for item in connection.frames():
-                match item:
-                    case Dtmf(digit):
-                        self.emit("dtmf", digit=digit, via="audiosocket")
-                    case Audio(pcm, sample_rate) if len(pcm) in (320, 640, 960):
-                        if frames == 0:
-                            self.emit("audio_first_frame", sample_rate=sample_rate, bytes=len(pcm))
-                        frames += 1
-                        if vad.is_speech(pcm, sample_rate):
-                            voiced += 1
-                            if not speaking and voiced >= 5:
-                                speaking = True
-                                self.emit("speech_detected", frames=frames)
-                    case Audio():
-                        frames += 1
-        finally:
-            self.emit("audio_in", frames=frames, voiced_frames=voiced, sample_rate=rate)
+    async def hangup(self, leg: Leg) -> None:
+        if leg is Leg.GATE:
+            self.emit("hangup_by_us")
+            await self.deps.ari.delete_quietly(f"channels/{self.gate_channel_id}")
+
+    async def fallback(self, reason: str) -> None:
+        """Hand the visitor to a person: back to the dialplan, which dials the concierge; else end politely."""
+        config = self.deps.config
+        if self._handed_over:
+            return
+        self._handed_over = True
+        if not config.concierge_endpoint:
+            self.emit("fallback", reason=reason, to="none")
+            await self.hangup(Leg.GATE)
+            return
+        self.emit("fallback", reason=reason, to=config.concierge_endpoint)
+        await self.deps.ari.post(
+            f"channels/{self.gate_channel_id}/variable", variable="PORTARIA_CONCIERGE", value=config.concierge_endpoint
+        )
+        self.return_to_dialplan = True
+        await self.deps.ari.post(
+            f"channels/{self.gate_channel_id}/continue", context=config.fallback_context, extension="s", priority=1
+        )
+        self.hung_up.set()  # the caller left Stasis: this call's part is over
+
+    async def call_resident(self, action: CallResident) -> None:
+        self.emit("resident_phase_unavailable", apartment=action.request.apartment)
+        await self.fallback("resident_phase_unavailable")
+
+    # ARI events ------------------------------------------------------------------------------------------------
 
     async def _pump_events(self) -> None:
         while True:
             event = await self.queue.get()
             channel_id = event.get("channel", {}).get("id")
-            if event["type"] == "ChannelDtmfReceived" and channel_id == self.gate_channel_id:
-                self.emit("dtmf", digit=event.get("digit", ""), via="ari")
-            if event["type"] in END_EVENTS and channel_id == self.gate_channel_id and not self.hung_up.is_set():
-                self.emit("hangup", cause=event.get("cause", event.get("channel", {}).get("state", "")))
+            kind = event["type"]
+            if kind == "ChannelDtmfReceived" and channel_id == self.gate_channel_id:
+                digit = str(event.get("digit", ""))
+                self.emit("dtmf", digit=digit, via="ari")
+                if self._runner is not None and digit:
+                    self._runner.post(DtmfReceived(digit, leg=Leg.GATE))
+            if kind in END_EVENTS and channel_id == self.gate_channel_id and not self.hung_up.is_set():
+                self.emit("hangup", cause=event.get("cause", ""), via=kind)
                 self.hung_up.set()
             for waiter in list(self._waiters):
                 if not waiter.future.done() and waiter.predicate(event):
@@ -214,15 +247,34 @@ class GateCall:
         self._waiters.append(_Waiter(predicate, future))
         return future
 
+    # Teardown --------------------------------------------------------------------------------------------------
+
     async def _teardown(self) -> None:
         ari = self.deps.ari
+        for media in self._media:
+            self.deps.media.forget(media.connection_id)
+            if media.leg is not None:
+                with contextlib.suppress(Exception):
+                    await media.leg.aclose()
+            if media.connection is not None:
+                stats = media.connection.stats
+                self.emit("audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in)
+                media.connection.close("call ended")
         for channel_id in sorted(self.owned_channels):
             await _quietly(ari.delete_quietly(f"channels/{channel_id}"))
-        if self._bridge_id is not None:
-            await _quietly(ari.delete_quietly(f"bridges/{self._bridge_id}"))
+        for bridge_id in self._bridges:
+            await _quietly(ari.delete_quietly(f"bridges/{bridge_id}"))
         if not self.hung_up.is_set():
             if self.return_to_dialplan:
-                await _quietly(ari.post(f"channels/{self.gate_channel_id}/continue"))
+                # We are shutting down: the dialplan's fallback context hands the caller to a person.
+                await _quietly(
+                    ari.post(
+                        f"channels/{self.gate_channel_id}/continue",
+                        context=self.deps.config.fallback_context,
+                        extension="s",
+                        priority=1,
+                    )
+                )
                 self.emit("returned_to_dialplan")
             else:
                 await _quietly(ari.delete_quietly(f"channels/{self.gate_channel_id}"))

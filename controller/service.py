@@ -1,7 +1,8 @@
 """The composition root: builds every long-lived object from the settings and wires them together.
 
 `Service` is what `python -m controller` runs and what the integration tests and the demo start in-process:
-ARI client + events websocket, the co-hosted AudioSocket server, the per-call event log and the prompts.
+ARI client + events websocket, the co-hosted AudioSocket server, the per-call event log, the speech engines
+with their prompt cache, the residents directory and the conversation store.
 Start and stop are paired; stop hands live callers back to the dialplan and closes everything it opened.
 """
 
@@ -12,19 +13,16 @@ import contextlib
 import logging
 
 from audiosocket.server import AudioSocketServer
-from audiosocket.speech.base import TextToSpeech
-from audiosocket.speech.espeak import EspeakTTS
+from audiosocket.speech.factory import build_speech
 from controller.app import StasisApp
 from controller.ari import AriClient
+from controller.directory import LiveDirectory
 from controller.events import JsonlEventLog
 from controller.gate_call import CallConfig, CallDeps
 from controller.settings import Settings
+from controller.store import open_store
 
 log = logging.getLogger(__name__)
-
-
-async def synthesize_all(tts: TextToSpeech, text: str, sample_rate: int) -> bytes:
-    return b"".join([chunk async for chunk in tts.synthesize(text, sample_rate)])
 
 
 class Service:
@@ -37,24 +35,27 @@ class Service:
         self.ari = AriClient(
             settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
         )
-        self.tts: TextToSpeech = EspeakTTS()
+        self.directory = LiveDirectory(settings.directory)
+        self.speech = build_speech(settings)
+        self.store = open_store(settings)
         self.app = StasisApp(self.ari, self._call_deps)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
-        self.prompts: dict[str, bytes] = {}
         self._config: CallConfig | None = None
 
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
-        return CallDeps(self.ari, self.media, self.events, self._config, self.prompts)
+        return CallDeps(
+            self.ari, self.media, self.events, self._config, self.settings, self.speech, self.directory, self.store
+        )
 
     async def start(self) -> None:
         settings = self.settings
         self.events.open()
         await self.media.start()
         rate = settings.media_format.sample_rate
-        self.prompts["greeting"] = await synthesize_all(self.tts, settings.greeting, rate)
+        await self.speech.start()
         advertise = settings.advertise_address
         if not settings.audiosocket_advertise:
             advertise = f"{advertise.rsplit(':', 1)[0]}:{self.media.port}"
@@ -105,5 +106,7 @@ class Service:
                 await asyncio.wait_for(self._events_task, 5)
         await self.ari.close()
         await self.media.stop()
+        await self.store.aclose()
+        self.speech.close()
         self.events.close()
         log.info("stopped")
