@@ -129,6 +129,49 @@ class Settings(BaseSettings):
     dtmf_gap_s: float = Field(
         default=3.0, gt=0, description="Pause after the last keypad digit that ends an apartment number (seconds)."
     )
+    # Resident phase, audit log and gate opener (controller/conversation/resident.py, docs/resident.md).
+    ring_timeout_s: float = Field(default=25.0, gt=0, le=300, description="How long a resident's phone rings (s).")
+    call_attempts: int = Field(
+        default=2, ge=1, le=10, description="Dials per resident phone before the apartment's next one."
+    )
+    reassure_every_s: float = Field(
+        default=6.0, gt=0, le=60, description="While a resident is called, the visitor hears something this often (s)."
+    )
+    caller_id: str = Field(default="Portaria", min_length=1, description="Caller ID residents see on our calls.")
+    concierge_endpoint: str = Field(
+        default="", description="Concierge to hand visitors over to, e.g. PJSIP/concierge (empty: none; end politely)."
+    )
+    endpoint_template: str = Field(
+        default="PJSIP/{number}",
+        description="Dial string for directory numbers without a technology: a plain 101 or a sip:101@host URI "
+        "becomes this with {number} = 101; PJSIP/101 or Local/... stay as they are.",
+    )
+    gate_name: str = Field(default="portao", min_length=1, description="This gate's name in the audit log.")
+    audit_db: Path = Field(default=Path("var/audit.sqlite3"), description="SQLite file of the decisions audit log.")
+    audit_retention_days: int = Field(
+        default=90, ge=1, description="Audit records older than this are deleted (at start-up and daily; LGPD)."
+    )
+    gate_opener: Literal["none", "dtmf", "http"] = Field(
+        default="dtmf",
+        description="How the gate opens: dtmf (digits on the intercom's call), http (the intercom's API) or none.",
+    )
+    gate_dtmf: str = Field(
+        default="#", pattern=r"^[0-9A-Da-d*#]{1,20}$", description="Digits that open the gate on the intercom call."
+    )
+    gate_http_preset: Literal["hikvision", "intelbras", "dahua", "2n", "webhook"] = Field(
+        default="hikvision", description="HTTP opener request: hikvision, intelbras, dahua, 2n or webhook."
+    )
+    gate_http_url: str = Field(
+        default="", description="Base URL of the intercom (http://192.168.0.50) or the webhook's full URL."
+    )
+    gate_http_auth: Literal["auto", "digest", "basic", "none"] = Field(
+        default="auto", description="HTTP opener authentication (auto: the preset's, digest for intercoms)."
+    )
+    gate_http_user: str = Field(default="", description="HTTP opener user name.")
+    gate_http_password: SecretStr | None = Field(default=None, description="HTTP opener password.")
+    gate_http_token: SecretStr | None = Field(default=None, description="Bearer token for the webhook preset.")
+    gate_door: int = Field(default=1, ge=1, le=64, description="Door / relay / channel number the opener triggers.")
+    gate_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Timeout of one gate opening try (s).")
     understanding: UnderstandingEngine = Field(
         default=UnderstandingEngine.RULES,
         description="How visitor utterances are read: rules (offline, deterministic) or llm (CrewAI, needs the "
@@ -151,7 +194,9 @@ class Settings(BaseSettings):
     events_file: Path = Field(
         default=Path("var/events.jsonl"), description="Per-call structured events, one JSON object per line."
     )
-    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_level: Annotated[
+        str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO"
 
     stt_engine: SttEngine = Field(default=SttEngine.WHISPER, description="Speech-to-text: whisper (offline) or azure.")
     tts_engine: TtsEngine = Field(default=TtsEngine.ESPEAK, description="Text-to-speech: espeak (offline) or azure.")
@@ -166,7 +211,9 @@ class Settings(BaseSettings):
     whisper_threads: int = Field(default=2, ge=1, le=64, description="CPU threads per Whisper recognition.")
     whisper_beam_size: int = Field(default=5, ge=1, le=10, description="Whisper beam size (1 = greedy, faster).")
     whisper_short_input: bool = Field(
-        default=True, description="Encode only the utterance (+1 s) instead of Whisper's padded 30 s window."
+        default=False,
+        description="Encode only the utterance (+1 s) instead of Whisper's 30 s window: ~3x faster, "
+        "less accurate on our fixtures (docs/speech.md); for slow machines or larger models.",
     )
     speech_workers: int = Field(
         default=2, ge=1, le=32, description="Threads for blocking speech work (Whisper, Azure SDK calls)."
