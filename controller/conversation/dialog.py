@@ -56,15 +56,28 @@ class DialogPolicy:
     silence_timeout_s: float = 8.0
     dtmf_gap_s: float = 3.0
     concierge_available: bool = True  # False: a hand-over ends the call politely instead
+    # Resident phase (controller/conversation/resident.py).
+    call_attempts: int = 2  # dials per resident endpoint before the apartment's next one
+    ring_timeout_s: float = 25.0
+    reassure_every_s: float = 6.0  # the waiting visitor hears something at least this often
+    resident_silence_s: float = 8.0  # the resident's silence after the question before asking again
+    resident_max_asks: int = 3  # the question and its repetitions before "no decision"
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, concierge_available: bool = True) -> DialogPolicy:
+    def from_settings(cls, settings: Settings, *, concierge_available: bool | None = None) -> DialogPolicy:
+        """The policy from settings; a concierge is available when PORTARIA_CONCIERGE_ENDPOINT is set."""
+        if concierge_available is None:
+            concierge_available = bool(settings.concierge_endpoint.strip())
         return cls(
             greeting=settings.greeting,
             max_turns_without_progress=settings.max_turns_without_progress,
             silence_timeout_s=settings.reprompt_after_s,
             dtmf_gap_s=settings.dtmf_gap_s,
             concierge_available=concierge_available,
+            call_attempts=settings.call_attempts,
+            ring_timeout_s=settings.ring_timeout_s,
+            reassure_every_s=settings.reassure_every_s,
+            resident_silence_s=settings.reprompt_after_s,
         )
 
 

@@ -1,8 +1,11 @@
 """What happens to a conversation (events, in) and what it asks the call runner to do (actions, out).
 
-The runner turns ARI and media happenings into events, feeds them to :meth:`Dialog.handle`, and executes the
-actions it gets back; tests and the `chat` CLI do the same with no I/O. Time never comes from a clock inside the
-conversation: timers are actions the runner schedules and events it delivers.
+The runner turns ARI and media happenings into events, feeds them to :meth:`Conversation.handle`, and executes
+the actions it gets back, in order; tests and the `chat` CLI do the same with no I/O. Time never comes from a
+clock inside the conversation: timers are actions the runner schedules and events it delivers.
+
+Two vocabularies: :data:`Action` is what the visitor phase (:class:`Dialog`) can ask for, and has nothing that
+opens the gate; :data:`CallAction` adds the resident phase's actions, among them :class:`OpenGate`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,52 @@ class Leg(StrEnum):
 class Timer(StrEnum):
     SILENCE = "silence"  # the visitor said nothing after our question
     DTMF = "dtmf"  # pause after the last keypad digit: the number is complete
+    REASSURE = "reassure"  # the visitor waits while the resident is called: say something
+    RESIDENT_SILENCE = "resident_silence"  # the resident said nothing after our question
 
 
 class FallbackReason(StrEnum):
     VISITOR_ASKED = "visitor_asked"  # "quero falar com o porteiro"
     NO_PROGRESS = "no_progress"  # too many turns without getting anywhere
+    NO_ANSWER = "no_answer"  # no resident answered on any attempt
+    NO_DECISION = "no_decision"  # the resident answered but we could not understand a decision
+    AUDIT_FAILED = "audit_failed"  # the authorisation could not be recorded, so the gate stays shut
+    GATE_FAILED = "gate_failed"  # authorised and recorded, but the gate did not open (twice)
+    INTERNAL_ERROR = "internal_error"  # the runner reported ErrorOccurred
+
+
+class Unavailable(StrEnum):
+    """Why a resident's phone did not give us the resident; the runner tells from the channel's fate."""
+
+    NO_ANSWER = "no_answer"  # rang until the ring timeout (Asterisk may report cause 0 here)
+    BUSY = "busy"
+    FAILED = "failed"  # the endpoint is unreachable, unregistered, or the originate failed
+    REJECTED = "rejected"  # the resident declined the call: not rung again
+
+
+class Decision(StrEnum):
+    """What an audit record says happened; only AUTHORISED can lead to opening the gate."""
+
+    AUTHORISED = "authorised"
+    DENIED = "denied"
+    WAIT = "wait"  # "manda esperar": not now; the visitor is asked to wait, the gate stays shut
+    FRONT_DESK = "front_desk"  # "deixa na portaria": a delivery left at the front desk, the gate stays shut
+    TALKED = "talked"  # resident and visitor talked directly and the resident did not press 1
+    NO_DECISION = "no_decision"  # the resident answered but never said yes or no clearly
+    RESIDENT_HUNG_UP = "resident_hung_up"  # the resident hung up before deciding
+    NO_ANSWER = "no_answer"  # nobody answered on any attempt
+    ABANDONED = "abandoned"  # the visitor hung up before the gate opened
+    TRANSFERRED = "transferred"  # the visitor asked for a person while we were calling
+    GATE_FAILED = "gate_failed"  # a second record after AUTHORISED: the opener failed twice
+    ERROR = "error"  # an internal error ended the resident phase
+
+
+class How(StrEnum):
+    """How the resident gave the decision."""
+
+    VOICE = "voice"
+    DTMF = "dtmf"
+    NONE = "none"
 
 
 # Events -------------------------------------------------------------------------------------------------------
@@ -69,7 +113,70 @@ class TimerFired:
     at: float = 0.0
 
 
-Event = CallStarted | UtteranceHeard | DtmfReceived | PlaybackFinished | LegHungUp | TimerFired
+@dataclass(frozen=True, slots=True)
+class ResidentRinging:
+    """The resident's phone is ringing (informational: the reassurance timer already runs)."""
+
+    target: CallTarget
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentAnswered:
+    """The resident leg is up and its media connected: the resident can hear us and be heard."""
+
+    target: CallTarget
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentUnavailable:
+    """The dial for (`target`, `attempt`) ended without an answer; its channel is gone."""
+
+    target: CallTarget
+    attempt: int
+    reason: Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class AuditWritten:
+    """The result of executing WriteAudit: ok means the record is durably stored.
+
+    `decision` echoes ``WriteAudit.record.decision``, so a late result for another record can never be taken
+    for the authorisation's.
+    """
+
+    ok: bool
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class GateOpened:
+    """The result of executing one OpenGate (one try; the conversation decides about a second)."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOccurred:
+    """Something in the runner broke (a leg's media, ARI, speech): hand over or end politely."""
+
+    detail: str = ""
+
+
+Event = (
+    CallStarted
+    | UtteranceHeard
+    | DtmfReceived
+    | PlaybackFinished
+    | LegHungUp
+    | TimerFired
+    | ResidentRinging
+    | ResidentAnswered
+    | ResidentUnavailable
+    | AuditWritten
+    | GateOpened
+    | ErrorOccurred
+)
 
 
 # Actions ------------------------------------------------------------------------------------------------------
@@ -79,6 +186,7 @@ Event = CallStarted | UtteranceHeard | DtmfReceived | PlaybackFinished | LegHung
 class Say:
     leg: Leg
     text: str  # pt-BR, short, ready for text-to-speech
+    protected: bool = False  # barge-in must not cut it: a decision the visitor has to hear whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +237,69 @@ class Fallback:
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
+    """End `leg`'s channel once the speech queued before it on that leg has been played.
+
+    On the resident leg it also cancels a dial that is still ringing.
+    """
+
     leg: Leg
 
 
 Action = Say | StartTimer | CancelTimer | CallResident | Fallback | Hangup
+"""What the visitor phase can ask for: nothing here opens the gate."""
+
+
+# Resident phase actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialResident:
+    """Originate to `target.endpoint`; report ResidentRinging, then ResidentAnswered or ResidentUnavailable."""
+
+    target: CallTarget
+    attempt: int  # 1-based, per target
+    timeout_s: float  # ring timeout
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One decision, as the conversation knows it; the audit log adds time, gate name and channel ids."""
+
+    call_id: str
+    decision: Decision
+    how: How
+    visitor_name: str
+    intent: Intent
+    apartment: str
+    block: str | None
+    resident: str  # who answered, else the resident the visitor asked for
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAudit:
+    """Store `record` durably, then report AuditWritten(ok, record.decision)."""
+
+    record: AuditRecord
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGate:
+    """Open the gate once (one try); report GateOpened(ok). Emitted only after AuditWritten(ok=True, AUTHORISED)."""
+
+    request: VisitorRequest
+    attempt: int  # 1, or 2 when the first try failed
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeVisitorAndResident:
+    """Put the two callers' channels in one bridge, our media legs out of it: they talk directly."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """The conversation is over: after the actions before it, tear down whatever of the call remains."""
+
+
+ResidentAction = DialResident | WriteAudit | OpenGate | BridgeVisitorAndResident | EndCall
+CallAction = Action | ResidentAction
+"""Everything :meth:`Conversation.handle` can ask the runner to do."""

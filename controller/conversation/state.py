@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from controller.conversation.events import CallTarget, Decision, How, VisitorRequest
 from controller.conversation.matching import Candidate
 from controller.conversation.understanding import Intent, Slot
 
@@ -12,9 +13,43 @@ from controller.conversation.understanding import Intent, Slot
 class Phase(StrEnum):
     NEW = "new"  # waiting for CallStarted
     COLLECTING = "collecting"  # talking with the visitor
-    CALLING = "calling"  # CallResident emitted: the resident phase takes over
+    CALLING = "calling"  # CallResident emitted: the resident phase (DialogState.call) takes over
     FALLBACK = "fallback"  # handed over to a person, or ended politely
-    ENDED = "ended"  # the visitor hung up
+    ENDED = "ended"  # the visitor hung up, or the resident phase finished
+
+
+class Stage(StrEnum):
+    """Where the resident phase is (see docs/resident.md for the diagram)."""
+
+    DIALING = "dialing"  # DialResident emitted; waiting for an answer or the dial's end
+    ASKING = "asking"  # the resident answered; we asked and wait for yes / no / talk
+    AUDITING = "auditing"  # the resident said yes; WriteAudit(AUTHORISED) emitted, waiting for AuditWritten
+    OPENING = "opening"  # OpenGate emitted, waiting for GateOpened
+    TALKING = "talking"  # visitor and resident bridged; DTMF 1 on the resident leg still opens
+    DONE = "done"  # EndCall emitted
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentCall:
+    """The resident phase's state: whom we call, where we are, what was decided."""
+
+    request: VisitorRequest
+    targets: tuple[CallTarget, ...]  # distinct endpoints, in calling order
+    stage: Stage = Stage.DIALING
+    index: int = 0  # the target being called, or who answered
+    attempt: int = 1
+    asks: int = 0  # times the resident heard the question (first time included)
+    reassured: int = 0  # reassurances said to the visitor, to vary them
+    decision: Decision | None = None  # the first decision recorded for this call
+    how: How = How.NONE
+    gate_attempt: int = 0
+    bridged: bool = False
+    visitor_gone: bool = False
+    resident_gone: bool = False
+
+    @property
+    def target(self) -> CallTarget:
+        return self.targets[self.index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +89,7 @@ class DialogState:
     stalled: int = 0  # consecutive turns without progress
     dtmf: str = ""  # keypad digits not yet complete
     transcript: tuple[Line, ...] = ()
+    call: ResidentCall | None = None  # the resident phase, once CallResident was emitted
 
     @property
     def valid(self) -> bool:

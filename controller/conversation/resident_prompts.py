@@ -1,0 +1,175 @@
+"""What the resident and the waiting visitor hear during the resident phase, in short pt-BR sentences.
+
+The resident hears who is at the gate and why, then the keys; the visitor hears that we are calling, who
+answered, and the outcome. A denial is told to the visitor without naming who denied it.
+"""
+
+from __future__ import annotations
+
+from controller.conversation.events import VisitorRequest
+from controller.conversation.prompts import article, first_name
+from controller.conversation.understanding import Intent
+
+KEYS = "Diga sim ou não, ou tecle 1 para liberar, 2 para recusar, 3 para falar com o visitante."
+
+
+def who(name: str) -> str:
+    """'a Renata', 'o Carlos', 'Ariel'."""
+    return f"{article(name)}{first_name(name)}"
+
+
+def _who_cap(name: str) -> str:
+    text = who(name)
+    return text[:1].upper() + text[1:]
+
+
+def _visitor(request: VisitorRequest) -> str:
+    name = request.visitor_name.split()[0] if request.visitor_name.split() else request.visitor_name
+    return f"{_who_cap(name)}"
+
+
+# To the resident ---------------------------------------------------------------------------------------------
+
+
+def question(request: VisitorRequest) -> str:
+    visitor, resident = _visitor(request), who(request.resident)
+    why = {
+        Intent.ENTREGA: f"com uma entrega para {resident}",
+        Intent.VISITA: f"para visitar {resident}",
+        Intent.SERVICO: f"para um serviço para {resident}",
+    }.get(request.intent, f"procurando {resident}")
+    return f"{visitor} está no portão {why}. Posso liberar a entrada? {KEYS}"
+
+
+def ask_again(request: VisitorRequest, asks: int) -> str:
+    visitor = request.visitor_name.split()[0] if request.visitor_name.split() else "visitante"
+    variants = (
+        f"Não entendi. Posso liberar a entrada para {who(visitor)}? Diga sim ou não.",
+        "Por favor, tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante.",
+    )
+    return variants[(asks - 1) % len(variants)]
+
+
+def resident_opened() -> str:
+    return "Pronto, entrada liberada. Obrigado!"
+
+
+def resident_denied() -> str:
+    return "Certo, não vou liberar. Obrigado!"
+
+
+def resident_wait() -> str:
+    return "Certo, vou pedir para aguardar. Obrigado!"
+
+
+def resident_front_desk() -> str:
+    return "Certo, vou pedir para deixar na portaria. Obrigado!"
+
+
+def resident_talk() -> str:
+    return "Certo, vou colocar você na linha com o visitante."
+
+
+def resident_no_decision() -> str:
+    return "Não consegui entender, então não vou liberar a entrada agora. Até logo."
+
+
+def resident_audit_failed() -> str:
+    return "Desculpe, não consegui registrar a autorização, então não liberei a entrada. Vou avisar o visitante."
+
+
+def resident_gate_failed() -> str:
+    return "Desculpe, não consegui abrir o portão. Vou avisar o visitante."
+
+
+def resident_visitor_left() -> str:
+    return "O visitante desligou. Obrigado!"
+
+
+def resident_transferred() -> str:
+    return "O visitante pediu para falar com a portaria. Obrigado!"
+
+
+def resident_error() -> str:
+    return "Desculpe, tive um problema aqui. Até logo."
+
+
+# To the visitor ----------------------------------------------------------------------------------------------
+
+_RINGING = ("Ainda estou chamando, só um momento.", "Continuo chamando, aguarde um instante.", "Só mais um momento.")
+
+
+def reassure(resident: str, answered: bool, count: int) -> str:
+    if answered:
+        talking = (f"Estou falando com {who(resident)}, só um momento.", "Só mais um momento, por favor.")
+        return talking[count % len(talking)]
+    return _RINGING[count % len(_RINGING)]
+
+
+def answered(resident: str) -> str:
+    return f"{_who_cap(resident)} atendeu. Só um momento."
+
+
+def try_again() -> str:
+    return "Vou tentar de novo, só um momento."
+
+
+def next_resident(previous: str, following: str) -> str:
+    return f"{_who_cap(previous)} não atendeu. Vou chamar {who(following)}."
+
+
+def authorised(resident: str) -> str:
+    return f"{_who_cap(resident)} liberou a entrada. Pode entrar."
+
+
+def denied() -> str:
+    return "Desculpe, a entrada não foi autorizada. Até logo."
+
+
+def wait(resident: str) -> str:
+    return f"{_who_cap(resident)} pediu para você aguardar um pouco aí, por favor."
+
+
+def front_desk(resident: str) -> str:
+    return f"{_who_cap(resident)} pediu para deixar a entrega na portaria. Obrigado!"
+
+
+def talk(resident: str) -> str:
+    return f"{_who_cap(resident)} vai falar com você."
+
+
+def _then(concierge: bool, otherwise: str) -> str:
+    return "Vou transferir para a portaria. Um momento." if concierge else otherwise
+
+
+def no_decision(resident: str, concierge: bool) -> str:
+    return f"{_who_cap(resident)} não conseguiu confirmar, então não posso liberar a entrada. " + _then(
+        concierge, "Até logo."
+    )
+
+
+def resident_hung_up(resident: str) -> str:
+    return f"{_who_cap(resident)} desligou sem confirmar, então não posso liberar a entrada. Até logo."
+
+
+def no_answer(request: VisitorRequest, concierge: bool) -> str:
+    where = f"{request.apartment}, bloco {request.block}" if request.block else request.apartment
+    return f"Ninguém atendeu no {where}. " + _then(concierge, "Por favor, tente mais tarde. Até logo.")
+
+
+def audit_failed(concierge: bool) -> str:
+    return "Desculpe, tive um problema e não posso liberar a entrada agora. " + _then(concierge, "Até logo.")
+
+
+def gate_failed(resident: str, concierge: bool) -> str:
+    return "Não consegui abrir o portão. " + (
+        "Vou chamar o porteiro. Um momento." if concierge else f"Por favor, avise {who(resident)}. Até logo."
+    )
+
+
+def transferred() -> str:
+    return "Tudo bem, vou transferir para a portaria. Um momento."
+
+
+def error(concierge: bool) -> str:
+    return "Desculpe, tive um problema. " + _then(concierge, "Por favor, tente de novo. Até logo.")
