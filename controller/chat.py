@@ -30,7 +30,6 @@ from controller.conversation import (
     DialogState,
     DtmfReceived,
     Event,
-    RuleUnderstanding,
     Say,
     Timer,
     TimerFired,
@@ -38,6 +37,7 @@ from controller.conversation import (
     UtteranceHeard,
     outcome,
 )
+from controller.conversation.llm import build_understanding, dialog_facts
 from controller.directory import DirectoryError, load_directory
 from controller.settings import SettingsError, load_settings
 from controller.store import ConversationStore, open_store
@@ -75,7 +75,8 @@ class _Session:
 
     async def feed(self, state: DialogState, event: Event) -> DialogState:
         if isinstance(event, UtteranceHeard) and event.understood is None:
-            heard = await self.understanding.understand(event.text, self.dialog.context(state))
+            context = dialog_facts(self.dialog.context(state), state)
+            heard = await self.understanding.understand(event.text, context)
             event = UtteranceHeard(event.text, heard)
         state, actions = self.dialog.handle(state, event)
         self._show(actions)
@@ -108,11 +109,12 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings() if args.directory is None else load_settings(directory=args.directory)
         directory = load_directory(settings.directory)
+        understanding = build_understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
     except (SettingsError, DirectoryError) as error:
         print(f"chat: {error}", file=sys.stderr)
         return 2
     dialog = Dialog(directory, DialogPolicy.from_settings(settings))
-    session = _Session(dialog, RuleUnderstanding(), open_store(settings), args.actions)
+    session = _Session(dialog, understanding, open_store(settings), args.actions)
     result = asyncio.run(_run(session))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0

@@ -283,6 +283,7 @@ class LlmUnderstanding:
             options["base_url"] = str(settings.llm_base_url).rstrip("/")
         if secret:
             options["api_key"] = secret
+            _redact_root_records(secret)
         try:
             llm = llm_class(**options)
         except Exception as error:
@@ -333,6 +334,9 @@ def _import_crewai_llm() -> Any:
     # The OpenAI SDK imports its resource modules on the first request (~0.5 s): do it now, not inside a call.
     with contextlib.suppress(ImportError):
         importlib.import_module("openai.resources")
+    # CrewAI prints every failed call as a console panel quoting the provider's error; Portaria logs its own line.
+    with contextlib.suppress(ImportError, AttributeError):
+        importlib.import_module("crewai.events.event_listener").event_listener.formatter.verbose = False
     return crewai.LLM
 
 
@@ -347,6 +351,26 @@ def _retry_guard() -> contextvars.ContextVar[bool] | None:
         if isinstance(flag, contextvars.ContextVar):
             return flag
     return None
+
+
+class _Redact(logging.Filter):
+    """Masks `secret` in records logged on the root logger, where CrewAI logs the provider's error text."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def _redact_root_records(secret: str) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(known, _Redact) and known.secret == secret for known in root.filters):
+        root.addFilter(_Redact(secret))
 
 
 def _scrub(message: str, secret: str | None) -> str:
