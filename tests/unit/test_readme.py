@@ -9,7 +9,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     text = README.read_text(encoding="utf-8")
-    missing = [ENV_PREFIX + name.upper() for name in Settings.model_fields if f"`{ENV_PREFIX}{name.upper()}`" not in text]
+    missing = [
+        ENV_PREFIX + name.upper() for name in Settings.model_fields if f"`{ENV_PREFIX}{name.upper()}`" not in text
+    ]
     assert not missing, f"run `python scripts/settings_table.py`; undocumented: {missing}"
 
 
