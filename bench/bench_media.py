@@ -198,7 +198,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
          "utterance": load_utterance(rate)}
     )  # fmt: skip
     connections = await asyncio.gather(*futures)
-    await loop.run_in_executor(None, pipe.recv)  # "connected"
+    await loop.run_in_executor(None, _receive, pipe, 120.0)  # "connected"
     prompt = (np.sin(np.arange(int(rate * PROMPT_S)) * 2 * np.pi * 440 / rate) * 3000).astype("<i2").tobytes()
     delays: list[float] = []
     legs: list[MediaLeg] = []
@@ -233,7 +233,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
     cpu0, wall0 = time.process_time(), time.monotonic()
     for connection in timed:
         connection.times.clear()
-    result: dict[str, Any] = await loop.run_in_executor(None, pipe.recv)
+    result: dict[str, Any] = await loop.run_in_executor(None, _receive, pipe, seconds + 120.0)
     cpu1, wall1 = time.process_time(), time.monotonic()
     for task in tasks:
         task.cancel()
@@ -263,6 +263,12 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
         loadavg_1m=os.getloadavg()[0],
     )
     return result
+
+
+def _receive(pipe: Connection, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise TimeoutError("the simulated Asterisk process stopped answering")
+    return pipe.recv()
 
 
 def run_once(n: int, mode: str, rate: int, seconds: float) -> dict[str, Any]:
