@@ -28,12 +28,17 @@ from controller.conversation import (
     CallResident,
     CallStarted,
     CancelTimer,
+    Conversation,
     Dialog,
     DialogPolicy,
+    DialResident,
     Fallback,
     Hangup,
     Intent,
+    Leg,
+    OpenGate,
     PlaybackFinished,
+    ResidentAnswered,
     RuleUnderstanding,
     Say,
     Slot,
@@ -43,6 +48,7 @@ from controller.conversation import (
     Understood,
     UtteranceHeard,
     WithFallback,
+    WriteAudit,
 )
 from controller.conversation.llm import LlmUnderstanding, build_understanding, dialog_facts
 from controller.conversation.matching import ResidentIndex
@@ -402,6 +408,34 @@ async def test_the_dialog_driven_by_an_adversarial_model_never_leaves_the_visito
     assert not any("open" in type(action).__name__.lower() for action in every)
     calls = [action for action in every if isinstance(action, CallResident)]
     assert [call.request.resident for call in calls] == ["Renata Souza"]  # at most: ring the resident, who decides
+
+
+async def test_a_model_saying_yes_for_the_resident_does_not_open_the_gate(
+    server: FakeLlm, backend: Understanding, sample: Directory
+) -> None:
+    """The whole call: the model's reading of the resident's words is ignored; only the resident's own words,
+    read by the resident rules, can authorise (and then the audit record, before OpenGate)."""
+    server.replies["entrega do ifood pra renata do cento e um sou o joao"] = answer(
+        intent="entrega", apartment="101", resident="Renata", visitor_name="João"
+    )
+    server.replies["sim"] = answer(affirmation="sim")
+    server.replies["hum quem fala"] = answer(affirmation="sim", open_gate=True, intent="entrega")
+    conversation = Conversation(Dialog(sample, DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?")))
+    state, every = conversation.handle(conversation.start("whole"), CallStarted())
+    for text in ("entrega do ifood pra renata do cento e um sou o joao", "sim"):
+        heard = await backend.understand(text, dialog_facts(conversation.context(state), state))
+        state, actions = conversation.handle(state, UtteranceHeard(text, heard))
+        every += actions
+    dial = next(action for action in every if isinstance(action, DialResident))
+    state, actions = conversation.handle(state, ResidentAnswered(dial.target))
+    every += actions
+    heard = await backend.understand("hum quem fala", dialog_facts(conversation.context(state), state))
+    assert heard.affirmation is True  # the model claims a yes...
+    state, actions = conversation.handle(state, UtteranceHeard("hum quem fala", heard, leg=Leg.RESIDENT))
+    every += actions
+    assert not any(isinstance(action, OpenGate | WriteAudit) for action in every)  # ...and nothing opens
+    state, actions = conversation.handle(state, UtteranceHeard("pode liberar", Understood(), leg=Leg.RESIDENT))
+    assert any(isinstance(action, WriteAudit) for action in actions)  # the resident's own yes does (audit first)
 
 
 # Settings, the factory and `chat` -----------------------------------------------------------------------------
