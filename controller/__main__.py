@@ -1,4 +1,4 @@
-"""Command line: `python -m controller [run|check|chat|demo] ...`."""
+"""Command line: `python -m controller [run|check|chat|demo|report] ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from controller.settings import SettingsError, load_settings
 
-COMMANDS = ("run", "check", "chat", "demo")
+COMMANDS = ("run", "check", "chat", "demo", "report")
 
 
 async def _serve() -> int:
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from controller.chat import main as chat_main
 
         return chat_main(argv)
+    if command == "report":
+        from controller.report import main as report_main
+
+        return report_main(argv)
     if command == "check":
         from controller.check import run_check
 

@@ -1,0 +1,475 @@
+"""Per-stage latency report from the per-call events: the prototype's log analyzer, rebuilt on our events.
+
+    python -m controller report [--call ID | --all] [--json] [--events FILE_OR_DIR]
+
+Every stage is reduced to samples in milliseconds, grouped per leg, and summarised as count, min, p50, p90, p95,
+p99 and max (percentiles interpolate linearly between the closest ranks, like numpy's default; with one sample
+every percentile is that sample). Stages and the events they come from:
+
+=================  =================================================================================================
+endpointing        ``speech_end.endpointing_delay_ms``: last voiced frame to "the turn is over"
+stt                ``stt_done.latency_ms``: recognition, from when it was asked for (early or at the end of turn)
+understanding      ``dialog_turn.ms`` for ``UtteranceHeard`` inputs: the dialog reading what the visitor said
+tts_first_audio    ``tts_first_audio.latency_ms`` (0 when the phrase came from the prompt cache)
+playout_start      ``say`` to the first frame of that prompt leaving us (see "first frame" below)
+turn               end of the visitor's speech as Asterisk sent it (``speech_end.mono - endpointing_delay_ms``)
+                   to the first frame of the next reply on the same call and leg
+resident_ring      resident dialled (``resident_dial``/``resident_ringing``/``call_resident``) to answered
+                   (``resident_answered``; its ``ring_ms`` field when present)
+call               ``call_end.duration_ms``
+=================  =================================================================================================
+
+"First frame" of a prompt: the later of its ``playout_start`` (the playout's turn came) and its
+``tts_first_audio`` (synthesis produced audio); the frame itself leaves on the next 20 ms slot of the leg's grid,
+so the figure is at most 20 ms early. Prompts are matched to ``say`` events in order (playout is FIFO); a
+barge-in drops the prompts still queued. A visitor turn followed by another before any reply counts as
+unanswered (an empty transcript, say), not as a latency.
+
+Errors: ``error`` events (by stage and message), every ``*_failed`` event, and ``playout_underrun`` counts.
+
+The prototype ("AudioSocket-Simple") wrote one log per call, ``logs/<call id>.log``, lines like
+``2025-05-03 14:20:01.123 | INFO | TRANSCRIPTION_COMPLETE | {"source": "visitor", "duration_ms": 812.4, ...}``.
+Such files (or a directory of them) are read too, and their stage names, plus the stage names a per-stage
+JSON log of it would use, are mapped by :data:`PROTOTYPE_STAGES`; names mapped to ``None`` are not latencies.
+Unknown names that carry a duration are kept as stages of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
+
+STAGES: dict[str, str] = {
+    "endpointing": "endpointing wait",
+    "stt": "speech-to-text",
+    "understanding": "understanding",
+    "tts_first_audio": "TTS first audio",
+    "playout_start": "playout start",
+    "turn": "turn latency",
+    "resident_ring": "resident ring time",
+    "call": "whole call",
+}
+
+PROTOTYPE_STAGES: dict[str, str | None] = {
+    # The prototype's CallLogger events (utils/call_logger.py, utils/log_analyzer.py).
+    "silence_detected": "endpointing",
+    "transcription_complete": "stt",
+    "ai_processing_complete": "understanding",
+    "synthesis_complete": "tts_first_audio",  # it synthesized whole phrases before playing: synthesis = first audio
+    "call_ended": "call",
+    "speech_ended": None,  # utterance length, not a wait
+    "intent_extraction_complete": None,  # one LLM round trip inside ai_processing: kept as llm_<stage>
+    # Plausible per-stage names of a JSON stage log (``{"stage": "stt", "duration_ms": 812}``).
+    "vad_silence": "endpointing",
+    "silence": "endpointing",
+    "stt": "stt",
+    "transcription": "stt",
+    "llm_intent": "understanding",
+    "llm_name": "understanding",
+    "llm_apartment": "understanding",
+    "llm": "understanding",
+    "ai": "understanding",
+    "tts": "tts_first_audio",
+    "synthesis": "tts_first_audio",
+    "playback_start": "playout_start",
+    "audio_send": "playout_start",
+    "amqp_call": "resident_ring",
+    "resident_call": "resident_ring",
+    "turn_latency": "turn",
+    "total_call": "call",
+    "call_duration": "call",
+}
+_DURATION_FIELDS = ("duration_ms", "latency_ms", "total_duration_ms", "elapsed_ms", "ms")
+_PROTOTYPE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) \| (\w+) \| (\w+) \| (.*)$")
+_PROTOTYPE_LEGS = {"visitor": "gate", "visitante": "gate", "resident": "resident", "morador": "resident"}
+_RING_STARTS = frozenset({"resident_dial", "resident_ringing", "resident_originate", "call_resident"})
+_RING_ENDS = frozenset({"resident_answered"})
+ALL_LEGS = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    call_id: str
+    leg: str
+    stage: str
+    ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    count: int
+    min: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Stats:
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0, None, None, None, None, None, None)
+        p50, p90, p95, p99 = (round(percentile(ordered, q), 3) for q in (50, 90, 95, 99))
+        return cls(len(ordered), ordered[0], p50, p90, p95, p99, ordered[-1])
+
+
+@dataclass(slots=True)
+class Errors:
+    errors: Counter[str] = field(default_factory=Counter)
+    """``error`` events by "stage: message"."""
+    failed: Counter[str] = field(default_factory=Counter)
+    """``*_failed`` events by name."""
+    underruns: int = 0
+    unanswered_turns: int = 0
+
+
+@dataclass(slots=True)
+class Report:
+    calls: list[str]
+    stages: dict[str, dict[str, Stats]]
+    """stage -> leg (and "all") -> stats; every standard stage is present, even without samples."""
+    errors: Errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "stages": {
+                stage: {"title": STAGES.get(stage, stage), **{leg: asdict(s) for leg, s in legs.items()}}
+                for stage, legs in self.stages.items()
+            },
+            "errors": {
+                "error": dict(self.errors.errors),
+                "failed": dict(self.errors.failed),
+                "playout_underrun": self.errors.underruns,
+                "unanswered_turns": self.errors.unanswered_turns,
+            },
+        }
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of sorted values, interpolating between the closest ranks."""
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# Loading ---------------------------------------------------------------------------------------------------------
+
+
+def load_events(path: Path) -> list[Event]:
+    """Events from our JSONL file, a prototype call log, or a directory of either (``*.jsonl``, ``*.log``).
+
+    Lines that do not parse (the last one of a crashed writer, say) are skipped.
+    """
+    if path.is_dir():
+        files = sorted([*path.glob("*.jsonl"), *path.glob("*.log")])
+        return [event for file in files for event in load_events(file)]
+    events = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            event = _parse_line(line.strip(), default_call=path.stem)
+            if event is not None:
+                events.append(event)
+    return events
+
+
+def _parse_line(line: str, *, default_call: str) -> Event | None:
+    if not line:
+        return None
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        if "event" not in record and "stage" in record:
+            record["event"] = record["stage"]
+        if "event" not in record:
+            return None
+        record.setdefault("call_id", default_call)
+        record.setdefault("leg", "gate")
+        return record
+    match = _PROTOTYPE_LINE.match(line)
+    if match is None:
+        return None
+    stamp, _level, name, payload = match.groups()
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError:
+        data = {"message": payload}
+    if not isinstance(data, dict):
+        data = {"message": payload}
+    source = str(data.get("source") or data.get("target") or data.get("role") or "visitor").lower()
+    mono = data.get("elapsed_seconds")
+    if not isinstance(mono, int | float):
+        mono = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    return {
+        **data,
+        "call_id": str(data.get("call_id") or default_call),
+        "leg": _PROTOTYPE_LEGS.get(source, source),
+        "event": name,
+        "mono": float(mono),
+    }
+
+
+# Samples ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Prompt:
+    said: float
+    expects_audio: bool
+    started: float | None = None
+    reply: bool = False
+
+
+@dataclass(slots=True)
+class _Leg:
+    """One call leg's timeline: pairs each visitor turn with its reply, and each prompt with its first frame.
+
+    A prompt is a ``say``, then its ``playout_start`` and ``tts_first_audio`` in either order (synthesis runs
+    while an earlier prompt still plays). Cached fallback audio (``say`` "(fallback)", or after ``say_failed``)
+    has no synthesis event: its first frame is its playout start.
+    """
+
+    speech_ended: float | None = None
+    awaiting_reply: bool = False
+    reply_claimed: bool = False
+    unstarted: deque[_Prompt] = field(default_factory=deque)
+    without_audio: deque[_Prompt] = field(default_factory=deque)
+    audio: deque[float] = field(default_factory=deque)
+
+    def speech_end(self, at: float) -> bool:
+        """A visitor turn ended at `at`; True if the previous one never got a reply."""
+        unanswered = self.awaiting_reply
+        self.speech_ended, self.awaiting_reply, self.reply_claimed = at, True, False
+        return unanswered
+
+    def say(self, at: float, *, expects_audio: bool) -> None:
+        self.unstarted.append(_Prompt(at, expects_audio))
+
+    def say_failed(self, at: float) -> None:
+        """Synthesis failed before any audio: that prompt never gets a first frame; cached fallback audio follows."""
+        if self.without_audio and self.without_audio.pop().reply:
+            self.reply_claimed = False
+        self.say(at, expects_audio=False)
+
+    def barge_in(self) -> None:
+        self.unstarted.clear()
+        self.without_audio.clear()
+        self.audio.clear()
+
+    def playout_start(self, at: float) -> list[tuple[float, float, bool]]:
+        prompt = self.unstarted.popleft() if self.unstarted else _Prompt(at, expects_audio=False)
+        prompt.started = at
+        ended = self.speech_ended
+        if self.awaiting_reply and not self.reply_claimed and ended is not None and prompt.said >= ended:
+            prompt.reply, self.reply_claimed = True, True
+        if not prompt.expects_audio:
+            return [self._first_frame(prompt, at)]
+        self.without_audio.append(prompt)
+        return self._pair()
+
+    def first_audio(self, at: float) -> list[tuple[float, float, bool]]:
+        self.audio.append(at)
+        return self._pair()
+
+    def _pair(self) -> list[tuple[float, float, bool]]:
+        done = []
+        while self.without_audio and self.audio:
+            prompt, audio = self.without_audio.popleft(), self.audio.popleft()
+            assert prompt.started is not None
+            done.append(self._first_frame(prompt, max(prompt.started, audio)))
+        return done
+
+    def _first_frame(self, prompt: _Prompt, at: float) -> tuple[float, float, bool]:
+        """(playout start ms, turn ms or NaN, whether it was a reply)."""
+        turn = math.nan
+        if prompt.reply and self.speech_ended is not None:
+            turn = (at - self.speech_ended) * 1000
+            self.awaiting_reply = False
+        return (at - prompt.said) * 1000, turn, prompt.reply
+
+
+def collect(events: Iterable[Event], errors: Errors | None = None) -> list[Sample]:
+    """Every latency sample in the events; `errors` (if given) receives what went wrong."""
+    errors = errors if errors is not None else Errors()
+    samples: list[Sample] = []
+    legs: dict[tuple[str, str], _Leg] = defaultdict(_Leg)
+    ringing: dict[str, float] = {}
+
+    def add(event: Event, stage: str, ms: Any) -> None:
+        if isinstance(ms, int | float) and not isinstance(ms, bool) and math.isfinite(ms):
+            samples.append(Sample(str(event.get("call_id", "")), str(event.get("leg", "")), stage, float(ms)))
+
+    def frames(event: Event, firsts: list[tuple[float, float, bool]]) -> None:
+        for playout_ms, turn_ms, _ in firsts:
+            add(event, "playout_start", playout_ms)
+            add(event, "turn", turn_ms)
+
+    for event in sorted(events, key=_order):
+        name = str(event.get("event", ""))
+        raw_mono = event.get("mono")
+        mono = float(raw_mono) if isinstance(raw_mono, int | float) else None
+        key = (str(event.get("call_id", "")), str(event.get("leg", "")))
+        match name:
+            case "speech_end":
+                delay = event.get("endpointing_delay_ms")
+                add(event, "endpointing", delay)
+                if mono is not None and legs[key].speech_end(mono - float(delay or 0) / 1000):
+                    errors.unanswered_turns += 1
+            case "stt_done":
+                add(event, "stt", event.get("latency_ms"))
+            case "dialog_turn":
+                if event.get("input") == "UtteranceHeard":
+                    add(event, "understanding", event.get("ms"))
+            case "say" if mono is not None:
+                legs[key].say(mono, expects_audio=event.get("text") != "(fallback)")
+            case "say_failed" if mono is not None:
+                errors.failed[name] += 1
+                legs[key].say_failed(mono)
+            case "tts_first_audio":
+                add(event, "tts_first_audio", event.get("latency_ms"))
+                if mono is not None:
+                    frames(event, legs[key].first_audio(mono))
+            case "playout_start" if mono is not None:
+                frames(event, legs[key].playout_start(mono))
+            case "barge_in":
+                legs[key].barge_in()
+            case "playout_underrun":
+                errors.underruns += 1
+            case "call_end":
+                add(event, "call", event.get("duration_ms"))
+            case "error" | "ERROR":
+                where = event.get("stage") or event.get("error_type") or "error"
+                errors.errors[f"{where}: {event.get('message', '')}".strip()] += 1
+            case _ if name in _RING_STARTS and mono is not None:
+                ringing.setdefault(key[0], mono)
+            case _ if name in _RING_ENDS:
+                started = ringing.pop(key[0], None)
+                ring_ms = event.get("ring_ms")
+                if ring_ms is None and started is not None and mono is not None:
+                    ring_ms = (mono - started) * 1000
+                add(event, "resident_ring", ring_ms)
+            case _ if name.lower().endswith("_failed"):
+                errors.failed[name] += 1
+            case _:
+                _prototype(event, name, add)
+    return samples
+
+
+def _prototype(event: Event, name: str, add: Any) -> None:
+    lowered = name.lower()
+    ms = next((event[f] for f in _DURATION_FIELDS if isinstance(event.get(f), int | float)), None)
+    if lowered == "intent_extraction_complete":
+        add(event, f"llm_{event.get('stage', 'step')}", ms)
+        return
+    if lowered in PROTOTYPE_STAGES:
+        stage = PROTOTYPE_STAGES[lowered]
+        if stage is not None:
+            add(event, stage, ms)
+        return
+    if ms is not None and not lowered.startswith(("speech_", "playout_", "dialog_", "tts_", "stt_")):
+        add(event, lowered, ms)
+
+
+def _order(event: Event) -> tuple[str, float]:
+    mono = event.get("mono")
+    return str(event.get("call_id", "")), float(mono) if isinstance(mono, int | float) else 0.0
+
+
+# Report ----------------------------------------------------------------------------------------------------------
+
+
+def build_report(events: Iterable[Event], *, call_id: str | None = None) -> Report:
+    """Stats per stage and leg for every call in `events`, or only `call_id` (a unique prefix is enough)."""
+    events = list(events)
+    calls = list(dict.fromkeys(str(e.get("call_id", "")) for e in events))
+    if call_id is not None:
+        chosen = [c for c in calls if c == call_id] or [c for c in calls if c.startswith(call_id)]
+        if len(chosen) != 1:
+            raise LookupError(f"no call {call_id!r} in the events" if not chosen else f"call {call_id!r} is ambiguous")
+        calls = chosen
+        events = [e for e in events if e.get("call_id") == chosen[0]]
+    errors = Errors()
+    by_stage: dict[str, dict[str, list[float]]] = {stage: {} for stage in STAGES}
+    for sample in collect(events, errors):
+        legs = by_stage.setdefault(sample.stage, {})
+        legs.setdefault(ALL_LEGS, []).append(sample.ms)
+        legs.setdefault(sample.leg, []).append(sample.ms)
+    stages = {
+        stage: {leg: Stats.of(values) for leg, values in legs.items()} or {ALL_LEGS: Stats.of(())}
+        for stage, legs in by_stage.items()
+    }
+    return Report(calls=calls, stages=stages, errors=errors)
+
+
+def render(report: Report) -> str:
+    """The report as a fixed-width table (milliseconds)."""
+    header = f"{'stage':<20} {'leg':<9} {'n':>5} " + " ".join(f"{h:>8}" for h in STAT_COLUMNS)
+    lines = [f"{len(report.calls)} call(s)", header, "-" * len(header)]
+    for stage, legs in report.stages.items():
+        for leg, stats in _legs_in_order(legs):
+            values = [getattr(stats, column) for column in STAT_COLUMNS]
+            cells = " ".join(f"{'-' if v is None else f'{v:.0f}':>8}" for v in values)
+            lines.append(f"{STAGES.get(stage, stage):<20} {leg:<9} {stats.count:>5} {cells}")
+    errors = report.errors
+    lines.append("")
+    lines.append(f"playout underruns: {errors.underruns}   unanswered turns: {errors.unanswered_turns}")
+    for name, count in sorted(errors.failed.items()):
+        lines.append(f"{name}: {count}")
+    for message, count in errors.errors.most_common():
+        lines.append(f"error x{count}: {message}")
+    return "\n".join(lines)
+
+
+STAT_COLUMNS = ("min", "p50", "p90", "p95", "p99", "max")
+
+
+def _legs_in_order(legs: dict[str, Stats]) -> Iterator[tuple[str, Stats]]:
+    yield ALL_LEGS, legs.get(ALL_LEGS, Stats.of(()))
+    others = sorted(leg for leg in legs if leg != ALL_LEGS)
+    if others != ["gate"]:  # one leg only: its row would repeat "all"
+        for leg in others:
+            yield leg, legs[leg]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m controller report", description=__doc__.split("\n")[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--call", metavar="ID", help="only this call (a unique prefix of its id is enough)")
+    which.add_argument("--all", action="store_true", help="every call in the file (the default)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--events", type=Path, help="events file or directory (default: PORTARIA_EVENTS_FILE)")
+    args = parser.parse_args(argv)
+    path: Path = args.events or _default_events_file()
+    if not path.exists():
+        print(f"portaria report: no events at {path}", file=sys.stderr)
+        return 2
+    try:
+        report = build_report(load_events(path), call_id=args.call)
+    except LookupError as error:
+        print(f"portaria report: {error.args[0]}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if args.json else render(report))
+    return 0
+
+
+def _default_events_file() -> Path:
+    from controller.settings import load_settings
+
+    return load_settings().events_file
