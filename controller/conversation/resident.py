@@ -116,7 +116,7 @@ class ResidentPhase:
             case DtmfReceived(leg=Leg.RESIDENT, digit=digit) if call.stage is Stage.ASKING:
                 answer = DTMF_ANSWERS.get(digit, Answer.UNCLEAR)
                 return self._answer(state, call, answer, How.DTMF, [CancelTimer(Timer.RESIDENT_SILENCE)])
-            case DtmfReceived(leg=Leg.RESIDENT, digit="1") if call.stage is Stage.TALKING:
+            case DtmfReceived(leg=Leg.RESIDENT, digit="1") if call.stage is Stage.TALKING and not call.gate_attempt:
                 return self._authorise(state, call, How.DTMF, [])
             case PlaybackFinished(leg=Leg.RESIDENT, interrupted=False) if call.stage is Stage.ASKING:
                 return state, [StartTimer(Timer.RESIDENT_SILENCE, self.policy.resident_silence_s)]
@@ -160,6 +160,7 @@ class ResidentPhase:
             text = say.next_resident(previous, call.target.resident)
         else:
             visitor = say.no_answer(call.request, self._concierge)
+            state = replace(state, call=replace(call, resident_gone=True))  # the last dial's channel is gone
             return self._end(state, Decision.NO_ANSWER, None, visitor, fallback=True)
         state = replace(state, call=call)
         return state, [Say(Leg.GATE, text), self._dial(call.target, call.attempt), self._reassure_timer()]
@@ -219,7 +220,7 @@ class ResidentPhase:
             state = replace(state, call=replace(call, stage=Stage.OPENING, gate_attempt=1))
             return state, [OpenGate(call.request, 1)]
         if call.bridged:  # they are talking; nothing can be said on the bridge, the gate just stays shut
-            return replace(state, call=replace(call, stage=Stage.TALKING)), []
+            return self._back_to_talk(state, call, [])
         visitor = say.audit_failed(self._concierge)
         return self._end(state, None, say.resident_audit_failed(), visitor, fallback=True, reason=_AUDIT)
 
@@ -229,12 +230,18 @@ class ResidentPhase:
             return state, [OpenGate(call.request, call.gate_attempt + 1)]
         failed: list[CallAction] = [] if ok else [WriteAudit(self._record(call, Decision.GATE_FAILED, call.how))]
         if call.bridged:
-            return replace(state, call=replace(call, stage=Stage.TALKING)), failed
+            return self._back_to_talk(state, call, failed)
         resident = call.target.resident
         if ok:
             return self._end(state, None, say.resident_opened(), say.authorised(resident))
         visitor = say.gate_failed(resident, self._concierge)
         return self._end(state, None, say.resident_gate_failed(), visitor, True, first=failed, reason=_GATE)
+
+    def _back_to_talk(self, state: DialogState, call: ResidentCall, actions: list[CallAction]) -> Step:
+        """After a try to open while bridged: the talk goes on, unless one of them left meanwhile."""
+        if call.visitor_gone or call.resident_gone:
+            return self._end(state, None, None, None, first=actions)
+        return replace(state, call=replace(call, stage=Stage.TALKING)), actions
 
     # Hang-ups ---------------------------------------------------------------------------------------------------
 
@@ -289,7 +296,7 @@ class ResidentPhase:
         resident_up = call.stage in _UP and not call.resident_gone
         if resident is not None and resident_up and not call.bridged:
             actions.append(Say(Leg.RESIDENT, resident))
-        if call.stage is Stage.DIALING or resident_up:
+        if (call.stage is Stage.DIALING and not call.resident_gone) or resident_up:
             actions.append(Hangup(Leg.RESIDENT))
         handed_over = False
         if not call.visitor_gone:

@@ -3,7 +3,7 @@
 Deterministic and offline, like the visitor's rules. Reading order, first match wins:
 
 1. requests to repeat ("como?", "quem?", "não entendi");
-2. front desk, for deliveries only ("deixa na portaria", "pode deixar com o porteiro");
+2. front desk ("deixa na portaria", "pode deixar com o porteiro"): for deliveries; otherwise unclear, never yes;
 3. talk to the visitor ("quero falar com ele", "passa pra ela");
 4. wait ("manda esperar", "pede pra aguardar", "já vou descer"): not now, the gate stays shut;
 5. no: any negation ("não", "nunca", "negativo", "de jeito nenhum"), after removing the idioms in which
@@ -95,9 +95,8 @@ def read_answer(text: str, *, delivery: bool) -> Answer:
     words = folded.split()
     if folded in _REPEAT_UTTERANCES or _has(padded, _REPEAT_PHRASES):
         return Answer.REPEAT
-    if delivery and any(place in words or _has(padded, (place,)) for place in _FRONT_DESK_PLACES):
-        if any(verb in words for verb in _FRONT_DESK_VERBS):
-            return Answer.FRONT_DESK
+    if any(_has(padded, (place,)) for place in _FRONT_DESK_PLACES) and any(v in words for v in _FRONT_DESK_VERBS):
+        return Answer.FRONT_DESK if delivery else Answer.UNCLEAR  # "leave it at the desk" never lets anyone in
     if _has(padded, _TALK_PHRASES):
         return Answer.TALK
     if _has(padded, _WAIT_PHRASES):

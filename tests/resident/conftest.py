@@ -1,0 +1,36 @@
+"""Fixtures for the resident phase tests: the sample directory and conversations built on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.conversation import Conversation, Dialog
+from controller.directory import Directory, load_directory
+from tests.resident.drive import NO_CONCIERGE, POLICY
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+@pytest.fixture(scope="session")
+def sample() -> Directory:
+    """The prototype's sample directory: Renata and Carlos share PJSIP/101."""
+    return load_directory(ROOT / "data" / "apartamentos.json")
+
+
+@pytest.fixture(scope="session")
+def condo() -> Directory:
+    """Blocks, and residents with their own endpoints (Felipe Andrade: PJSIP/felipe-celular, then PJSIP/b301)."""
+    return load_directory(ROOT / "tests" / "conversation" / "condominio.json")
+
+
+@pytest.fixture
+def conversation(sample: Directory) -> Conversation:
+    return Conversation(Dialog(sample, POLICY))
+
+
+@pytest.fixture
+def alone(sample: Directory) -> Conversation:
+    """No concierge configured: hand-overs end politely."""
+    return Conversation(Dialog(sample, NO_CONCIERGE))
