@@ -339,6 +339,15 @@ async def test_the_api_key_never_appears_in_errors_or_logs_even_when_the_server_
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
+async def test_a_rate_limit_costs_one_request_not_crewais_three(server: FakeLlm, context: UnderstandingContext) -> None:
+    backend = LlmUnderstanding.from_settings(settings_for(server, timeout_s=10))  # no deadline to hide retries
+    server.replies["oi"] = Reply(status=429, body='{"error": {"message": "rate limit reached"}}')
+    started = time.monotonic()
+    with pytest.raises(UnderstandingError, match="RateLimitError"):
+        await backend.understand("oi", context)
+    assert len(server.requests) == 1 and time.monotonic() - started < 0.9  # CrewAI would wait 1 s and retry
+
+
 async def test_the_event_loop_keeps_running_during_a_call(
     server: FakeLlm, backend: Understanding, context: UnderstandingContext
 ) -> None:
