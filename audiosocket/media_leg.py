@@ -146,16 +146,25 @@ class MediaLeg:
 
     @classmethod
     async def from_settings(
-        cls, connection: MediaSource, settings: Settings, *, events: EventSink, call_id: str, leg: str
+        cls,
+        connection: MediaSource,
+        settings: Settings,
+        *,
+        events: EventSink,
+        call_id: str,
+        leg: str,
+        vad: Vad | None = None,
     ) -> MediaLeg:
-        """The leg as configured (rate, VAD, endpointing, barge-in); the VAD is built off the event loop."""
+        """The leg as configured (rate, VAD, endpointing, barge-in); without a ready `vad`, one is built off the
+        event loop (~100 ms for Silero: callers that answer calls pass one from a pool)."""
         rate = settings.media_format.sample_rate
-        vad = await open_vad(
-            settings.vad_engine,
-            rate,
-            webrtc_mode=settings.vad_webrtc_mode,
-            silero_threshold=settings.vad_silero_threshold,
-        )
+        if vad is None:
+            vad = await open_vad(
+                settings.vad_engine,
+                rate,
+                webrtc_mode=settings.vad_webrtc_mode,
+                silero_threshold=settings.vad_silero_threshold,
+            )
         return cls(
             connection,
             rate,

@@ -27,6 +27,8 @@ from typing import Any
 from audiosocket.media_leg import MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.speech.factory import SpeechEngines
+from audiosocket.vad import Vad
+from audiosocket.vad_pool import VadPool
 from controller.ari import AriClient, AriConflict, AriError, Event
 from controller.call_runner import CallRunner, LegIO
 from controller.conversation import CallResident, CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
@@ -61,6 +63,7 @@ class CallDeps:
     speech: SpeechEngines
     directory: LiveDirectory
     store: ConversationStore
+    vads: VadPool
     clock: Callable[[], float] = time.monotonic
 
 
@@ -76,6 +79,7 @@ class _MediaChannel:
     connection_id: uuid.UUID
     connection: MediaConnection | None = None
     leg: MediaLeg | None = None
+    vad: Vad | None = None
 
 
 @dataclass(eq=False)
@@ -154,6 +158,7 @@ class GateCall:
         self._bridges.append(bridge_id)
         media = _MediaChannel(f"portaria-media-{self.call_id}-{leg}", uuid.uuid4())
         self._media.append(media)
+        media.vad = await deps.vads.acquire()
         connected = deps.media.expect(media.connection_id, self.call_id, str(leg))
         self.owned_channels.add(media.channel_id)
         media_started = self._wait_for(
@@ -175,7 +180,7 @@ class GateCall:
         media.connection = await asyncio.wait_for(connected, config.setup_timeout_s)
         self.emit("media_connected", leg, ms=_ms_since(started, deps.clock), format=config.media_format)
         media.leg = await MediaLeg.from_settings(
-            media.connection, deps.settings, events=deps.events, call_id=self.call_id, leg=str(leg)
+            media.connection, deps.settings, events=deps.events, call_id=self.call_id, leg=str(leg), vad=media.vad
         )
         media.leg.start()
         return media.leg
@@ -256,6 +261,8 @@ class GateCall:
             if media.leg is not None:
                 with contextlib.suppress(Exception):
                     await media.leg.aclose()
+            if media.vad is not None:
+                self.deps.vads.release(media.vad)
             if media.connection is not None:
                 stats = media.connection.stats
                 self.emit("audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in)

@@ -14,6 +14,8 @@ import logging
 
 from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import build_speech
+from audiosocket.vad import Vad, open_vad
+from audiosocket.vad_pool import VadPool
 from controller.app import StasisApp
 from controller.ari import AriClient
 from controller.directory import LiveDirectory
@@ -38,6 +40,7 @@ class Service:
         self.directory = LiveDirectory(settings.directory)
         self.speech = build_speech(settings)
         self.store = open_store(settings)
+        self.vads = VadPool(self._build_vad)
         self.app = StasisApp(self.ari, self._call_deps)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
@@ -47,7 +50,24 @@ class Service:
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
         return CallDeps(
-            self.ari, self.media, self.events, self._config, self.settings, self.speech, self.directory, self.store
+            self.ari,
+            self.media,
+            self.events,
+            self._config,
+            self.settings,
+            self.speech,
+            self.directory,
+            self.store,
+            self.vads,
+        )
+
+    async def _build_vad(self) -> Vad:
+        settings = self.settings
+        return await open_vad(
+            settings.vad_engine,
+            settings.media_format.sample_rate,
+            webrtc_mode=settings.vad_webrtc_mode,
+            silero_threshold=settings.vad_silero_threshold,
         )
 
     async def start(self) -> None:
@@ -56,6 +76,7 @@ class Service:
         await self.media.start()
         rate = settings.media_format.sample_rate
         await self.speech.start()
+        await self.vads.warm()
         advertise = settings.advertise_address
         if not settings.audiosocket_advertise:
             advertise = f"{advertise.rsplit(':', 1)[0]}:{self.media.port}"
@@ -107,6 +128,7 @@ class Service:
         await self.ari.close()
         await self.media.stop()
         await self.store.aclose()
+        await self.vads.aclose()
         self.speech.close()
         self.events.close()
         log.info("stopped")
