@@ -1,0 +1,240 @@
+"""The audit log of gate decisions: written durably *before* the gate opens, kept only as long as needed.
+
+:class:`AuditLog` is the interface the call runner uses; :class:`SqliteAuditLog` keeps the records in one SQLite
+file. A write returns only once its transaction is committed with ``PRAGMA synchronous=FULL`` (one transaction
+per record), so a returned write survives a crash or power loss; any failure raises :class:`AuditError`, which the
+runner reports as ``AuditWritten(ok=False)`` and the gate stays shut. SQLite runs on one thread of its own, so
+the event loop never waits on the disk.
+
+Retention (LGPD): records older than ``retention_days`` are deleted by :meth:`SqliteAuditLog.purge`, which the
+service calls at start-up and then daily (:meth:`SqliteAuditLog.keep_purging`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from controller.conversation.events import AuditRecord
+from controller.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    gate TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    how TEXT NOT NULL,
+    visitor_name TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    apartment TEXT NOT NULL,
+    block TEXT,
+    resident TEXT NOT NULL,
+    gate_channel TEXT,
+    resident_channel TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
+"""
+
+
+class AuditError(Exception):
+    """The audit log cannot be written (or read): no gate opens on a decision that is not recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One stored record: the conversation's :class:`AuditRecord` plus when, where and on which channels."""
+
+    time: str  # UTC, ISO 8601 with milliseconds: sorts as text
+    gate: str
+    call_id: str
+    decision: str
+    how: str
+    visitor_name: str
+    intent: str
+    apartment: str
+    block: str | None
+    resident: str
+    gate_channel: str | None
+    resident_channel: str | None
+
+
+COLUMNS = tuple(field.name for field in fields(AuditEntry))
+
+
+class AuditLog(Protocol):
+    async def write(
+        self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
+    ) -> None:
+        """Store `record` durably; raise AuditError when it cannot be stored."""
+
+    async def purge(self) -> int:
+        """Delete records older than the retention; returns how many went."""
+
+    async def query(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """Records from `since` (UTC), oldest first; with `limit`, only the most recent ones."""
+
+    async def aclose(self) -> None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class SqliteAuditLog:
+    """The audit log in one SQLite file (created with its folder on first use)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gate: str,
+        retention_days: int,
+        clock: Callable[[], datetime] = _utc_now,
+        readonly: bool = False,
+    ) -> None:
+        self.path = path
+        self.gate = gate
+        self.retention = timedelta(days=retention_days)
+        self._clock = clock
+        self._readonly = readonly
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteAuditLog:
+        return cls(settings.audit_db, gate=settings.gate_name, retention_days=settings.audit_retention_days)
+
+    async def open(self) -> None:
+        """Connect now (else the first call does): start-up reports an unusable path early."""
+        await self._run(self._connection)
+
+    async def write(
+        self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
+    ) -> None:
+        entry = AuditEntry(
+            _iso(self._clock()),
+            self.gate,
+            record.call_id,
+            record.decision.value,
+            record.how.value,
+            record.visitor_name,
+            record.intent.value,
+            record.apartment,
+            record.block,
+            record.resident,
+            gate_channel,
+            resident_channel,
+        )
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        sql = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+
+        def insert() -> None:
+            db = self._connection()
+            with db:  # one transaction per record: committed (and synced) when this block ends
+                db.execute(sql, astuple(entry))
+
+        await self._run(insert)
+
+    async def purge(self) -> int:
+        cutoff = _iso(self._clock() - self.retention)
+
+        def delete() -> int:
+            db = self._connection()
+            with db:
+                return db.execute("DELETE FROM decisions WHERE time < ?", (cutoff,)).rowcount
+
+        removed = await self._run(delete)
+        if removed:
+            log.info("audit log: %d record(s) older than %s deleted", removed, cutoff)
+        return removed
+
+    async def keep_purging(self, every_s: float = 86400.0) -> None:
+        """Purge now and then every `every_s` until cancelled; a failing purge is logged and retried later."""
+        while True:
+            try:
+                await self.purge()
+            except AuditError as error:
+                log.error("audit log purge failed: %s", error)
+            await asyncio.sleep(every_s)
+
+    async def query(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions WHERE time >= ? ORDER BY time DESC, id DESC"
+        arguments: tuple[object, ...] = (_iso(since) if since else "",)
+        if limit is not None:
+            sql += " LIMIT ?"
+            arguments += (limit,)
+
+        def select() -> list[AuditEntry]:
+            rows = self._connection().execute(sql, arguments).fetchall()
+            return [AuditEntry(*row) for row in reversed(rows)]
+
+        return await self._run(select)
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        try:
+            await self._run(close)
+        finally:
+            self._thread.shutdown(wait=False)
+
+    # On the audit thread -------------------------------------------------------------------------------------
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        def guarded() -> T:
+            try:
+                return work()
+            except (sqlite3.Error, OSError) as error:
+                self._drop()
+                raise AuditError(f"audit log {self.path}: {error}") from error
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, guarded)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        if self._readonly:
+            if not self.path.is_file():
+                raise sqlite3.OperationalError("no such file")
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            if not self._readonly:
+                db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._db = db
+        return db
+
+    def _drop(self) -> None:
+        """Forget a connection after an error, so the next call reconnects (the disk may be back)."""
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
