@@ -52,7 +52,9 @@ from controller.conversation import (
     TimerFired,
     UtteranceHeard,
 )
+from controller.conversation.llm import dialog_facts
 from controller.conversation.state import Phase
+from controller.conversation.understanding import Understanding
 from controller.events import EventSink
 from controller.store import ConversationStore
 
@@ -90,11 +92,13 @@ class CallRunner:
         control: CallControl,
         events: EventSink,
         store: ConversationStore,
+        understanding: Understanding,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call_id = call_id
         self._dialog = dialog
+        self._understanding = understanding
         self._control = control
         self._events = events
         self._store = store
@@ -120,6 +124,8 @@ class CallRunner:
         try:
             while True:
                 event = await self._inbox.get()
+                if isinstance(event, UtteranceHeard) and event.leg is Leg.GATE and event.understood is None:
+                    event = await self._understand(event)
                 started = self._clock()
                 self.state, actions = self._dialog.handle(self.state, event)
                 self._emit(
@@ -135,6 +141,16 @@ class CallRunner:
                     await self._execute(action)
         finally:
             await self._cancel_all()
+
+    async def _understand(self, event: UtteranceHeard) -> UtteranceHeard:
+        """Read the visitor's words with the configured backend (rules, or an LLM that falls back to them)."""
+        started = self._clock()
+        context = dialog_facts(self._dialog.context(self.state), self.state)
+        understood = await self._understanding.understand(event.text, context)
+        self._emit(
+            event.leg, "understood", ms=round((self._clock() - started) * 1000, 3), intent=str(understood.intent)
+        )
+        return UtteranceHeard(event.text, understood, leg=event.leg)
 
     # Actions ---------------------------------------------------------------------------------------------------
 
@@ -160,8 +176,13 @@ class CallRunner:
                 await self._after_speech(Leg.GATE)
                 await self._control.fallback(str(reason))
             case CallResident():
-                self._emit(Leg.GATE, "call_resident", apartment=action.request.apartment,
-                           resident=action.request.resident, targets=[t.endpoint for t in action.targets])
+                self._emit(
+                    Leg.GATE,
+                    "call_resident",
+                    apartment=action.request.apartment,
+                    resident=action.request.resident,
+                    targets=[t.endpoint for t in action.targets],
+                )
                 await self._control.call_resident(action)
             case _:
                 log.error("call %s: no runner for action %r", self.call_id, action)

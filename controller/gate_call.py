@@ -32,6 +32,7 @@ from audiosocket.vad_pool import VadPool
 from controller.ari import AriClient, AriConflict, AriError, Event
 from controller.call_runner import CallRunner, LegIO
 from controller.conversation import CallResident, CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
+from controller.conversation.understanding import Understanding
 from controller.directory import LiveDirectory
 from controller.events import EventSink
 from controller.settings import Settings
@@ -64,6 +65,7 @@ class CallDeps:
     directory: LiveDirectory
     store: ConversationStore
     vads: VadPool
+    understanding: Understanding
     clock: Callable[[], float] = time.monotonic
 
 
@@ -125,7 +127,9 @@ class GateCall:
             media_leg = await self._open_leg(Leg.GATE, self.gate_channel_id, started)
             policy = DialogPolicy.from_settings(deps.settings, concierge_available=bool(deps.config.concierge_endpoint))
             dialog = Dialog(deps.directory.current(), policy)
-            runner = CallRunner(self.call_id, dialog, self, deps.events, deps.store, clock=deps.clock)
+            runner = CallRunner(
+                self.call_id, dialog, self, deps.events, deps.store, deps.understanding, clock=deps.clock
+            )
             runner.attach(Leg.GATE, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.GATE, deps.events)))
             self._runner = runner
             runner_task = asyncio.create_task(runner.run(CallStarted(at=deps.clock())), name=f"call-{self.call_id}")

@@ -18,6 +18,7 @@ from audiosocket.vad import Vad, open_vad
 from audiosocket.vad_pool import VadPool
 from controller.app import StasisApp
 from controller.ari import AriClient
+from controller.conversation.llm import build_understanding
 from controller.directory import LiveDirectory
 from controller.events import JsonlEventLog
 from controller.gate_call import CallConfig, CallDeps
@@ -41,6 +42,7 @@ class Service:
         self.speech = build_speech(settings)
         self.store = open_store(settings)
         self.vads = VadPool(self._build_vad)
+        self.understanding = build_understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.app = StasisApp(self.ari, self._call_deps)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
@@ -59,6 +61,7 @@ class Service:
             self.directory,
             self.store,
             self.vads,
+            self.understanding,
         )
 
     async def _build_vad(self) -> Vad:
