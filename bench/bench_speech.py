@@ -22,8 +22,10 @@ import time
 import wave
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -67,8 +69,8 @@ def stats(values: Sequence[float], unit: float = 1000.0) -> str:
     return f"{statistics.median(scaled):.0f} ({min(scaled):.0f}-{max(scaled):.0f})"
 
 
-def load_fixtures() -> list[dict[str, object]]:
-    items: list[dict[str, object]] = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))
+def load_fixtures() -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))
     for item in items:
         with wave.open(str(FIXTURES / f"{item['name']}.wav"), "rb") as wav:
             item["pcm"] = wav.readframes(wav.getnframes())
@@ -82,9 +84,9 @@ def at_rate(pcm16k: bytes, rate: int) -> bytes:
     return bytes(soxr.resample(samples, 16000, rate, quality="HQ").astype("<i2").tobytes())
 
 
-def utterance(fixtures: list[dict[str, object]], seconds: float) -> bytes:
+def utterance(fixtures: list[dict[str, Any]], seconds: float) -> bytes:
     """`seconds` of fixture speech (16 kHz), fixtures joined end to end and cut to length."""
-    joined = b"".join(bytes(item["pcm"]) for item in fixtures)  # type: ignore[arg-type]
+    joined = b"".join(bytes(item["pcm"]) for item in fixtures)
     while len(joined) < seconds * 32000:
         joined += joined
     return joined[: int(seconds * 16000) * 2]
@@ -99,7 +101,7 @@ def timed(function: Callable[[], object], repeats: int) -> list[float]:
     return times
 
 
-def bench_lengths(engines: dict[str, WhisperSTT], fixtures: list[dict[str, object]], repeats: int) -> list[str]:
+def bench_lengths(engines: dict[str, WhisperSTT], fixtures: list[dict[str, Any]], repeats: int) -> list[str]:
     lines = ["| utterance | rate | " + " | ".join(f"{name} ms" for name in engines) + " |",
              "|---|---|" + "---|" * len(engines)]
     for seconds in (1, 2, 4, 8):
@@ -108,24 +110,24 @@ def bench_lengths(engines: dict[str, WhisperSTT], fixtures: list[dict[str, objec
             cells = []
             for engine in engines.values():
                 engine.recognize(pcm, rate)  # warm-up
-                cells.append(stats(timed(lambda e=engine, p=pcm, r=rate: e.recognize(p, r), repeats)))
+                cells.append(stats(timed(partial(engine.recognize, pcm, rate), repeats)))
             lines.append(f"| {seconds} s | {rate // 1000} kHz | " + " | ".join(cells) + " |")
     return lines
 
 
-def bench_accuracy(engines: dict[str, WhisperSTT], fixtures: list[dict[str, object]]) -> tuple[list[str], list[str]]:
+def bench_accuracy(engines: dict[str, WhisperSTT], fixtures: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     summary = ["| path | rate | mean WER | fixtures with all keywords | mean time ms |", "|---|---|---|---|---|"]
     detail = ["| fixture | rate | path | transcript |", "|---|---|---|---|"]
     for name, engine in engines.items():
         for rate in (8000, 16000):
             errors, hits, times = [], 0, []
             for item in fixtures:
-                pcm = at_rate(bytes(item["pcm"]), rate)  # type: ignore[arg-type]
+                pcm = at_rate(bytes(item["pcm"]), rate)
                 started = time.perf_counter()
                 text = engine.recognize(pcm, rate).text
                 times.append(time.perf_counter() - started)
                 errors.append(word_error_rate(str(item["text"]), text))
-                hits += not contains_keywords(text, list(item["keywords"]))  # type: ignore[call-overload]
+                hits += not contains_keywords(text, list(item["keywords"]))
                 detail.append(f"| {item['name']} | {rate // 1000} kHz | {name} | {text} |")
             summary.append(
                 f"| {name} | {rate // 1000} kHz | {statistics.mean(errors):.2f} | {hits}/{len(fixtures)} "
@@ -184,7 +186,7 @@ async def loop_lag(run: Callable[[], object], period: float = 0.01) -> list[floa
     return lags
 
 
-async def bench_lag(engine: WhisperSTT, fixtures: list[dict[str, object]]) -> list[str]:
+async def bench_lag(engine: WhisperSTT, fixtures: list[dict[str, Any]]) -> list[str]:
     pcm = at_rate(utterance(fixtures, 8), 8000)
 
     async def in_executor() -> None:
@@ -211,8 +213,8 @@ async def main() -> None:
     install_model.install(MODEL)
     executor = ThreadPoolExecutor(2)
     engines = {
-        "short input": WhisperSTT(MODEL, executor, WhisperOptions(short_input=True)),
-        "plain transcribe()": WhisperSTT(MODEL, executor, WhisperOptions(short_input=False)),
+        "plain transcribe() (default)": WhisperSTT(MODEL, executor, WhisperOptions(short_input=False)),
+        "short encoder input": WhisperSTT(MODEL, executor, WhisperOptions(short_input=True)),
     }
     for engine in engines.values():
         engine.load_blocking()
@@ -229,7 +231,7 @@ async def main() -> None:
     print(f"### espeak-ng synthesis (median (min-max) of {args.repeats})\n")
     print("\n".join(await bench_tts(args.repeats)) + "\n")
     print("### Event-loop lag while transcribing (10 ms ticker)\n")
-    print("\n".join(await bench_lag(engines["short input"], fixtures)) + "\n")
+    print("\n".join(await bench_lag(engines["plain transcribe() (default)"], fixtures)) + "\n")
     executor.shutdown()
 
 

@@ -6,12 +6,14 @@ the event loop.
 
 Two decoding paths, chosen by `short_input`:
 
-- plain ``WhisperModel.transcribe()``, which pads every utterance to Whisper's 30 s window, so a 2 s "sim" costs
-  as much encoder time as 30 s of speech;
+- plain ``WhisperModel.transcribe()`` (the default), which pads every utterance to Whisper's 30 s window, so a
+  2 s "sim" costs as much encoder time as 30 s of speech (~0.4 s on a 2-core EPYC);
 - the short path: log-mel features of the utterance only (plus ~1 s of padding, rounded up to whole seconds) go
   to ``model.encode`` and then ``model.generate`` with the fixed pt/transcribe/no-timestamps prompt. The
-  CTranslate2 encoder accepts the shorter input and the result matched the plain path on our fixtures at a
-  fraction of the time (docs/speech.md has the numbers).
+  CTranslate2 encoder accepts the shorter input and is 3-4x faster, but on our fixtures it heard less
+  (WER 0.30 vs 0.17 at 16 kHz, 0.31 vs 0.22 at 8 kHz; padding to 10 s did not close the gap, only the full
+  30 s window did), so it is opt-in. The default hides Whisper's time instead: ``stream().flush()`` starts
+  recognition while endpointing still waits for the end-of-turn silence. docs/speech.md has the numbers.
 
 Decoding settings are the ones that behaved on this machine (../shared/SPEECH.md): beam 5, temperature 0, no
 conditioning on previous text, repetition penalty 1.1, no repeated 3-grams; plus a cap on new tokens
@@ -49,7 +51,7 @@ class WhisperOptions:
     compute_type: str = "int8"
     cpu_threads: int = 2
     beam_size: int = 5
-    short_input: bool = True
+    short_input: bool = False
     pad_seconds: float = 1.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -108,7 +109,7 @@ async def test_prompt_cache_reports_phrases_it_could_not_make() -> None:
     assert len(await stalled.warm([FALLBACK_PHRASE], [8000], timeout_s=0.05)) == 1
 
 
-def settings(**values: object) -> Settings:
+def settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from audiosocket.speech.normalize import contains_keywords
-from audiosocket.speech.whisper import WhisperSTT
-from tests.speech.conftest import SPEECH_FIXTURES, SpeechFixture
+from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
+from tests.speech.conftest import MODEL, SPEECH_FIXTURES, SpeechFixture
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
 @pytest.mark.parametrize("fixture", SPEECH_FIXTURES, ids=lambda fixture: fixture.name)
 async def test_fixture_keywords_are_heard(whisper: WhisperSTT, fixture: SpeechFixture, rate: int) -> None:
     transcript = await whisper.transcribe(fixture.pcm(rate), rate)
-    assert contains_keywords(transcript.text, fixture.keywords) == [], transcript.text
+    assert not transcript.empty
+    assert contains_keywords(transcript.text, fixture.expected(rate)) == [], transcript.text
     assert transcript.language == "pt" and 0 < transcript.confidence <= 1
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("name", ["visitor-farmacia", "resident-nao-conheco", "visitor-morador-34"])
+async def test_short_encoder_input_path(
+    whisper: WhisperSTT, speech_executor: ThreadPoolExecutor, name: str, rate: int
+) -> None:
+    """The opt-in faster path (PORTARIA_WHISPER_SHORT_INPUT) on fixtures it hears as well as the default."""
+    short = WhisperSTT(MODEL, speech_executor, WhisperOptions(short_input=True))
+    short.load_blocking()
+    fixture = next(item for item in SPEECH_FIXTURES if item.name == name)
+    transcript = await short.transcribe(fixture.pcm(rate), rate)
+    assert contains_keywords(transcript.text, fixture.expected(rate)) == [], transcript.text
+    assert (await short.transcribe(bytes(16000 * 2), 16000)).empty
 
 
 async def test_silence_is_an_empty_transcript(whisper: WhisperSTT) -> None:
@@ -32,10 +48,10 @@ async def test_stream_recognition_started_on_flush_is_reused(whisper: WhisperSTT
     for start in range(0, len(pcm), 320):
         stream.push_frame(pcm[start : start + 320])
     stream.flush()
-    await asyncio.sleep(0.5)  # endpointing's silence wait, during which recognition runs
+    await asyncio.sleep(2.0)  # endpointing's silence wait, during which recognition runs (~0.4 s here)
     started = time.monotonic()
     transcript = await stream.finish()
-    assert time.monotonic() - started < 0.2  # already done: only the result was collected
+    assert time.monotonic() - started < 0.1  # already done: only the result was collected
     assert contains_keywords(transcript.text, fixture.keywords) == [], transcript.text
 
 
