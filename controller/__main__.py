@@ -1,4 +1,4 @@
-"""Command line: `python -m controller [run|check|chat|demo|report|audit] ...`."""
+"""Command line: `python -m controller [run|check|chat|demo|report|audit|phone] ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from controller.settings import SettingsError, load_settings
 
-COMMANDS = ("run", "check", "chat", "demo", "report", "audit")
+COMMANDS = ("run", "check", "chat", "demo", "report", "audit", "phone")
 
 
 async def _serve() -> int:
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from controller.chat import main as chat_main
 
         return chat_main(argv)
+    if command == "phone":
+        from controller.phone import main as phone_main
+
+        return phone_main(argv)
     if command == "audit":
         from controller.audit_cli import main as audit_main
 
