@@ -416,3 +416,16 @@ def test_the_state_survives_the_store_codec(conversation: Conversation) -> None:
 def test_distinct_targets_keeps_the_first_of_each_endpoint() -> None:
     a, b, c = CallTarget("A", "PJSIP/1"), CallTarget("B", "PJSIP/1"), CallTarget("C", "PJSIP/2")
     assert distinct_targets((a, b, c)) == (a, c)
+
+
+def test_policy_from_settings() -> None:
+    from controller.conversation import DialogPolicy
+    from controller.settings import load_settings
+
+    policy = DialogPolicy.from_settings(load_settings(ring_timeout_s=30, call_attempts=3, reassure_every_s=5))
+    assert (policy.ring_timeout_s, policy.call_attempts, policy.reassure_every_s) == (30.0, 3, 5.0)
+    assert policy.concierge_available is False  # PORTARIA_CONCIERGE_ENDPOINT empty by default
+    assert DialogPolicy.from_settings(load_settings(concierge_endpoint="PJSIP/concierge")).concierge_available
+    assert not DialogPolicy.from_settings(
+        load_settings(concierge_endpoint="x"), concierge_available=False
+    ).concierge_available
