@@ -122,7 +122,7 @@ class Stats:
         if not ordered:
             return cls(0, None, None, None, None, None, None)
         p50, p90, p95, p99 = (round(percentile(ordered, q), 3) for q in (50, 90, 95, 99))
-        return cls(len(ordered), ordered[0], p50, p90, p95, p99, ordered[-1])
+        return cls(len(ordered), round(ordered[0], 3), p50, p90, p95, p99, round(ordered[-1], 3))
 
 
 @dataclass(slots=True)

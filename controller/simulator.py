@@ -35,14 +35,23 @@ class SimulatedVisitor:
 
 
 async def call_gate(
-    ari: AriClient, visitor: SimulatedVisitor, *, caller_id: str = "Interfone <1000>"
+    ari: AriClient,
+    visitor: SimulatedVisitor,
+    *,
+    caller_id: str = "Interfone <1000>",
+    context: str = "from-gate",
+    endpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Start a gate call from a simulated visitor; returns the channel that enters our Stasis app."""
+    """Start a gate call from a simulated visitor; returns the channel that enters our Stasis app.
+
+    `context` is where the call enters (the benchmark's ``from-gate-bench`` uses its own Stasis app);
+    `endpoint` replaces the visitor's own (the benchmark's multi-utterance ``visitor-bench`` phone).
+    """
     channel: dict[str, Any] = await ari.post(
         "channels",
-        endpoint=visitor.endpoint,
+        endpoint=endpoint or visitor.endpoint,
         extension="s",
-        context="from-gate",
+        context=context,
         priority=1,
         callerId=caller_id,
         timeout=30,
