@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ from controller.directory import Directory, load_directory
 from tests.resident.drive import NO_CONCIERGE, POLICY
 
 ROOT = Path(__file__).parent.parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings from defaults and the test's overrides only: no PORTARIA_* variable, no .env file."""
+    for name in os.environ:
+        if name.startswith("PORTARIA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")
