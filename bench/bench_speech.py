@@ -220,6 +220,7 @@ async def main() -> None:
         engine.load_blocking()
     fixtures = load_fixtures()
     print(f"Machine: {machine()}\n")
+    print("Load average (1/5/15 min) at start: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
     print("### Transcription time vs utterance length (Whisper base int8, beam 5; median (min-max) of "
           f"{args.repeats})\n")
     print("\n".join(bench_lengths(engines, fixtures, args.repeats)) + "\n")
@@ -232,6 +233,7 @@ async def main() -> None:
     print("\n".join(await bench_tts(args.repeats)) + "\n")
     print("### Event-loop lag while transcribing (10 ms ticker)\n")
     print("\n".join(await bench_lag(engines["plain transcribe() (default)"], fixtures)) + "\n")
+    print("Load average (1/5/15 min) at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     executor.shutdown()
 
 

@@ -110,11 +110,10 @@ class BufferedStream:
         if self._closed:
             raise EngineError("recognition already finished")
         self._closed = True
-        early, self._early = self._early, None
-        if early is not None and self._early_size == len(self._buffer):
+        if self._early is not None and self._early_size == len(self._buffer):
+            early, self._early = self._early, None
             return await early
-        if early is not None:
-            early.cancel()
+        self._drop_early()
         return await self._recognize(bytes(self._buffer))
 
     async def aclose(self) -> None:

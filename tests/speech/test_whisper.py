@@ -73,3 +73,30 @@ async def test_the_event_loop_keeps_ticking_while_transcribing(whisper: WhisperS
         task.cancel()
     assert len(lags) > 10
     assert max(lags) < 0.05, f"event loop stalled {max(lags) * 1000:.0f} ms"
+
+
+async def test_offline_engines_from_settings_end_to_end() -> None:
+    """build_speech() with the defaults: greeting from the cache at once, a fixture recognised, events emitted."""
+    from audiosocket.speech.factory import build_speech
+    from controller.settings import MediaFormat, Settings
+    from tests.speech.fakes import RecordingEvents
+
+    settings = Settings(_env_file=None, whisper_model=MODEL, media_format=MediaFormat.SLIN)  # type: ignore[call-arg]
+    speech = build_speech(settings)
+    try:
+        assert await speech.start() == []
+        events = RecordingEvents()
+        leg = speech.for_call("c1", "gate", events)
+        started = time.monotonic()
+        first = await anext(leg.synthesize(settings.greeting, 8000))
+        assert time.monotonic() - started < 0.1 and first
+        fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-nao")
+        stream = leg.stream(8000)
+        stream.push_frame(fixture.pcm(8000))
+        stream.flush()
+        transcript = await stream.finish()
+        assert contains_keywords(transcript.text, fixture.expected(8000)) == [], transcript.text
+        assert [event["event"] for event in events.events] == ["tts_first_audio", "stt_done"]
+        assert leg.fallback_audio(8000)
+    finally:
+        speech.close()
