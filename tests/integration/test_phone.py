@@ -1,0 +1,109 @@
+"""The test phone (`python -m controller phone`) calling a real Portaria service through the real Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.ari import AriClient
+from controller.phone import Phone, PhoneOptions, Press, Say, load_wav, run_phone
+from controller.service import Service
+from tests.support.calls import EventWatcher
+from tests.support.poll import eventually
+from tests.support.testbed import REPO, read_wav, voiced_span_s
+
+pytestmark = pytest.mark.asterisk
+
+HELLO = REPO / "tests" / "fixtures" / "audio" / "visitor-hello.wav"
+
+
+def _phone_ari(service: Service) -> AriClient:
+    settings = service.settings
+    password = settings.require_ari().get_secret_value()
+    return AriClient(settings.ari_base, settings.ari_user, password, f"portaria-phone-test-{uuid.uuid4().hex[:8]}")
+
+
+async def _nothing_left(service: Service, *markers: str) -> None:
+    """No channel or bridge whose id carries one of `markers` (the phone's tag, Portaria's call id)."""
+
+    async def clean() -> bool:
+        channels = await service.ari.get("channels")
+        bridges = await service.ari.get("bridges")
+        ids = [c["id"] for c in channels] + [b["id"] for b in bridges]
+        return not [i for i in ids if any(marker in i for marker in markers)]
+
+    await eventually(clean, within=5)
+
+
+def _greeting_voiced_s(service: Service) -> float:
+    rate = service.settings.media_format.sample_rate
+    pcm = service.speech.prompts.get(service.settings.greeting, rate)
+    assert pcm, "the service caches its greeting at start"
+    first, last = voiced_span_s(np.frombuffer(pcm, dtype=np.int16), rate)
+    return last - first
+
+
+async def test_the_phone_greeted_speaks_and_types_then_hangs_up_cleanly(
+    service: Service, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    heard_path = tmp_path / "heard.wav"
+    hello = load_wav(HELLO)
+    options = PhoneOptions(steps=(Say(HELLO.name, hello), Press("101#")), record=heard_path, max_seconds=60)
+    out = io.StringIO()
+    async with _phone_ari(service) as ari:
+        phone = Phone(ari, options, out=out)
+        running = asyncio.create_task(phone.run())
+        start = await watcher.wait_for("stasis_start", channel=phone.gate_channel_id)
+        call_id = start["call_id"]
+        ended = await watcher.wait_for("speech_end", call_id=call_id, timeout=30)
+        async with asyncio.timeout(30):
+            while len(watcher.find("dtmf", call_id=call_id, via="ari")) < 4:
+                await watcher.wait_for("dtmf", call_id=call_id, via="ari")
+                await asyncio.sleep(0.1)
+        phone.hangup()
+        report = await asyncio.wait_for(running, 15)
+    await watcher.wait_for("call_end", call_id=call_id)
+
+    assert report.connected and report.ended_by == "phone"
+    assert start["caller"] == "2000"
+    # Keypad: the digits reached Portaria as digits read from the gate channel, in order.
+    assert [e["digit"] for e in watcher.find("dtmf", call_id=call_id, via="ari")] == ["1", "0", "1", "#"]
+    # Voice: one turn as long as what the WAV says (energy span at -40 dBFS, ±300 ms).
+    first, last = voiced_span_s(np.frombuffer(hello, dtype=np.int16), 8000)
+    assert abs(ended["utterance_ms"] - (last - first) * 1000) <= 300, (ended, first, last)
+    # The greeting, heard whole, before the phone spoke (the phone waits for the concierge to fall silent).
+    said_at = next(at for at, what in report.steps if what.startswith("saying"))
+    samples, rate = read_wav(heard_path)
+    assert rate == 8000
+    g_first, g_last = voiced_span_s(samples[: int(said_at * rate)], rate)
+    assert g_first < 0.5, "the greeting starts right after the answer"
+    assert abs((g_last - g_first) - _greeting_voiced_s(service)) < 0.15, (g_first, g_last)
+    text = out.getvalue()
+    assert "connected" in text and "concierge speaking" in text and "concierge silent" in text
+    assert "pressing 101#" in text and "hung up (phone)" in text
+    await _nothing_left(service, phone.tag, call_id)
+
+
+async def test_the_command_calls_directly_and_hangs_up_after_max_seconds(
+    service: Service, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    argv = ["--via", "direct", "--max-seconds", "4", "--record", str(tmp_path / "heard.wav")]
+    code = await run_phone(argv, settings=service.settings, out=out, interactive=False)
+
+    assert code == 0, out.getvalue()
+    start = watcher.find("stasis_start")[-1]
+    assert start["channel"].startswith("phone-") and start["channel"].endswith("-gate")
+    await watcher.wait_for("call_end", call_id=start["call_id"])
+    text = out.getvalue()
+    assert "concierge speaking" in text and "hung up (max-seconds)" in text
+    samples, rate = read_wav(tmp_path / "heard.wav")
+    assert 3.5 < len(samples) / rate < 4.5  # the recording keeps wall-clock time
+    first, last = voiced_span_s(samples, rate)
+    assert abs((last - first) - _greeting_voiced_s(service)) < 0.15
+    await _nothing_left(service, start["channel"].removesuffix("-gate"), start["call_id"])
