@@ -35,10 +35,8 @@ from audiosocket.media_leg import (
 from audiosocket.speech.base import Transcript
 from audiosocket.speech.guard import CallSpeech, SpeechFailure
 from controller.conversation import (
-    Action,
     CallResident,
     CancelTimer,
-    Dialog,
     DialogState,
     Event,
     Fallback,
@@ -52,6 +50,18 @@ from controller.conversation import (
     TimerFired,
     UtteranceHeard,
 )
+from controller.conversation.call import Conversation
+from controller.conversation.events import (
+    AuditRecord,
+    AuditWritten,
+    BridgeVisitorAndResident,
+    CallAction,
+    DialResident,
+    EndCall,
+    GateOpened,
+    OpenGate,
+    WriteAudit,
+)
 from controller.conversation.llm import dialog_facts
 from controller.conversation.state import Phase
 from controller.conversation.understanding import Understanding
@@ -62,13 +72,23 @@ log = logging.getLogger(__name__)
 
 
 class CallControl(Protocol):
-    """What the runner asks of the gate call (ARI side)."""
+    """What the runner asks of the gate call (ARI side, audit log, gate opener)."""
 
     async def hangup(self, leg: Leg) -> None: ...
 
     async def fallback(self, reason: str) -> None: ...
 
-    async def call_resident(self, action: CallResident) -> None: ...
+    async def dial_resident(self, action: DialResident) -> None:
+        """Ring the resident; report ResidentRinging, then ResidentAnswered or ResidentUnavailable."""
+
+    async def write_audit(self, record: AuditRecord) -> bool:
+        """True only when the record is durably stored."""
+
+    async def open_gate(self, action: OpenGate) -> bool: ...
+
+    async def bridge_callers(self) -> None: ...
+
+    async def end_call(self) -> None: ...
 
 
 @dataclass
@@ -88,7 +108,7 @@ class CallRunner:
     def __init__(
         self,
         call_id: str,
-        dialog: Dialog,
+        dialog: Conversation,
         control: CallControl,
         events: EventSink,
         store: ConversationStore,
@@ -108,10 +128,28 @@ class CallRunner:
         self._timers: dict[Timer, asyncio.Task[None]] = {}
         self._timer_seconds: dict[Timer, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._gone: set[Leg] = set()
+        self._ended = False
         self.state: DialogState = dialog.start(call_id)
 
     def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
+
+    def leg_gone(self, leg: Leg) -> None:
+        """A caller hung up (reported by ARI or by the media closing): tell the conversation once."""
+        if leg not in self._gone:
+            self._gone.add(leg)
+            self.post(LegHungUp(leg=leg))
+
+    async def detach(self, leg: Leg) -> None:
+        """Stop listening to a leg whose media we remove on purpose (the callers then talk directly)."""
+        io = self._legs.pop(leg, None)
+        if io is None:
+            return
+        for task in list(self._tasks):
+            if task.get_name().endswith(f"-listen-{leg}"):
+                task.cancel()
+        await io.media.aclose()
 
     def attach(self, leg: Leg, io: LegIO) -> None:
         """Start listening to a leg's media; its events reach the dialog from now on."""
@@ -119,10 +157,10 @@ class CallRunner:
         self._spawn(self._listen(leg, io), f"listen-{leg}")
 
     async def run(self, first: Event) -> None:
-        """Feed the dialog until it has nothing left to do (the gate call cancels this on hangup)."""
+        """Feed the conversation until it ends the call (EndCall) or the gate call cancels this."""
         self.post(first)
         try:
-            while True:
+            while not self._ended:
                 event = await self._inbox.get()
                 if isinstance(event, UtteranceHeard) and event.leg is Leg.GATE and event.understood is None:
                     event = await self._understand(event)
@@ -154,16 +192,15 @@ class CallRunner:
 
     # Actions ---------------------------------------------------------------------------------------------------
 
-    async def _execute(self, action: Action) -> None:
+    async def _execute(self, action: CallAction) -> None:
         match action:
             case Say(leg, text):
                 io = self._legs.get(leg)
                 if io is None:
                     log.warning("call %s: nothing to say %r on absent leg %s", self.call_id, text, leg)
                     return
-                self._emit(leg, "say", text=text)
-                protected = bool(getattr(action, "protected", False))
-                task = self._spawn(self._speak(leg, io, text, protected), f"say-{leg}")
+                self._emit(leg, "say", text=text, protected=action.protected)
+                task = self._spawn(self._speak(leg, io, text, action.protected), f"say-{leg}")
                 io.speaking.append(task)
             case StartTimer(timer, seconds):
                 self._start_timer(timer, seconds)
@@ -175,6 +212,22 @@ class CallRunner:
             case Fallback(reason):
                 await self._after_speech(Leg.GATE)
                 await self._control.fallback(str(reason))
+            case DialResident():
+                self._spawn(self._control.dial_resident(action), "dial")
+            case WriteAudit(record):
+                ok = await self._control.write_audit(record)
+                self.post(AuditWritten(ok=ok, decision=record.decision))
+            case OpenGate():
+                self._spawn(self._open_gate(action), "open-gate")
+            case BridgeVisitorAndResident():
+                await self._after_speech(Leg.GATE)
+                await self._after_speech(Leg.RESIDENT)
+                await self._control.bridge_callers()
+            case EndCall():
+                for leg in list(self._legs):
+                    await self._after_speech(leg)
+                self._ended = True
+                await self._control.end_call()
             case CallResident():
                 self._emit(
                     Leg.GATE,
@@ -183,9 +236,11 @@ class CallRunner:
                     resident=action.request.resident,
                     targets=[t.endpoint for t in action.targets],
                 )
-                await self._control.call_resident(action)
             case _:
                 log.error("call %s: no runner for action %r", self.call_id, action)
+
+    async def _open_gate(self, action: OpenGate) -> None:
+        self.post(GateOpened(ok=await self._control.open_gate(action)))
 
     async def _speak(self, leg: Leg, io: LegIO, text: str, protected: bool) -> None:
         try:
@@ -255,7 +310,7 @@ class CallRunner:
                     pass  # keypad digits reach the dialog from ARI (ChannelDtmfReceived), once
                 case LegClosed(reason=reason):
                     self._emit(leg, "leg_media_closed", reason=reason)
-                    self.post(LegHungUp(leg=leg))
+                    self.leg_gone(leg)
                     return
 
     async def _heard(self, leg: Leg, io: LegIO, task: asyncio.Task[Transcript], reused: bool) -> None:

@@ -30,11 +30,23 @@ from audiosocket.speech.factory import SpeechEngines
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
 from controller.ari import AriClient, AriConflict, AriError, Event
+from controller.audit import AuditError, AuditLog
 from controller.call_runner import CallRunner, LegIO
-from controller.conversation import CallResident, CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
+from controller.conversation import CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
+from controller.conversation.call import Conversation
+from controller.conversation.events import (
+    AuditRecord,
+    DialResident,
+    OpenGate,
+    ResidentAnswered,
+    ResidentRinging,
+    ResidentUnavailable,
+    Unavailable,
+)
 from controller.conversation.understanding import Understanding
 from controller.directory import LiveDirectory
 from controller.events import EventSink
+from controller.gate_opener import GateContext, GateOpener, GateOpenError
 from controller.settings import Settings
 from controller.store import ConversationStore
 
@@ -52,6 +64,9 @@ class CallConfig:
     setup_timeout_s: float = 5.0
     concierge_endpoint: str = ""
     fallback_context: str = "portaria-fallback"
+    caller_id: str = "Portaria"
+    endpoint_template: str = "PJSIP/{number}"
+    end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
 
 
 @dataclass(slots=True)
@@ -66,6 +81,8 @@ class CallDeps:
     store: ConversationStore
     vads: VadPool
     understanding: Understanding
+    audit: AuditLog
+    opener: GateOpener
     clock: Callable[[], float] = time.monotonic
 
 
@@ -100,6 +117,9 @@ class GateCall:
     _media: list[_MediaChannel] = field(default_factory=list)
     _runner: CallRunner | None = None
     _handed_over: bool = False
+    _resident_channel: str | None = None
+    _resident_answered: bool = False
+    _dials: int = 0
 
     @property
     def gate_channel_id(self) -> str:
@@ -125,8 +145,8 @@ class GateCall:
             await deps.ari.post(f"channels/{self.gate_channel_id}/answer")
             self.emit("answered", ms=_ms_since(started, deps.clock))
             media_leg = await self._open_leg(Leg.GATE, self.gate_channel_id, started)
-            policy = DialogPolicy.from_settings(deps.settings, concierge_available=bool(deps.config.concierge_endpoint))
-            dialog = Dialog(deps.directory.current(), policy)
+            policy = DialogPolicy.from_settings(deps.settings)
+            dialog = Conversation(Dialog(deps.directory.current(), policy))
             runner = CallRunner(
                 self.call_id, dialog, self, deps.events, deps.store, deps.understanding, clock=deps.clock
             )
@@ -136,6 +156,10 @@ class GateCall:
             hangup = asyncio.create_task(self.hung_up.wait())
             await asyncio.wait({hangup, runner_task}, return_when=asyncio.FIRST_COMPLETED)
             hangup.cancel()
+            if not runner_task.done():
+                # The visitor hung up: the conversation may still tell the resident, then ends the call.
+                runner.leg_gone(Leg.GATE)
+                await asyncio.wait({runner_task}, timeout=deps.config.end_grace_s)
             if runner_task.done() and not runner_task.cancelled() and runner_task.exception() is not None:
                 raise runner_task.exception()  # type: ignore[misc]
         except AriError as error:
@@ -206,6 +230,109 @@ class GateCall:
         if leg is Leg.GATE:
             self.emit("hangup_by_us")
             await self.deps.ari.delete_quietly(f"channels/{self.gate_channel_id}")
+        elif self._resident_channel is not None:
+            self.emit("hangup_by_us", Leg.RESIDENT)
+            await self.deps.ari.delete_quietly(f"channels/{self._resident_channel}")
+
+    async def end_call(self) -> None:
+        """The conversation is over: hang up whoever is still on the line (teardown removes the rest)."""
+        if self._resident_channel is not None:
+            await _quietly(self.deps.ari.delete_quietly(f"channels/{self._resident_channel}"))
+        if not self.hung_up.is_set() and not self._handed_over:
+            await _quietly(self.deps.ari.delete_quietly(f"channels/{self.gate_channel_id}"))
+
+    async def dial_resident(self, action: DialResident) -> None:
+        """Originate to the resident into our app and report how it went, from the channel's fate."""
+        deps, runner = self.deps, self._runner
+        assert runner is not None
+        self._dials += 1
+        channel_id = f"portaria-resident-{self.call_id}-{self._dials}"
+        endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
+        self.owned_channels.add(channel_id)
+        self._resident_channel = channel_id
+        entered = self._wait_for(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id)
+        gone = self._wait_for(lambda e: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == channel_id)
+        started = deps.clock()
+        self.emit("resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s)
+        try:
+            await deps.ari.post(
+                "channels",
+                endpoint=endpoint,
+                app=deps.config.app,
+                appArgs=f"resident,{self.call_id}",
+                channelId=channel_id,
+                callerId=deps.config.caller_id,
+                timeout=max(1, round(action.timeout_s)),
+            )
+        except AriError as error:
+            self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", status=error.status)
+            self._forget_resident(channel_id)
+            runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
+            return
+        runner.post(ResidentRinging(action.target, action.attempt))
+        done, _ = await asyncio.wait({entered, gone}, return_when=asyncio.FIRST_COMPLETED)
+        ring_ms = _ms_since(started, deps.clock)
+        if entered not in done:
+            event = gone.result()
+            reason = _unavailable(int(event.get("cause", 0) or 0), ring_ms / 1000, action.timeout_s)
+            self.emit(
+                "resident_unavailable", Leg.RESIDENT, reason=str(reason), cause=event.get("cause"), ring_ms=ring_ms
+            )
+            self._forget_resident(channel_id)
+            runner.post(ResidentUnavailable(action.target, action.attempt, reason))
+            return
+        self.emit("resident_answered", Leg.RESIDENT, ring_ms=ring_ms, resident=action.target.resident)
+        self._resident_answered = True
+        try:
+            media_leg = await self._open_leg(Leg.RESIDENT, channel_id, started)
+        except (AriError, TimeoutError) as error:
+            self.emit("error", Leg.RESIDENT, stage="resident_media", message=str(error))
+            await _quietly(deps.ari.delete_quietly(f"channels/{channel_id}"))
+            runner.leg_gone(Leg.RESIDENT)
+            return
+        runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
+        runner.post(ResidentAnswered(action.target))
+
+    def _forget_resident(self, channel_id: str) -> None:
+        self.owned_channels.discard(channel_id)
+        if self._resident_channel == channel_id:
+            self._resident_channel = None
+
+    async def write_audit(self, record: AuditRecord) -> bool:
+        try:
+            await self.deps.audit.write(
+                record, gate_channel=self.gate_channel_id, resident_channel=self._resident_channel
+            )
+        except AuditError as error:
+            self.emit("audit_failed", decision=str(record.decision), cause=str(error))
+            return False
+        self.emit("audit_written", decision=str(record.decision), how=str(record.how))
+        return True
+
+    async def open_gate(self, action: OpenGate) -> bool:
+        context = GateContext.from_request(action.request, self.gate_channel_id)
+        try:
+            await self.deps.opener.open(context)
+        except GateOpenError as error:
+            self.emit("gate_open_failed", attempt=action.attempt, cause=str(error))
+            return False
+        self.emit("gate_opened", attempt=action.attempt)
+        return True
+
+    async def bridge_callers(self) -> None:
+        """Visitor and resident talk directly: our media legs leave, the resident joins the gate's bridge."""
+        runner = self._runner
+        if runner is None or self._resident_channel is None or not self._bridges:
+            return
+        for leg in (Leg.GATE, Leg.RESIDENT):
+            await runner.detach(leg)
+        for media in self._media:
+            await _quietly(self.deps.ari.delete_quietly(f"channels/{media.channel_id}"))
+        gate_bridge = self._bridges[0]
+        for bridge_id in self._bridges[1:]:
+            await _quietly(self.deps.ari.post(f"bridges/{bridge_id}/removeChannel", channel=self._resident_channel))
+        await self._add_to_bridge(gate_bridge, [self._resident_channel])
+        self.emit("callers_bridged", bridge=gate_bridge)
 
     async def fallback(self, reason: str) -> None:
         """Hand the visitor to a person: back to the dialplan, which dials the concierge; else end politely."""
@@ -227,10 +354,6 @@ class GateCall:
         )
         self.hung_up.set()  # the caller left Stasis: this call's part is over
 
-    async def call_resident(self, action: CallResident) -> None:
-        self.emit("resident_phase_unavailable", apartment=action.request.apartment)
-        await self.fallback("resident_phase_unavailable")
-
     # ARI events ------------------------------------------------------------------------------------------------
 
     async def _pump_events(self) -> None:
@@ -238,18 +361,29 @@ class GateCall:
             event = await self.queue.get()
             channel_id = event.get("channel", {}).get("id")
             kind = event["type"]
-            if kind == "ChannelDtmfReceived" and channel_id == self.gate_channel_id:
+            leg = self._leg_of(channel_id)
+            if kind == "ChannelDtmfReceived" and leg is not None:
                 digit = str(event.get("digit", ""))
-                self.emit("dtmf", digit=digit, via="ari")
+                self.emit("dtmf", leg, digit=digit, via="ari")
                 if self._runner is not None and digit:
-                    self._runner.post(DtmfReceived(digit, leg=Leg.GATE))
-            if kind in END_EVENTS and channel_id == self.gate_channel_id and not self.hung_up.is_set():
+                    self._runner.post(DtmfReceived(digit, leg=leg))
+            if kind in END_EVENTS and leg is Leg.GATE and not self.hung_up.is_set():
                 self.emit("hangup", cause=event.get("cause", ""), via=kind)
                 self.hung_up.set()
+            if kind in END_EVENTS and leg is Leg.RESIDENT and self._runner is not None:
+                self.emit("hangup", Leg.RESIDENT, cause=event.get("cause", ""), via=kind)
+                self._runner.leg_gone(Leg.RESIDENT)
             for waiter in list(self._waiters):
                 if not waiter.future.done() and waiter.predicate(event):
                     waiter.future.set_result(event)
                     self._waiters.remove(waiter)
+
+    def _leg_of(self, channel_id: str | None) -> Leg | None:
+        if channel_id == self.gate_channel_id:
+            return Leg.GATE
+        if channel_id is not None and channel_id == self._resident_channel and self._resident_answered:
+            return Leg.RESIDENT
+        return None
 
     def _wait_for(self, predicate: Callable[[Event], bool]) -> asyncio.Future[Event]:
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
@@ -297,6 +431,27 @@ async def _quietly(request: Any) -> None:
         await request
     except AriError as error:
         log.warning("teardown: %s", error)
+
+
+def resolve_endpoint(voip_number: str, template: str) -> str:
+    """A directory's `voip_number` as an ARI endpoint: "PJSIP/101" and "Local/..." stay; the prototype's plain
+    numbers and sip: URIs go through PORTARIA_ENDPOINT_TEMPLATE ("PJSIP/{number}" by default)."""
+    value = voip_number.strip()
+    if "/" in value and not value.lower().startswith("sip:"):
+        return value
+    number = value.removeprefix("sip:").removeprefix("SIP:").split("@", 1)[0]
+    return template.format(number=number)
+
+
+def _unavailable(cause: int, rang_s: float, timeout_s: float) -> Unavailable:
+    """Why a dial gave no resident, from the channel's fate: Asterisk may report cause 0 on a ring timeout."""
+    if cause == 17:
+        return Unavailable.BUSY
+    if cause == 21:
+        return Unavailable.REJECTED
+    if cause in (18, 19) or rang_s >= timeout_s - 1.0:
+        return Unavailable.NO_ANSWER
+    return Unavailable.FAILED
 
 
 def _ms_since(start: float, clock: Callable[[], float]) -> float:

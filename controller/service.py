@@ -18,10 +18,12 @@ from audiosocket.vad import Vad, open_vad
 from audiosocket.vad_pool import VadPool
 from controller.app import StasisApp
 from controller.ari import AriClient
+from controller.audit import AuditError, SqliteAuditLog
 from controller.conversation.llm import build_understanding
 from controller.directory import LiveDirectory
 from controller.events import JsonlEventLog
 from controller.gate_call import CallConfig, CallDeps
+from controller.gate_opener import build_gate_opener
 from controller.settings import Settings
 from controller.store import open_store
 
@@ -43,6 +45,9 @@ class Service:
         self.store = open_store(settings)
         self.vads = VadPool(self._build_vad)
         self.understanding = build_understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
+        self.audit = SqliteAuditLog.from_settings(settings)
+        self.opener = build_gate_opener(settings, self._send_dtmf)
+        self._purging: asyncio.Task[None] | None = None
         self.app = StasisApp(self.ari, self._call_deps)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
@@ -62,7 +67,12 @@ class Service:
             self.store,
             self.vads,
             self.understanding,
+            self.audit,
+            self.opener,
         )
+
+    async def _send_dtmf(self, channel_id: str, digits: str) -> None:
+        await self.ari.post(f"channels/{channel_id}/dtmf", dtmf=digits)
 
     async def _build_vad(self) -> Vad:
         settings = self.settings
@@ -80,6 +90,12 @@ class Service:
         rate = settings.media_format.sample_rate
         await self.speech.start()
         await self.vads.warm()
+        try:
+            await self.audit.open()  # an unusable audit path is reported now, not at the first decision
+        except AuditError as error:
+            # Calls still work (visitors reach residents, who can talk to them); no decision can open the gate.
+            log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
+        self._purging = asyncio.create_task(self.audit.keep_purging(), name="audit-purge")
         advertise = settings.advertise_address
         if not settings.audiosocket_advertise:
             advertise = f"{advertise.rsplit(':', 1)[0]}:{self.media.port}"
@@ -88,6 +104,9 @@ class Service:
             media_address=advertise,
             media_format=settings.media_format.value,
             sample_rate=rate,
+            concierge_endpoint=settings.concierge_endpoint.strip(),
+            caller_id=settings.caller_id,
+            endpoint_template=settings.endpoint_template,
         )
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
@@ -132,6 +151,12 @@ class Service:
         await self.media.stop()
         await self.store.aclose()
         await self.vads.aclose()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._purging
+        await self.audit.aclose()
+        await self.opener.aclose()
         self.speech.close()
         self.events.close()
         log.info("stopped")
