@@ -81,7 +81,7 @@ def load_wav(path: Path, rate: int = RATE) -> bytes:
         raise PhoneError(f"{path}: no audio in the file")
     if source_rate != rate:
         mono = np.asarray(soxr.resample(mono, source_rate, rate, quality="HQ"), dtype=np.float32)
-    return bytes((np.clip(mono, -1.0, 1.0) * 32767).round().astype("<i2").tobytes())
+    return bytes(np.clip((mono * 32768).round(), -32768, 32767).astype("<i2").tobytes())
 
 
 def _to_float(raw: bytes, width: int, path: Path) -> np.ndarray:
