@@ -45,6 +45,7 @@ from controller.conversation.events import (
 )
 from controller.conversation.understanding import Understanding
 from controller.directory import LiveDirectory
+from controller.endpoints import resolve_endpoint
 from controller.events import EventSink
 from controller.gate_opener import GateContext, GateOpener, GateOpenError
 from controller.settings import Settings
@@ -431,16 +432,6 @@ async def _quietly(request: Any) -> None:
         await request
     except AriError as error:
         log.warning("teardown: %s", error)
-
-
-def resolve_endpoint(voip_number: str, template: str) -> str:
-    """A directory's `voip_number` as an ARI endpoint: "PJSIP/101" and "Local/..." stay; the prototype's plain
-    numbers and sip: URIs go through PORTARIA_ENDPOINT_TEMPLATE ("PJSIP/{number}" by default)."""
-    value = voip_number.strip()
-    if "/" in value and not value.lower().startswith("sip:"):
-        return value
-    number = value.removeprefix("sip:").removeprefix("SIP:").split("@", 1)[0]
-    return template.format(number=number)
 
 
 def _unavailable(cause: int, rang_s: float, timeout_s: float) -> Unavailable:
