@@ -13,14 +13,11 @@ import io
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from controller import chat
 from controller.conversation import (
@@ -56,67 +53,11 @@ from controller.conversation.understanding import UnderstandingError
 from controller.directory import Directory
 from controller.settings import Settings, SettingsError, load_settings
 from tests.conversation.conftest import SAMPLE_PATH
+from tests.support.fake_llm import FakeLlm, Reply, answer, serving_in_thread
 
 API_KEY = "sk-test-9f8e7d6c5b4a-never-log-me"
 RULES = RuleUnderstanding()
 VISITOR_PHASE_ACTIONS = (Say, StartTimer, CancelTimer, CallResident, Fallback, Hangup)
-
-
-@dataclass
-class Reply:
-    """How the fake server answers one utterance."""
-
-    content: str | None = None  # the assistant message (a JSON object for a good answer)
-    status: int = 200
-    delay_s: float = 0.0
-    body: str | None = None  # a raw response body instead of a chat completion
-
-
-def answer(**fields: Any) -> Reply:
-    return Reply(content=json.dumps(fields, ensure_ascii=False))
-
-
-@dataclass
-class FakeLlm:
-    """An OpenAI-compatible chat-completions server; `replies` maps the visitor's words to a Reply."""
-
-    replies: dict[str, Reply] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def said(self, request: dict[str, Any]) -> str:
-        return str(json.loads(request["body"]["messages"][-1]["content"])["visitor_said"])
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json() if request.can_read_body else None
-        self.requests.append(
-            {"method": request.method, "path": request.path, "headers": dict(request.headers), "body": body}
-        )
-        if request.method != "POST" or request.path != "/v1/chat/completions":
-            return web.Response(status=404, text="not here")
-        reply = self.replies.get(self.said(self.requests[-1]), answer(intent="desconhecido"))
-        await asyncio.sleep(reply.delay_s)
-        if reply.body is not None or reply.status != 200:
-            return web.Response(
-                status=reply.status,
-                text=reply.body or '{"error": {"message": "boom"}}',
-                content_type="application/json",
-            )
-        completion = {
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": self.requests[-1]["body"]["model"],
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}
-            ],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-        return web.json_response(completion)
 
 
 @pytest.fixture(scope="module")
@@ -139,27 +80,8 @@ def connections() -> Iterator[list[tuple[str, object]]]:
 @pytest.fixture
 def server(connections: list[tuple[str, object]]) -> Iterator[FakeLlm]:
     connections.clear()
-    fake = FakeLlm()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner = web.AppRunner(web.Application())
-
-    async def start() -> None:
-        runner.app.router.add_route("*", "/{tail:.*}", fake.handle)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        fake.port = runner.addresses[0][1]
-        ready.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(10), "fake LLM server did not start"
-    yield fake
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with serving_in_thread(FakeLlm()) as fake:
+        yield fake
     elsewhere = [(event, where) for event, where in connections if where not in ("127.0.0.1", ("127.0.0.1", fake.port))]
     assert not elsewhere, f"something tried to reach the network: {elsewhere}"
 
