@@ -336,8 +336,9 @@ class Phone:
         server = await asyncio.start_server(self._accept, host, port)
         port = server.sockets[0].getsockname()[1]
         events_stop = asyncio.Event()
+        deadline = asyncio.timeout(self.options.max_seconds)
         try:
-            async with asyncio.timeout(self.options.max_seconds):
+            async with deadline:
                 if self.local:
                     await self._open_events(events_stop)
                 await self._originate_audio(port)
@@ -357,6 +358,8 @@ class Phone:
         except TimeoutError:
             if not self.report.connected:
                 raise PhoneError(f"Asterisk did not connect to the phone on port {port}") from None
+            if not deadline.expired():
+                raise PhoneError("Asterisk did not put the call through in time") from None
             self._end("max-seconds")
         finally:
             await self._teardown(events_stop)
@@ -429,7 +432,9 @@ class Phone:
                 waiter.set_result(event)
             case "StasisEnd" | "ChannelDestroyed" if channel_id in (self.line_channel_id, self.audio_channel_id):
                 if waiter is not None and not waiter.done():
-                    waiter.set_exception(PhoneError(f"channel {channel_id} ended before it was answered"))
+                    waiter.set_exception(
+                        PhoneError(f"the call ended before it was answered (is Portaria running?): {channel_id}")
+                    )
                 self._end("asterisk")
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -58,15 +58,17 @@ async def test_the_phone_greeted_speaks_and_types_then_hangs_up_cleanly(
     async with _phone_ari(service) as ari:
         phone = Phone(ari, options, out=out)
         running = asyncio.create_task(phone.run())
-        start = await watcher.wait_for("stasis_start", channel=phone.gate_channel_id)
-        call_id = start["call_id"]
-        ended = await watcher.wait_for("speech_end", call_id=call_id, timeout=30)
-        async with asyncio.timeout(30):
-            while len(watcher.find("dtmf", call_id=call_id, via="ari")) < 4:
-                await watcher.wait_for("dtmf", call_id=call_id, via="ari")
-                await asyncio.sleep(0.1)
-        phone.hangup()
-        report = await asyncio.wait_for(running, 15)
+        try:
+            start = await watcher.wait_for("stasis_start", channel=phone.gate_channel_id)
+            call_id = start["call_id"]
+            ended = await watcher.wait_for("speech_end", call_id=call_id, timeout=30)
+            async with asyncio.timeout(30):
+                while len(watcher.find("dtmf", call_id=call_id, via="ari")) < 4:
+                    await watcher.wait_for("dtmf", call_id=call_id, via="ari")
+                    await asyncio.sleep(0.1)
+        finally:
+            phone.hangup()  # whatever happened, the phone hangs up and cleans up before its ARI client closes
+            report = await asyncio.wait_for(running, 15)
     await watcher.wait_for("call_end", call_id=call_id)
 
     assert report.connected and report.ended_by == "phone"
