@@ -1,0 +1,220 @@
+"""The resident phase against the real Asterisk: a Portaria service of its own, a visitor who speaks two
+committed fixtures, residents simulated in the dialplan, and listeners on the gate side.
+
+- The service runs on its own Stasis app (``portaria-resident``, entered through ``from-gate-resident``), so
+  these tests and the other integration tests never take each other's app.
+- The visitor's words go through the real AudioSocket, VAD and Whisper; only the language model, a cloud
+  service, is replaced at its HTTP boundary (:mod:`tests.support.fake_llm`): a turn with nothing known yet is
+  read as "João, a delivery for Renata in 101", any later turn as a yes.
+- The gate side: the visitor's Local ``;2`` half is watched through a second ARI app of the test (DTMF the
+  opener sends arrives there as ChannelDtmfReceived), and an HTTP opener's request reaches :class:`Webhook`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from controller.ari import AriClient
+from controller.service import Service
+from controller.settings import Settings
+from tests.support.calls import EventWatcher
+from tests.support.fake_llm import FakeLlm, Reply, answer
+from tests.support.poll import eventually
+
+APP = "portaria-resident"
+GATE_CONTEXT = "from-gate-resident"
+WATCH_APP = "portaria-resident-gate"
+
+
+def visitor_reading(turn: dict[str, Any]) -> Reply:
+    """The model's reading of a visitor turn: the whole request first, then a yes to the confirmation."""
+    if not turn.get("already_known"):
+        return answer(intent="entrega", visitor_name="João", apartment="101", resident="Renata")
+    return answer(affirmation="sim")
+
+
+def resident(behaviour: str, tag: str) -> str:
+    """A simulated resident phone (tests/asterisk/extensions-test.conf, context resident-sim)."""
+    return f"Local/{behaviour}+{tag}@resident-sim/n"
+
+
+def write_directory(path: Path, *residents: tuple[str, str]) -> Path:
+    """Apartment 101 with these (name, endpoint) residents, each rung on their own endpoint."""
+    people = [{"name": name, "endpoint": endpoint} for name, endpoint in residents]
+    apartments = [
+        {"apartment_number": "101", "residents": people, "voip_number": residents[0][1]},
+        {"apartment_number": "102", "residents": ["José Almeida"], "voip_number": "PJSIP/102"},
+    ]
+    path.write_text(json.dumps(apartments, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def audit_rows(db: Path, call_id: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(db) as connection:
+        connection.row_factory = sqlite3.Row
+        rows = connection.execute("SELECT * FROM decisions WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
+    return [dict(row) for row in rows]
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[tuple[Service, EventWatcher]]:
+    service = Service(settings)
+    await service.start()
+    try:
+        await service.wait_connected()
+        watcher = EventWatcher(service)
+        try:
+            yield service, watcher
+        finally:
+            watcher.close()
+    finally:
+        await service.stop()
+
+
+@dataclass
+class GateSide:
+    """A second ARI app of the test: events of the channels it subscribes to (the visitor's ;2 half)."""
+
+    ari: AriClient
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def subscribe(self, channel_id: str) -> None:
+        await self.ari.post(f"applications/{WATCH_APP}/subscription", eventSource=f"channel:{channel_id}")
+
+    def dtmf(self, channel_id: str) -> str:
+        return "".join(
+            str(e.get("digit", ""))
+            for e in self.events
+            if e["type"] == "ChannelDtmfReceived" and e.get("channel", {}).get("id") == channel_id
+        )
+
+    async def wait_dtmf(self, channel_id: str, digits: str, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while digits not in self.dtmf(channel_id):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@asynccontextmanager
+async def gate_side(settings: Settings) -> AsyncIterator[GateSide]:
+    password = settings.require_ari().get_secret_value()
+    async with AriClient(settings.ari_base, settings.ari_user, password, WATCH_APP) as ari:
+        side = GateSide(ari)
+        connected = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def on_connect(_: bool) -> None:
+            connected.set()
+
+        task = asyncio.create_task(ari.run_events(side._on_event, on_connect=on_connect, stop=stop))
+        try:
+            async with asyncio.timeout(10):
+                await connected.wait()
+            yield side
+        finally:
+            stop.set()
+            with suppress(Exception):
+                await asyncio.wait_for(task, 5)
+
+
+@dataclass
+class Webhook:
+    """A local HTTP listener standing for the intercom's webhook: records every request."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/open"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json() if request.can_read_body else None
+        self.requests.append({"method": request.method, "path": request.path, "body": body})
+        return web.json_response({"ok": True})
+
+
+@asynccontextmanager
+async def webhook() -> AsyncIterator[Webhook]:
+    hook = Webhook()
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_route("*", "/{tail:.*}", hook.handle)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook.port = runner.addresses[0][1]
+    try:
+        yield hook
+    finally:
+        await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class GateCallHandle:
+    tag: str
+    gate_channel: str  # the ;1 half, in our Stasis app
+    visitor_channel: str  # the ;2 half, running the visitor-sim2 dialplan
+    call_id: str
+
+
+async def visitor_calls(
+    service: Service,
+    watcher: EventWatcher,
+    *,
+    first: str = "visitor-entrega-101",
+    second: str = "resident-sim",
+    lead_s: int = 5,
+    gap_s: int = 10,
+) -> GateCallHandle:
+    """A visitor at the gate who says `first`, then (after `gap_s`) `second`, e.g. the yes to the confirmation."""
+    tag = uuid.uuid4().hex[:10]
+    gate_channel, visitor_channel = f"rtest-{tag}", f"rtest-{tag}-visitor"
+    await service.ari.post(
+        "channels",
+        endpoint=f"Local/{first}+{tag}+{lead_s}+{gap_s}+{second}@visitor-sim2/n",
+        extension="s",
+        context=GATE_CONTEXT,
+        priority=1,
+        callerId="Interfone <1000>",
+        timeout=30,
+        channelId=gate_channel,
+        otherChannelId=visitor_channel,
+    )
+    start = await watcher.wait_for("stasis_start", channel=gate_channel, timeout=15)
+    return GateCallHandle(tag, gate_channel, visitor_channel, start["call_id"])
+
+
+async def ours_left(service: Service, call: GateCallHandle) -> tuple[list[str], list[str]]:
+    channels = await service.ari.get("channels")
+    bridges = await service.ari.get("bridges")
+    ours_c = [c["id"] for c in channels if call.tag in c["id"] or call.call_id in c["id"] or call.tag in c["name"]]
+    ours_b = [b["id"] for b in bridges if call.call_id in b["id"]]
+    return ours_c, ours_b
+
+
+async def nothing_of_ours_left(service: Service, call: GateCallHandle, within: float = 10.0) -> None:
+    async def clean() -> bool:
+        return not any(await ours_left(service, call))
+
+    try:
+        await eventually(clean, within=within)
+    except TimeoutError:
+        raise AssertionError(f"left behind: {await ours_left(service, call)}") from None
+
+
+def make_llm() -> FakeLlm:
+    return FakeLlm(fallback=visitor_reading)
