@@ -9,6 +9,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 
+from audiosocket.speech.factory import speech_settings_problems
 from controller.ari import AriAuthError, AriClient, AriConnectionError, AriError
 from controller.directory import DirectoryError, load_directory
 from controller.settings import Settings, SettingsError, load_settings
@@ -73,6 +74,12 @@ def run_check(report: Report = _print_report, **overrides: object) -> int:
     except DirectoryError as error:
         report(False, f"directory {error}")
         ok = False
+    problems = speech_settings_problems(settings)
+    for problem in problems:
+        report(False, f"speech: {problem}")
+    if not problems:
+        report(True, f"speech: {settings.stt_engine} recognition, {settings.tts_engine} synthesis")
+    ok = not problems and ok
     ok = _check_bind(settings, report) and ok
     ok = asyncio.run(_check_ari(settings, report)) and ok
     return 0 if ok else 1

@@ -29,7 +29,7 @@ def _describe(event: dict[str, Any]) -> str:
 
 async def run_demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller demo", description=__doc__)
-    parser.add_argument("--utterance", default="visitor-hello", help="WAV in tests/fixtures/audio to say")
+    parser.add_argument("--utterance", default="visitor-entrega-101", help="WAV in tests/fixtures/audio to say")
     parser.add_argument("--lead", type=int, default=3, help="seconds the visitor listens before speaking")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="hang up after this long")
     args = parser.parse_args(argv)

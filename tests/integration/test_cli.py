@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from controller.ari import AriClient
+from controller.events import read_events
 from controller.simulator import SimulatedVisitor, call_gate
 from tests.support.poll import eventually
 from tests.support.testbed import REPO, Testbed
@@ -113,18 +114,27 @@ async def test_sigterm_returns_the_caller_to_the_dialplan_and_removes_what_we_cr
         visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
         channel = await call_gate(ari, visitor)
         async def bridged() -> bool:
-            return any(b["id"].startswith("portaria-") for b in await ari.get("bridges"))
+            path = tmp_path / "events.jsonl"
+            return path.exists() and any(e["event"] == "media_connected" for e in read_events(path))  # noqa: ASYNC240
 
         await eventually(bridged, within=10)
         process.send_signal(signal.SIGTERM)
         output = (await asyncio.wait_for(process.stdout.read(), 20)).decode()
         assert await process.wait() == 0, output
         assert "Traceback" not in output
-        bridges = [b["id"] for b in await ari.get("bridges") if b["id"].startswith("portaria-")]
-        channels = await ari.get("channels")
-        assert bridges == []
-        assert not [c for c in channels if c["id"].startswith("portaria-media-")]
+        events = read_events(tmp_path / "events.jsonl")
+        (call_id,) = {e["call_id"] for e in events if e["event"] == "stasis_start"}
+        assert [b["id"] for b in await ari.get("bridges") if call_id in b["id"]] == []
+        assert [c["id"] for c in await ari.get("channels") if call_id in c["id"]] == []
         # The caller went back to the dialplan (whose fallback dials the concierge), not hung up by us.
-        events_file = (tmp_path / "events.jsonl").read_text(encoding="utf-8")
-        assert "returned_to_dialplan" in events_file
+        assert any(e["event"] == "returned_to_dialplan" and e["call_id"] == call_id for e in events)
         await ari.delete_quietly(f"channels/{channel['id']}")
+
+
+def test_check_reports_missing_azure_credentials_without_a_traceback(testbed: Testbed, tmp_path: Path) -> None:
+    result = _check(_env(testbed, tmp_path, PORTARIA_STT_ENGINE="azure", PORTARIA_TTS_ENGINE="azure"), REPO)
+    assert result.returncode == 1
+    failures = _failures(result)
+    assert any("PORTARIA_AZURE_SPEECH_KEY is not set" in line for line in failures), failures
+    assert any("PORTARIA_AZURE_SPEECH_REGION is not set" in line for line in failures), failures
+    assert "Traceback" not in result.stderr
