@@ -1,7 +1,7 @@
 """The media loop against the real Asterisk 22, for slin and slin16: turns, paced prompts, barge-in, DTMF.
 
-Each test runs the real Service, whose gate call's conversation is replaced by a small script driving a
-:class:`MediaLeg` on the call's AudioSocket connection (until the gate call itself runs on MediaLeg). The
+Each test runs the real Service; the gate call opens its MediaLeg from the settings as usual, but its
+conversation (CallRunner) is replaced by a small script driving that MediaLeg. The
 visitor is the test bed's ``visitor-sim`` dialplan: it says a committed utterance, presses keys, and records
 what it hears while sending low-level noise, as a real intercom does.
 """
@@ -21,9 +21,9 @@ import pytest
 
 from audiosocket.endpointing import Endpointer, EndpointingConfig, UtteranceEnded
 from audiosocket.media_leg import MediaLeg
-from audiosocket.server import MediaConnection
-from audiosocket.vad import SileroVad, open_vad
-from controller.gate_call import GateCall
+from audiosocket.vad import SileroVad
+from controller import gate_call
+from controller.call_runner import LegIO
 from controller.service import Service
 from controller.simulator import SimulatedVisitor, call_gate, recording
 from tests.support.calls import EventWatcher
@@ -51,24 +51,35 @@ def media_sounds(testbed: Testbed) -> None:
 
 
 class Scripted:
-    """Replaces GateCall._converse: runs `script` on a MediaLeg until the call ends."""
+    """Stands in for the gate call's CallRunner: runs `script` on the call's MediaLeg until it returns."""
 
     def __init__(self) -> None:
         self.script: Script = _listen
         self.results: list[Any] = []
 
-    async def converse(self, call: GateCall, connection: MediaConnection) -> None:
-        rate = call.deps.config.sample_rate
-        vad = await open_vad("silero", rate)
-        async with MediaLeg(
-            connection, rate, vad=vad, events=call.deps.events, call_id=call.call_id, leg="gate"
-        ) as leg:
-            runner = asyncio.create_task(self.script(leg))
-            hangup = asyncio.create_task(call.hung_up.wait())
-            closed = asyncio.create_task(connection.closed.wait())
-            await asyncio.wait({hangup, closed}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (runner, hangup, closed):
-                task.cancel()
+    def runner(self) -> type:
+        scripted = self
+
+        class ScriptedRunner:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                self.media: MediaLeg | None = None
+                self.gone = asyncio.Event()
+
+            def attach(self, leg: Any, io: LegIO) -> None:
+                self.media = io.media
+
+            async def run(self, event: Any) -> None:
+                assert self.media is not None
+                script = asyncio.ensure_future(scripted.script(self.media))
+                gone = asyncio.ensure_future(self.gone.wait())
+                await asyncio.wait({script, gone}, return_when=asyncio.FIRST_COMPLETED)
+                script.cancel()
+                gone.cancel()
+
+            def leg_gone(self, leg: Any) -> None:
+                self.gone.set()
+
+        return ScriptedRunner
 
 
 async def _listen(leg: MediaLeg) -> None:
@@ -84,11 +95,7 @@ async def media_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[tuple[Service, EventWatcher, Scripted]]:
     scripted = Scripted()
-
-    async def converse(self: GateCall, connection: MediaConnection) -> None:
-        await scripted.converse(self, connection)
-
-    monkeypatch.setattr(GateCall, "_converse", converse)
+    monkeypatch.setattr(gate_call, "CallRunner", scripted.runner())
     service = Service(make_settings(media_format=request.param))
     await service.start()
     await service.wait_connected()
