@@ -293,6 +293,37 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
     return {"levels": levels, "knee": knee, "knee_reason": reason, "overrides": overrides}
 
 
+def patch_early_reuse() -> None:
+    """Experiment (proposed for audiosocket/endpointing.py, not shipped): once the early audio went out, the turn's
+    audio is that same audio unless speech resumed, so the runner's ``early_pcm == pcm`` check keeps the early
+    recognition. Today the final audio can be a few ms longer (frames that arrived after the early timer fired
+    but before the end of its 200 ms tail), and the runner then recognises everything again from scratch."""
+    from audiosocket import endpointing
+
+    cls: Any = endpointing.Endpointer
+    utterance_pcm, voiced, reset = cls._utterance_pcm, cls._voiced, cls._reset
+
+    def pcm(self: Any) -> bytes:
+        if self._state is not endpointing.TurnState.STOPPING:
+            return bytes(utterance_pcm(self))
+        if getattr(self, "_early_pcm", None) is None:
+            self._early_pcm = utterance_pcm(self)
+        return bytes(self._early_pcm)
+
+    def on_voiced(self: Any, *args: Any) -> None:
+        self._early_pcm = None
+        voiced(self, *args)
+
+    def on_reset(self: Any) -> None:
+        self._early_pcm = None
+        reset(self)
+
+    cls._utterance_pcm, cls._voiced, cls._reset = pcm, on_voiced, on_reset
+
+
+EXPERIMENTS = {"early-reuse": patch_early_reuse}
+
+
 async def warm_up(service: Service) -> None:
     """One recognition before measuring: the first one pays for lazy initialisation."""
     rate = service.settings.media_format.sample_rate
@@ -306,11 +337,15 @@ def main() -> int:
     which.add_argument("--concurrency", type=int, help="run only this many simultaneous conversations")
     which.add_argument("--levels", default="1,2,4,6,8,10,12", help="capacity ramp (default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a Settings override")
+    parser.add_argument("--experiment", action="append", default=[], choices=sorted(EXPERIMENTS),
+                        help="patch the code in this process to try a change (see the functions named patch_*)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--label", default="", help="a name for this run in the results file")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/performance.md")
     args = parser.parse_args()
     args.levels = [args.concurrency] if args.concurrency else [int(v) for v in args.levels.split(",")]
+    for experiment in args.experiment:
+        EXPERIMENTS[experiment]()
     started = datetime.now(UTC)
     name = f"e2e-{started.strftime('%Y%m%dT%H%M%SZ')}{'-' + args.label if args.label else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -318,7 +353,7 @@ def main() -> int:
     result = asyncio.run(run(args, events_file))
     result = {"started": started.isoformat(timespec="seconds"), "label": args.label, "machine": machine(),
               "file": str(path.relative_to(ROOT)), "events": str(events_file.relative_to(ROOT)),
-              "args": {"calls": args.calls, "levels": args.levels}, **result}
+              "args": {"calls": args.calls, "levels": args.levels, "experiments": args.experiment}, **result}
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print("\n".join(table(result["levels"])))
     print(f"knee: {result['knee']} ({result['knee_reason'] or 'not reached'}); raw: {path}")

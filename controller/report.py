@@ -9,13 +9,15 @@ every percentile is that sample). Stages and the events they come from:
 =================  =================================================================================================
 endpointing        ``speech_end.endpointing_delay_ms``: last voiced frame to "the turn is over"
 stt                ``stt_done.latency_ms``: recognition, from when it was asked for (early or at the end of turn)
-understanding      ``dialog_turn.ms`` for ``UtteranceHeard`` inputs: the dialog reading what the visitor said
+understanding      ``understood.ms`` (the understanding backend: rules, or a model) plus ``dialog_turn.ms`` for the
+                   ``UtteranceHeard`` input that follows (the dialog deciding what to say)
 tts_first_audio    ``tts_first_audio.latency_ms`` (0 when the phrase came from the prompt cache)
 playout_start      ``say`` to the first frame of that prompt leaving us (see "first frame" below)
 turn               end of the visitor's speech as Asterisk sent it (``speech_end.mono - endpointing_delay_ms``)
                    to the first frame of the next reply on the same call and leg
-resident_ring      resident dialled (``resident_dial``/``resident_ringing``/``call_resident``) to answered
-                   (``resident_answered``; its ``ring_ms`` field when present)
+resident_ring      resident dialled (``resident_dial``) to answered (``resident_answered``; its ``ring_ms``
+                   field when present)
+resident_no_answer the same, when nobody answered (``resident_unavailable``)
 call               ``call_end.duration_ms``
 =================  =================================================================================================
 
@@ -31,7 +33,7 @@ The prototype ("AudioSocket-Simple") wrote one log per call, ``logs/<call id>.lo
 ``2025-05-03 14:20:01.123 | INFO | TRANSCRIPTION_COMPLETE | {"source": "visitor", "duration_ms": 812.4, ...}``.
 Such files (or a directory of them) are read too, and their stage names, plus the stage names a per-stage
 JSON log of it would use, are mapped by :data:`PROTOTYPE_STAGES`; names mapped to ``None`` are not latencies.
-Unknown names that carry a duration are kept as stages of their own.
+Unknown names in a prototype log that carry a duration are kept as stages of their own.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ STAGES: dict[str, str] = {
     "playout_start": "playout start",
     "turn": "turn latency",
     "resident_ring": "resident ring time",
+    "resident_no_answer": "resident no answer",
     "call": "whole call",
 }
 
@@ -93,8 +96,8 @@ PROTOTYPE_STAGES: dict[str, str | None] = {
 _DURATION_FIELDS = ("duration_ms", "latency_ms", "total_duration_ms", "elapsed_ms", "ms")
 _PROTOTYPE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) \| (\w+) \| (\w+) \| (.*)$")
 _PROTOTYPE_LEGS = {"visitor": "gate", "visitante": "gate", "resident": "resident", "morador": "resident"}
-_RING_STARTS = frozenset({"resident_dial", "resident_ringing", "resident_originate", "call_resident"})
-_RING_ENDS = frozenset({"resident_answered"})
+_RING_STARTS = frozenset({"resident_dial", "resident_ringing", "resident_originate"})
+_RING_ENDS = {"resident_answered": "resident_ring", "resident_unavailable": "resident_no_answer"}
 ALL_LEGS = "all"
 
 
@@ -198,6 +201,7 @@ def _parse_line(line: str, *, default_call: str) -> Event | None:
             return None
         if "event" not in record and "stage" in record:
             record["event"] = record["stage"]
+            record["source"] = "prototype"
         if "event" not in record:
             return None
         record.setdefault("call_id", default_call)
@@ -223,6 +227,7 @@ def _parse_line(line: str, *, default_call: str) -> Event | None:
         "leg": _PROTOTYPE_LEGS.get(source, source),
         "event": name,
         "mono": float(mono),
+        "source": "prototype",
     }
 
 
@@ -311,6 +316,7 @@ def collect(events: Iterable[Event], errors: Errors | None = None) -> list[Sampl
     samples: list[Sample] = []
     legs: dict[tuple[str, str], _Leg] = defaultdict(_Leg)
     ringing: dict[str, float] = {}
+    understood: dict[str, float] = {}
 
     def add(event: Event, stage: str, ms: Any) -> None:
         if isinstance(ms, int | float) and not isinstance(ms, bool) and math.isfinite(ms):
@@ -334,9 +340,11 @@ def collect(events: Iterable[Event], errors: Errors | None = None) -> list[Sampl
                     errors.unanswered_turns += 1
             case "stt_done":
                 add(event, "stt", event.get("latency_ms"))
+            case "understood" if isinstance(event.get("ms"), int | float):
+                understood[key[0]] = float(event["ms"])
             case "dialog_turn":
-                if event.get("input") == "UtteranceHeard":
-                    add(event, "understanding", event.get("ms"))
+                if event.get("input") == "UtteranceHeard" and isinstance(event.get("ms"), int | float):
+                    add(event, "understanding", understood.pop(key[0], 0.0) + float(event["ms"]))
             case "say" if mono is not None:
                 legs[key].say(mono, expects_audio=event.get("text") != "(fallback)")
             case "say_failed" if mono is not None:
@@ -364,7 +372,7 @@ def collect(events: Iterable[Event], errors: Errors | None = None) -> list[Sampl
                 ring_ms = event.get("ring_ms")
                 if ring_ms is None and started is not None and mono is not None:
                     ring_ms = (mono - started) * 1000
-                add(event, "resident_ring", ring_ms)
+                add(event, _RING_ENDS[name], ring_ms)
             case _ if name.lower().endswith("_failed"):
                 errors.failed[name] += 1
             case _:
@@ -383,7 +391,7 @@ def _prototype(event: Event, name: str, add: Any) -> None:
         if stage is not None:
             add(event, stage, ms)
         return
-    if ms is not None and not lowered.startswith(("speech_", "playout_", "dialog_", "tts_", "stt_")):
+    if ms is not None and event.get("source") == "prototype":
         add(event, lowered, ms)
 
 

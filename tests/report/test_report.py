@@ -223,3 +223,29 @@ def test_prototype_stage_names_in_a_json_log(tmp_path: Path, name: str, stage: s
     path = write(tmp_path / "proto.jsonl", lines)
     stats = build_report(load_events(path)).stages[stage]["all"]
     assert (stats.count, stats.min, stats.max) == (2, 250, 750)
+
+
+def test_understanding_adds_the_backend_and_the_dialog_and_other_timings_are_not_stages() -> None:
+    events = [
+        ev("c", "bridged", 0.1, ms=12.0),
+        ev("c", "media_connected", 0.2, ms=15.0),
+        ev("c", "understood", 1.0, ms=40.0, intent="entrega"),
+        ev("c", "dialog_turn", 1.0, input="UtteranceHeard", ms=2.0),
+        ev("c", "dialog_turn", 2.0, input="PlaybackFinished", ms=1.0),
+        ev("c", "dialog_turn", 3.0, input="UtteranceHeard", ms=3.0),  # rules only, no backend event
+    ]
+    report = build_report(events)
+    assert sorted(s.ms for s in collect(events) if s.stage == "understanding") == [3.0, 42.0]
+    assert set(report.stages) == set(STAGES)
+
+
+def test_a_resident_nobody_answers_is_not_ring_time_to_answer() -> None:
+    events = [
+        ev("c", "resident_dial", 1.0, leg="resident", endpoint="PJSIP/101", attempt=1),
+        ev("c", "resident_unavailable", 31.0, leg="resident", reason="no_answer", ring_ms=30000),
+        ev("c", "resident_dial", 32.0, leg="resident", endpoint="PJSIP/101", attempt=2),
+        ev("c", "resident_answered", 35.0, leg="resident"),
+    ]
+    stages = build_report(events).stages
+    assert stages["resident_no_answer"]["resident"].max == 30000
+    assert stages["resident_ring"]["resident"].max == pytest.approx(3000)
