@@ -54,6 +54,7 @@ from controller.store import ConversationStore
 log = logging.getLogger(__name__)
 
 END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
+LOCAL_HALF_GRACE_S = 1.0  # after a Local dial's channel ended, how long its other half may take to say why
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +254,29 @@ class GateCall:
         self._resident_channel = channel_id
         entered = self._wait_for(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id)
         gone = self._wait_for(lambda e: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == channel_id)
+        # The dial's outcome. A Local channel (a forward, a ring group, the test bed's phones) ends with cause 0
+        # even when the phone behind it is busy: its other half (";2", whose events we then receive) shows it.
+        # A Dial event about our channel, when it reaches us, says it for any technology.
+        other_half = f"{channel_id};2" if endpoint.lower().startswith("local/") else None
+        if other_half is not None:
+            self.owned_channels.add(other_half)
+        dialled = self._wait_for(
+            lambda e: (
+                e["type"] == "Dial"
+                and e.get("peer", {}).get("id") == channel_id
+                and str(e.get("dialstatus", "")) in _DIAL_OUTCOMES
+            )
+        )
+        busy = self._wait_for(
+            lambda e: (
+                e.get("channel", {}).get("id") in (channel_id, other_half)
+                and (
+                    (e["type"] == "ChannelStateChange" and e["channel"].get("state") == "Busy")
+                    or (e["type"] in END_EVENTS and int(e.get("cause", 0) or 0) == 17)
+                )
+            )
+        )
+        other_gone = self._wait_for(lambda e: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == other_half)
         started = deps.clock()
         self.emit("resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s)
         try:
@@ -267,17 +291,33 @@ class GateCall:
             )
         except AriError as error:
             self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", status=error.status)
+            for waiter in (entered, gone, other_gone, dialled, busy):
+                self._forget_waiter(waiter)
             self._forget_resident(channel_id)
             runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
         runner.post(ResidentRinging(action.target, action.attempt))
         done, _ = await asyncio.wait({entered, gone}, return_when=asyncio.FIRST_COMPLETED)
         ring_ms = _ms_since(started, deps.clock)
+        if entered not in done and other_half is not None and not (busy.done() or dialled.done()):
+            # The two halves' events come on separate topics: the other half's end may arrive just after ours.
+            await asyncio.wait({other_gone, busy}, timeout=LOCAL_HALF_GRACE_S, return_when=asyncio.FIRST_COMPLETED)
+        self._forget_waiter(other_gone)
+        status = str(dialled.result().get("dialstatus", "")) if dialled.done() else ""
+        if not status and busy.done():
+            status = "BUSY"
+        self._forget_waiter(dialled)
+        self._forget_waiter(busy)
         if entered not in done:
             event = gone.result()
-            reason = _unavailable(int(event.get("cause", 0) or 0), ring_ms / 1000, action.timeout_s)
+            reason = _unavailable(int(event.get("cause", 0) or 0), ring_ms / 1000, action.timeout_s, status)
             self.emit(
-                "resident_unavailable", Leg.RESIDENT, reason=str(reason), cause=event.get("cause"), ring_ms=ring_ms
+                "resident_unavailable",
+                Leg.RESIDENT,
+                reason=str(reason),
+                cause=event.get("cause"),
+                dialstatus=status,
+                ring_ms=ring_ms,
             )
             self._forget_resident(channel_id)
             runner.post(ResidentUnavailable(action.target, action.attempt, reason))
@@ -296,6 +336,7 @@ class GateCall:
 
     def _forget_resident(self, channel_id: str) -> None:
         self.owned_channels.discard(channel_id)
+        self.owned_channels.discard(f"{channel_id};2")
         if self._resident_channel == channel_id:
             self._resident_channel = None
 
@@ -386,6 +427,10 @@ class GateCall:
             return Leg.RESIDENT
         return None
 
+    def _forget_waiter(self, future: asyncio.Future[Event]) -> None:
+        self._waiters = [waiter for waiter in self._waiters if waiter.future is not future]
+        future.cancel()
+
     def _wait_for(self, predicate: Callable[[Event], bool]) -> asyncio.Future[Event]:
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append(_Waiter(predicate, future))
@@ -434,8 +479,19 @@ async def _quietly(request: Any) -> None:
         log.warning("teardown: %s", error)
 
 
-def _unavailable(cause: int, rang_s: float, timeout_s: float) -> Unavailable:
-    """Why a dial gave no resident, from the channel's fate: Asterisk may report cause 0 on a ring timeout."""
+_DIAL_OUTCOMES = frozenset({"BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL"})
+
+
+def _unavailable(cause: int, rang_s: float, timeout_s: float, dialstatus: str = "") -> Unavailable:
+    """Why a dial gave no resident, from the channel's fate: the Dial event's status when there is one (a Local
+    channel ends with cause 0 even when the phone behind it is busy), else the hangup cause, else how long it
+    rang (Asterisk may report cause 0 on a ring timeout)."""
+    if dialstatus == "BUSY":
+        return Unavailable.BUSY
+    if dialstatus == "NOANSWER":
+        return Unavailable.NO_ANSWER
+    if dialstatus in ("CHANUNAVAIL", "CONGESTION"):
+        return Unavailable.FAILED
     if cause == 17:
         return Unavailable.BUSY
     if cause == 21:

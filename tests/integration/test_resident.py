@@ -244,7 +244,7 @@ async def test_a_busy_resident_is_reported_busy_and_the_next_one_is_called(
         call = await visitor_calls(service, watcher)
         await _until_dialled(watcher, call)
         busy = await watcher.wait_for("resident_unavailable", call_id=call.call_id, timeout=30)
-        assert busy["reason"] == "busy"
+        assert busy["reason"] == "busy", busy
         second = await watcher.wait_for(
             "resident_dial", call_id=call.call_id, endpoint=resident("dtmf-2", f"{tag}k"), timeout=30
         )
