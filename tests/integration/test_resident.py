@@ -309,9 +309,8 @@ async def test_an_unwritable_audit_store_keeps_the_gate_shut(make_settings: Sett
 
 
 async def test_two_gate_calls_at_once_do_not_interfere(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    """Two visitors for 101 at the same time: Renata says yes to one call, Carlos... the directory is shared, so
-    both calls ring Renata's phone (two simulated phones, one per call, are not possible with one directory):
-    each call gets its own resident channel, its own bridges and its own decision."""
+    """Two visitors for 101 at the same time, both rung to Renata's (simulated) phone, which says yes each time:
+    each call has its own resident channel, bridges, media, audit row, and door code on its own gate."""
     tag = uuid.uuid4().hex[:8]
     async with portaria(make_settings, tmp_path, (RENATA, resident("dtmf-1", tag))) as (service, watcher, _):
         async with gate_side(service.settings) as side:
