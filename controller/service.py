@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from audiosocket.server import AudioSocketServer
@@ -19,7 +20,10 @@ from audiosocket.vad_pool import VadPool
 from controller.app import StasisApp
 from controller.ari import AriClient
 from controller.audit import AuditError, SqliteAuditLog
+from controller.conversation import prompts
 from controller.conversation.llm import build_understanding
+from controller.conversation.state import DialogState, Line
+from controller.conversation.understanding import Intent
 from controller.directory import LiveDirectory
 from controller.events import JsonlEventLog
 from controller.gate_call import CallConfig, CallDeps
@@ -28,6 +32,23 @@ from controller.settings import Settings
 from controller.store import open_store
 
 log = logging.getLogger(__name__)
+
+
+def dialog_phrases() -> list[str]:
+    """The dialog's sentences that name no one and no number, every variant: cached at start-up like the greeting,
+    so a reply that is one of them starts from memory instead of waiting for the synthesizer."""
+    questions = (prompts.ask_apartment, prompts.ask_block, prompts.ask_resident, prompts.ask_visitor_name,
+                 prompts.ask_intent)
+    phrases = [prompts.rejected(), prompts.still_there()]
+    phrases += [prompts.fallback(asked, concierge) for asked in (False, True) for concierge in (False, True)]
+    for intent in Intent:
+        for question in questions:
+            state = DialogState("precache", intent=intent)
+            for _ in range(3):  # each question has up to three variants, the next one once a variant was said
+                text = question(state)
+                phrases.append(text)
+                state = dataclasses.replace(state, transcript=(*state.transcript, Line("concierge", text)))
+    return [phrase for phrase in dict.fromkeys(phrases) if "None" not in phrase]
 
 
 class Service:
@@ -88,7 +109,7 @@ class Service:
         self.events.open()
         await self.media.start()
         rate = settings.media_format.sample_rate
-        await self.speech.start()
+        await self.speech.start(dialog_phrases())
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision
