@@ -42,10 +42,12 @@ class StasisApp:
             else:
                 log.info("StasisStart for channel %s with args %s: not ours, ignored", channel_id, event.get("args"))
             return
-        if channel_id:
-            owner = self._owner(channel_id)
+        # Dial events name the dialled channel as "peer" (the caller side may be absent on an originate).
+        for candidate in (channel_id, (event.get("peer") or {}).get("id")):
+            owner = self._owner(candidate) if candidate else None
             if owner is not None:
                 owner.deliver(event)
+                return
 
     def _owner(self, channel_id: str) -> GateCall | None:
         for call in self._calls.values():
