@@ -244,7 +244,8 @@ def write_docs(result: dict[str, Any]) -> None:
     lines = [
         MARK_BEGIN,
         f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, settings "
-        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, raw: `{result['file']}`. "
+        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, experiments "
+        f"`{', '.join(result['args']['experiments']) or 'none'}`, raw: `{result['file']}`. "
         "Times in ms.",
         "",
         *table(result["levels"]),
