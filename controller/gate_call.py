@@ -401,24 +401,36 @@ class GateCall:
     async def _pump_events(self) -> None:
         while True:
             event = await self.queue.get()
-            channel_id = event.get("channel", {}).get("id")
-            kind = event["type"]
-            leg = self._leg_of(channel_id)
-            if kind == "ChannelDtmfReceived" and leg is not None:
-                digit = str(event.get("digit", ""))
-                self.emit("dtmf", leg, digit=digit, via="ari")
-                if self._runner is not None and digit:
-                    self._runner.post(DtmfReceived(digit, leg=leg))
-            if kind in END_EVENTS and leg is Leg.GATE and not self.hung_up.is_set():
-                self.emit("hangup", cause=event.get("cause", ""), via=kind)
-                self.hung_up.set()
-            if kind in END_EVENTS and leg is Leg.RESIDENT and self._runner is not None:
-                self.emit("hangup", Leg.RESIDENT, cause=event.get("cause", ""), via=kind)
-                self._runner.leg_gone(Leg.RESIDENT)
-            for waiter in list(self._waiters):
-                if not waiter.future.done() and waiter.predicate(event):
-                    waiter.future.set_result(event)
-                    self._waiters.remove(waiter)
+            try:
+                self._on_event(event)
+            except Exception:  # one malformed event must not leave the call deaf to its hang-up
+                log.exception("call %s: cannot handle ARI event %s", self.call_id, event.get("type"))
+
+    def _on_event(self, event: Event) -> None:
+        channel_id = event.get("channel", {}).get("id")
+        kind = event["type"]
+        leg = self._leg_of(channel_id)
+        if kind == "ChannelDtmfReceived" and leg is not None:
+            digit = str(event.get("digit", ""))
+            self.emit("dtmf", leg, digit=digit, via="ari")
+            if self._runner is not None and digit:
+                self._runner.post(DtmfReceived(digit, leg=leg))
+        if kind in END_EVENTS and leg is Leg.GATE and not self.hung_up.is_set():
+            self.emit("hangup", cause=event.get("cause", ""), via=kind)
+            self.hung_up.set()
+        if kind in END_EVENTS and leg is Leg.RESIDENT and self._runner is not None:
+            self.emit("hangup", Leg.RESIDENT, cause=event.get("cause", ""), via=kind)
+            self._runner.leg_gone(Leg.RESIDENT)
+        for waiter in list(self._waiters):
+            if waiter.future.done():
+                continue
+            try:
+                matched = waiter.predicate(event)
+            except (KeyError, TypeError, AttributeError):
+                matched = False  # an event without the fields this waiter looks at
+            if matched:
+                waiter.future.set_result(event)
+                self._waiters.remove(waiter)
 
     def _leg_of(self, channel_id: str | None) -> Leg | None:
         if channel_id == self.gate_channel_id:

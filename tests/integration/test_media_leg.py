@@ -79,6 +79,9 @@ class Scripted:
             def leg_gone(self, leg: Any) -> None:
                 self.gone.set()
 
+            def post(self, event: Any) -> None:
+                """ARI-side events (keypad digits) are the dialog's business, not this media script's."""
+
         return ScriptedRunner
 
 
