@@ -139,6 +139,9 @@ class CallRunner:
         """A caller hung up (reported by ARI or by the media closing): tell the conversation once."""
         if leg not in self._gone:
             self._gone.add(leg)
+            io = self._legs.get(leg)
+            if io is not None:
+                io.media.stop_speaking()  # nobody is listening: do not finish prompts before ending
             self.post(LegHungUp(leg=leg))
 
     async def detach(self, leg: Leg) -> None:
