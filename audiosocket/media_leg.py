@@ -94,6 +94,16 @@ class MediaSource(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
+async def open_settings_vad(settings: Settings) -> Vad:
+    """The VAD the settings choose, at the legs' rate, built off the event loop."""
+    return await open_vad(
+        settings.vad_engine,
+        settings.media_format.sample_rate,
+        webrtc_mode=settings.vad_webrtc_mode,
+        silero_threshold=settings.vad_silero_threshold,
+    )
+
+
 def endpointing_config(settings: Settings) -> EndpointingConfig:
     return EndpointingConfig(
         silence_ms=settings.silence_ms,
@@ -159,12 +169,7 @@ class MediaLeg:
         event loop (~100 ms for Silero: callers that answer calls pass one from a pool)."""
         rate = settings.media_format.sample_rate
         if vad is None:
-            vad = await open_vad(
-                settings.vad_engine,
-                rate,
-                webrtc_mode=settings.vad_webrtc_mode,
-                silero_threshold=settings.vad_silero_threshold,
-            )
+            vad = await open_settings_vad(settings)
         return cls(
             connection,
             rate,

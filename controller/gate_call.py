@@ -64,10 +64,7 @@ class CallConfig:
     media_format: str
     sample_rate: int
     setup_timeout_s: float = 5.0
-    concierge_endpoint: str = ""
     fallback_context: str = "portaria-fallback"
-    caller_id: str = "Portaria"
-    endpoint_template: str = "PJSIP/{number}"
     end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
 
 
@@ -249,7 +246,7 @@ class GateCall:
         assert runner is not None
         self._dials += 1
         channel_id = f"portaria-resident-{self.call_id}-{self._dials}"
-        endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
+        endpoint = resolve_endpoint(action.target.endpoint, deps.settings.endpoint_template)
         self.owned_channels.add(channel_id)
         self._resident_channel = channel_id
         entered = self._wait_for(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id)
@@ -286,7 +283,7 @@ class GateCall:
                 app=deps.config.app,
                 appArgs=f"resident,{self.call_id}",
                 channelId=channel_id,
-                callerId=deps.config.caller_id,
+                callerId=deps.settings.caller_id,
                 timeout=max(1, round(action.timeout_s)),
             )
         except AriError as error:
@@ -379,16 +376,17 @@ class GateCall:
     async def fallback(self, reason: str) -> None:
         """Hand the visitor to a person: back to the dialplan, which dials the concierge; else end politely."""
         config = self.deps.config
+        concierge = self.deps.settings.concierge_endpoint.strip()
         if self._handed_over:
             return
         self._handed_over = True
-        if not config.concierge_endpoint:
+        if not concierge:
             self.emit("fallback", reason=reason, to="none")
             await self.hangup(Leg.GATE)
             return
-        self.emit("fallback", reason=reason, to=config.concierge_endpoint)
+        self.emit("fallback", reason=reason, to=concierge)
         await self.deps.ari.post(
-            f"channels/{self.gate_channel_id}/variable", variable="PORTARIA_CONCIERGE", value=config.concierge_endpoint
+            f"channels/{self.gate_channel_id}/variable", variable="PORTARIA_CONCIERGE", value=concierge
         )
         self.return_to_dialplan = True
         await self.deps.ari.post(

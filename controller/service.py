@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 
+from audiosocket.media_leg import open_settings_vad
 from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import build_speech
-from audiosocket.vad import Vad, open_vad
+from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
 from controller.app import StasisApp
 from controller.ari import AriClient
 from controller.audit import AuditError, SqliteAuditLog
 from controller.conversation import prompts
 from controller.conversation.llm import build_understanding
-from controller.conversation.state import DialogState, Line
-from controller.conversation.understanding import Intent
 from controller.directory import LiveDirectory
 from controller.events import JsonlEventLog
 from controller.gate_call import CallConfig, CallDeps
@@ -32,23 +30,6 @@ from controller.settings import Settings
 from controller.store import open_store
 
 log = logging.getLogger(__name__)
-
-
-def dialog_phrases() -> list[str]:
-    """The dialog's sentences that name no one and no number, every variant: cached at start-up like the greeting,
-    so a reply that is one of them starts from memory instead of waiting for the synthesizer."""
-    questions = (prompts.ask_apartment, prompts.ask_block, prompts.ask_resident, prompts.ask_visitor_name,
-                 prompts.ask_intent)
-    phrases = [prompts.rejected(), prompts.still_there()]
-    phrases += [prompts.fallback(asked, concierge) for asked in (False, True) for concierge in (False, True)]
-    for intent in Intent:
-        for question in questions:
-            state = DialogState("precache", intent=intent)
-            for _ in range(3):  # each question has up to three variants, the next one once a variant was said
-                text = question(state)
-                phrases.append(text)
-                state = dataclasses.replace(state, transcript=(*state.transcript, Line("concierge", text)))
-    return [phrase for phrase in dict.fromkeys(phrases) if "None" not in phrase]
 
 
 class Service:
@@ -96,20 +77,14 @@ class Service:
         await self.ari.post(f"channels/{channel_id}/dtmf", dtmf=digits)
 
     async def _build_vad(self) -> Vad:
-        settings = self.settings
-        return await open_vad(
-            settings.vad_engine,
-            settings.media_format.sample_rate,
-            webrtc_mode=settings.vad_webrtc_mode,
-            silero_threshold=settings.vad_silero_threshold,
-        )
+        return await open_settings_vad(self.settings)
 
     async def start(self) -> None:
         settings = self.settings
         self.events.open()
         await self.media.start()
         rate = settings.media_format.sample_rate
-        await self.speech.start(dialog_phrases())
+        await self.speech.start(prompts.fixed_phrases())
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision
@@ -125,9 +100,6 @@ class Service:
             media_address=advertise,
             media_format=settings.media_format.value,
             sample_rate=rate,
-            concierge_endpoint=settings.concierge_endpoint.strip(),
-            caller_id=settings.caller_id,
-            endpoint_template=settings.endpoint_template,
         )
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")

@@ -6,8 +6,10 @@ thing again hears it differently, and a question whose content changed (a correc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from controller.conversation.matching import Candidate
-from controller.conversation.state import DialogState, Target
+from controller.conversation.state import DialogState, Line, Target
 from controller.conversation.text import NAME_CONNECTORS, fold
 from controller.conversation.understanding import Intent, Slot
 
@@ -182,3 +184,19 @@ def fallback(asked: bool, concierge: bool) -> str:
     if asked:
         return "Tudo bem, vou transferir para a portaria. Um momento."
     return "Não estou conseguindo entender. Vou transferir para a portaria. Um momento."
+
+
+def fixed_phrases() -> list[str]:
+    """The dialog's sentences that name no one and no number, every variant: cached at start-up like the greeting,
+    so a reply that is one of them starts from memory instead of waiting for the synthesizer."""
+    questions = (ask_apartment, ask_block, ask_resident, ask_visitor_name, ask_intent)
+    phrases = [rejected(), still_there()]
+    phrases += [fallback(asked, concierge) for asked in (False, True) for concierge in (False, True)]
+    for intent in Intent:
+        for question in questions:
+            state = DialogState("precache", intent=intent)
+            for _ in range(3):  # each question has up to three variants, the next one once a variant was said
+                text = question(state)
+                phrases.append(text)
+                state = replace(state, transcript=(*state.transcript, Line("concierge", text)))
+    return [phrase for phrase in dict.fromkeys(phrases) if "None" not in phrase]
