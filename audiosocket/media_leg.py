@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,11 +54,17 @@ from audiosocket.endpointing import (
     UtteranceEnded,
     UtteranceStarted,
 )
+from audiosocket.frame_clock import FrameClock
 from audiosocket.playout import PlaybackResult, Playout
 from audiosocket.protocol import Audio, Dtmf
 from audiosocket.vad import Vad, open_vad
 from controller.events import EventSink
 from controller.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Inbound frames waiting for the next frame-clock pass; more than 10 s of them means the loop is stuck: drop old.
+INBOX_FRAMES = 500
 
 __all__ = [
     "DtmfPressed",
@@ -130,6 +138,7 @@ class MediaLeg:
         events: EventSink,
         call_id: str,
         leg: str,
+        frame_clock: FrameClock | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -145,14 +154,24 @@ class MediaLeg:
         self._clock = clock
         self._sleep = sleep
         self.playout = Playout(
-            connection.write, sample_rate, clock=clock, sleep=sleep, events=events, call_id=call_id, leg=leg
+            connection.write,
+            sample_rate,
+            frame_clock=frame_clock,
+            clock=clock,
+            sleep=sleep,
+            events=events,
+            call_id=call_id,
+            leg=leg,
         )
         self._queue: asyncio.Queue[LegEvent] = asyncio.Queue()
         self._closed: LegClosed | None = None
         self._timer_wake = asyncio.Event()
         self._timer_target: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._inbox: deque[tuple[Audio | Dtmf, float]] = deque()
+        self._failure: str | None = None
         self.foreign_frames = 0
+        self.dropped_frames = 0
 
     @classmethod
     async def from_settings(
@@ -164,9 +183,11 @@ class MediaLeg:
         call_id: str,
         leg: str,
         vad: Vad | None = None,
+        frame_clock: FrameClock | None = None,
     ) -> MediaLeg:
         """The leg as configured (rate, VAD, endpointing, barge-in); without a ready `vad`, one is built off the
-        event loop (~100 ms for Silero: callers that answer calls pass one from a pool)."""
+        event loop (~100 ms for Silero: callers that answer calls pass one from a pool). Legs of one process
+        share one `frame_clock` (the service's); without one the leg paces itself."""
         rate = settings.media_format.sample_rate
         if vad is None:
             vad = await open_settings_vad(settings)
@@ -180,6 +201,7 @@ class MediaLeg:
             events=events,
             call_id=call_id,
             leg=leg,
+            frame_clock=frame_clock,
         )
 
     def start(self) -> None:
@@ -187,9 +209,11 @@ class MediaLeg:
             self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._timer())]
             if self._idle_silence:
                 self._tasks.append(asyncio.create_task(self.playout.keep_alive()))
+            self.playout.frame_clock.add(self._drain_inbox, after_writes=True)
 
     async def aclose(self) -> None:
         """Stop reading and playing (does not close the connection: the server and ARI own that)."""
+        self.playout.frame_clock.remove(self._drain_inbox)
         self.playout.stop()
         for task in self._tasks:
             task.cancel()
@@ -235,30 +259,58 @@ class MediaLeg:
                 return
 
     async def _read(self) -> None:
+        """Take inbound frames off the connection, stamped with their arrival time.
+
+        The VAD and the endpointer run on them in the next frame-clock pass, after every leg's outbound frame
+        is written (:meth:`_drain_inbox`): that work comes in bursts (Asterisk sends a call's frames together)
+        and, done here, it delayed other legs' frames by several ms at 200 legs (docs/media.md). The arrival
+        time keeps the endpointer's measure of speech and silence exact; only the events come <= 20 ms later."""
         reason = "connection closed"
         try:
             async for item in self._connection.frames():
-                if isinstance(item, Dtmf):
-                    self._emit("dtmf", digit=item.digit)
-                    self._queue.put_nowait(DtmfPressed(item.digit, self._clock()))
-                    continue
-                if item.sample_rate != self.sample_rate:
+                if isinstance(item, Audio) and item.sample_rate != self.sample_rate:
                     self.foreign_frames += 1
                     continue
-                speech = self._vad.is_speech(item.pcm)
-                barge_in = self._barge_in and self.playout.interruptible
-                self._handle(self._endpointer.feed(self._clock(), speech, item.pcm, barge_in=barge_in))
-                deadline = self._endpointer.deadline()
-                if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
-                    self._timer_wake.set()
+                if len(self._inbox) >= INBOX_FRAMES:
+                    self._inbox.popleft()
+                    self.dropped_frames += 1
+                self._inbox.append((item, self._clock()))
             reason = str(getattr(self._connection, "close_reason", "") or reason)
         finally:
+            self.playout.frame_clock.remove(self._drain_inbox)
+            if self._failure is None:
+                with contextlib.suppress(Exception):
+                    self._drain_inbox()  # what arrived before the end still counts (DTMF, the last words)
+            reason = self._failure or reason
             self.playout.stop()
             for task in self._tasks[2:]:
                 task.cancel()  # idle silence: nothing to send to once the connection is gone
             self._closed = LegClosed(reason, self._clock())
             self._emit("leg_closed", reason=reason)
             self._queue.put_nowait(self._closed)
+
+    def _drain_inbox(self) -> None:
+        """VAD and endpointing for the frames that arrived since the last pass (the frame clock calls this)."""
+        try:
+            while self._inbox:
+                item, at = self._inbox.popleft()
+                if isinstance(item, Dtmf):
+                    self._emit("dtmf", digit=item.digit)
+                    self._queue.put_nowait(DtmfPressed(item.digit, at))
+                    continue
+                speech = self._vad.is_speech(item.pcm)
+                barge_in = self._barge_in and self.playout.interruptible
+                self._handle(self._endpointer.feed(at, speech, item.pcm, barge_in=barge_in))
+        except Exception as error:  # a broken VAD ends this leg, visibly; other legs go on
+            log.exception("call %s leg %s: inbound audio processing failed", self._call_id, self._leg)
+            self._failure = f"media processing failed: {error!r}"
+            self._inbox.clear()
+            if self._tasks:
+                self._tasks[0].cancel()  # _read ends the leg with this reason
+            return
+        deadline = self._endpointer.deadline()
+        if deadline is not None and (self._timer_target is None or deadline < self._timer_target):
+            self._timer_wake.set()
 
     async def _timer(self) -> None:
         """Wall-clock silence: wake at the endpointer's next deadline, or when a frame brings it forward."""
@@ -278,7 +330,9 @@ class MediaLeg:
                     sleeper.cancel()
                     waker.cancel()
                 continue
-            self._handle(self._endpointer.tick(self._clock()))
+            self._drain_inbox()  # frames that came before now may still hold speech
+            if self._endpointer.deadline() == deadline:
+                self._handle(self._endpointer.tick(self._clock()))
 
     def _handle(self, events: list[TurnEvent]) -> None:
         for event in events:

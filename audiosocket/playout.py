@@ -1,43 +1,47 @@
-"""Paced playout: 20 ms frames written to one AudioSocket leg on absolute deadlines.
+"""Paced playout: 20 ms frames written to one AudioSocket leg on the process's shared frame clock.
 
-Asterisk plays AudioSocket audio as it arrives, so the sender is the clock. Frame ``n`` of a run of speech is
-written at ``t0 + n * 20 ms`` (``t0`` fixed when the run starts), never "write, then sleep 20 ms": sleeping after
-each write adds the write and scheduling time to every interval, the caller hears the prompt slow down and the
-grid drifts (``docs/media.md`` measures both). Consecutive prompts continue the same grid; a gap re-anchors it.
+Asterisk plays AudioSocket audio as it arrives, so the sender is the clock. A :class:`Playout` holds the leg's
+prompts; the :class:`~audiosocket.frame_clock.FrameClock` (one per process, shared by every leg) calls it once
+per 20 ms slot on absolute deadlines, and it writes exactly one frame per slot: the next 20 ms of the playing
+prompt, or silence between prompts. Never "write, then sleep 20 ms": that adds the write and scheduling time
+to every interval, the caller hears the prompt slow down and the grid drifts (``docs/media.md`` measures both).
 
 How it works::
 
-    play(pcm) / play_stream(chunks) --> wait for its turn (one prompt at a time, FIFO)
-        --> loop: sleep until deadline -> interrupted? stop : take 20 ms -> write -> deadline += 20 ms
-            no audio at a deadline (streaming synthesis too slow) -> count an underrun, wait, re-anchor
-            deadline missed by more than max_lag (event loop stalled) -> re-anchor instead of bursting
+    play(pcm) / play_stream(chunks) --> queued (FIFO, one prompt at a time)
+    every slot (FrameClock) --> the playing prompt has 20 ms?  write it (the tail zero-padded)
+                                synthesis not caught up?        count an underrun (once per gap), skip the slot
+                                nothing to play?                 silence if keep_alive() runs, else detach
 
-``interrupt()`` is barge-in: it flushes every queued and playing prompt that is not protected; the playing one
-stops at its next deadline (<= 20 ms). ``stop()`` flushes everything, protected or not (hang-up). Each prompt
-returns a :class:`PlaybackResult` saying how much the caller actually heard.
+``interrupt()`` is barge-in: it flushes every queued and playing prompt that is not protected, at once (the
+playing one writes nothing more). ``stop()`` flushes everything, protected or not (hang-up). Each prompt
+returns a :class:`PlaybackResult` saying how much the caller actually heard. Consecutive prompts continue the
+same grid, with no slot skipped between them.
 
-Between prompts, :meth:`Playout.keep_alive` (run by the media leg for the call's lifetime) sends silence frames
-on the same grid. Measured against the real Asterisk (``docs/media.md``): without them, a prompt that follows
-an idle gap reached the far end up to ~100 ms early or late relative to the previous one; with them, spacing
-was exact in every run.
+While :meth:`Playout.keep_alive` runs (the media leg runs it for the call's lifetime) the slots between prompts
+carry silence frames. Measured against the real Asterisk (``docs/media.md``): without them, a prompt that
+follows an idle gap reached the far end up to ~100 ms early or late relative to the previous one; with them,
+spacing was exact in every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiosocket.frame_clock import FRAME_MS, FRAME_S, MAX_LAG_S, FrameClock
 from audiosocket.protocol import Audio, encode, frame_bytes
 from controller.events import EventSink
 
-FRAME_MS = 20
-FRAME_S = FRAME_MS / 1000
-# A deadline missed by more than this (the loop stalled) restarts the grid instead of sending a burst of frames.
-MAX_LAG_S = 0.1
+__all__ = ["FRAME_MS", "FRAME_S", "MAX_LAG_S", "FrameClock", "PlaybackResult", "Playout", "PlayoutStats"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,6 @@ class PlaybackResult:
 class PlayoutStats:
     frames_sent: int = 0
     underruns: int = 0
-    reanchors: int = 0
     prompts: int = 0
     interrupted: int = 0
     idle_frames: int = 0
@@ -62,10 +65,15 @@ class PlayoutStats:
 @dataclass(eq=False, slots=True)
 class _Prompt:
     protected: bool
-    cancelled: bool = False
+    done: asyncio.Future[PlaybackResult]
     buffer: bytearray = field(default_factory=bytearray)
     finished: bool = False
+    cancelled: bool = False
     error: BaseException | None = None
+    audio_bytes: int = 0
+    sent: int = 0
+    underruns: int = 0
+    starving: bool = False
 
 
 class _NullSink:
@@ -76,9 +84,10 @@ class _NullSink:
 class Playout:
     """Writes PCM to one leg at real-time pace; one prompt at a time, flushable instantly.
 
-    `write` receives whole encoded AudioSocket frames (``MediaConnection.write``). `clock` and `sleep` are
-    injected so tests run on virtual time. Events (``playout_start``, ``playout_stop``, ``playout_interrupted``,
-    ``playout_underrun``) go to `events` under `call_id`/`leg`.
+    `write` receives whole encoded AudioSocket frames (``MediaConnection.write``). `frame_clock` is the process's
+    shared 20 ms clock; without one the playout makes its own from `clock` and `sleep` (injected so tests run on
+    virtual time). Events (``playout_start``, ``playout_stop``, ``playout_interrupted``, ``playout_underrun``) go
+    to `events` under `call_id`/`leg`.
     """
 
     def __init__(
@@ -86,6 +95,7 @@ class Playout:
         write: Callable[[bytes], None],
         sample_rate: int,
         *,
+        frame_clock: FrameClock | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         events: EventSink | None = None,
@@ -95,16 +105,21 @@ class Playout:
         self._write = write
         self._rate = sample_rate
         self._frame = frame_bytes(sample_rate, FRAME_MS)
-        self._clock = clock
-        self._sleep = sleep
+        self._silence = encode(Audio(bytes(self._frame), sample_rate))
+        self._header = self._silence[: len(self._silence) - self._frame]  # every frame we send has this header
+        if frame_clock is None:  # a leg on its own: its own clock (virtual time when `clock`/`sleep` are injected)
+            injected = clock is not time.monotonic or sleep is not asyncio.sleep
+            frame_clock = FrameClock(clock=clock, sleep=sleep) if injected else FrameClock()
+        self.frame_clock = frame_clock
         self._events: EventSink = events if events is not None else _NullSink()
         self._call_id = call_id
         self._leg = leg
-        self._turn = asyncio.Lock()
-        self._queued: list[_Prompt] = []
+        self._queued: deque[_Prompt] = deque()
         self._current: _Prompt | None = None
-        self._wake = asyncio.Event()
-        self._next_deadline: float | None = None
+        self._idle_silence = False
+        self._listener = self._tick  # one bound method: the clock's listener set is keyed by it
+        self._attached = False
+        self._broken = False
         self.stats = PlayoutStats()
 
     @property
@@ -113,12 +128,12 @@ class Playout:
 
     @property
     def playing(self) -> bool:
-        """True while a prompt is being written (barge-in detection arms on this)."""
+        """True while a prompt is playing or about to (barge-in detection arms on this)."""
         return self._current is not None
 
     @property
     def interruptible(self) -> bool:
-        """True while an unprotected prompt is being written."""
+        """True while an unprotected prompt is playing."""
         return self._current is not None and not self._current.protected
 
     def interrupt(self) -> bool:
@@ -129,164 +144,183 @@ class Playout:
         """Flush every prompt, protected ones included (hang-up, call teardown)."""
         return self._flush(force=True)
 
-    def _flush(self, *, force: bool) -> bool:
-        for prompt in self._queued:
-            if force or not prompt.protected:
-                prompt.cancelled = True
-        current = self._current
-        cut = current is not None and not current.cancelled and (force or not current.protected)
-        if cut and current is not None:
-            current.cancelled = True
-            self._wake.set()
-        return cut
-
     async def keep_alive(self) -> None:
-        """Send silence on the grid whenever no prompt plays; run as a task for the leg's lifetime.
-
-        A prompt never waits for it: the prompt takes the next grid slot and this loop skips that slot."""
-        silence = encode(Audio(bytes(self._frame), self._rate))
-        while True:
-            if self._turn.locked() or self._queued:
-                async with self._turn:  # behind the queued prompts (the lock is FIFO)
-                    pass
-                continue
-            deadline = self._start_deadline()
-            delay = deadline - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            if self._turn.locked() or self._queued:
-                continue
-            now = self._clock()
-            if now - deadline > MAX_LAG_S:
-                self.stats.reanchors += 1
-                deadline = now
-            self._write(silence)
-            self.stats.idle_frames += 1
-            self._next_deadline = deadline + FRAME_S
+        """Send silence in every slot no prompt uses; run as a task for the leg's lifetime (cancel to stop)."""
+        self._idle_silence = True
+        if not self._broken:
+            self._attach()
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            self._idle_silence = False
+            self._detach_if_idle()
 
     async def play(self, pcm: bytes, *, protected: bool = False) -> PlaybackResult:
-        """Play a whole prompt; returns when it has been written (or cut)."""
-        prompt = _Prompt(protected, buffer=bytearray(pcm), finished=True)
-        return await self._run(prompt, None)
+        """Play a whole prompt; returns when its last frame has been written (or it was cut)."""
+        return await self._run(bytearray(pcm), True, protected, None)
 
     async def play_stream(self, chunks: AsyncIterable[bytes], *, protected: bool = False) -> PlaybackResult:
         """Play audio as it is synthesised: chunks of any size, written as soon as 20 ms are available.
 
-        A chunk that arrives after its deadline is an underrun (counted, reported); the grid restarts when
-        audio comes back. If the iterator raises, what was received is played and the error is re-raised.
+        A slot that comes before the audio it needs is an underrun (counted once per gap, reported). If the
+        iterator raises, what was received is played and the error is re-raised.
         """
-        return await self._run(_Prompt(protected), chunks)
+        return await self._run(bytearray(), False, protected, chunks)
 
-    async def _run(self, prompt: _Prompt, chunks: AsyncIterable[bytes] | None) -> PlaybackResult:
-        self._queued.append(prompt)
-        feeder: asyncio.Task[None] | None = None
+    async def _run(
+        self, pcm: bytearray, finished: bool, protected: bool, chunks: AsyncIterable[bytes] | None
+    ) -> PlaybackResult:
+        if self._broken:
+            return PlaybackResult(0, True)
+        prompt = _Prompt(protected, asyncio.get_running_loop().create_future(), pcm, finished)
+        feeder = asyncio.create_task(self._feed(prompt, chunks)) if chunks is not None else None
+        if self._current is None:
+            self._start(prompt)
+        else:
+            self._queued.append(prompt)
+        self._attach()
         try:
-            if chunks is not None:
-                feeder = asyncio.create_task(self._feed(prompt, chunks))
-            async with self._turn:
-                self._queued.remove(prompt)
-                if prompt.cancelled:
-                    return PlaybackResult(0, True)
-                self._current = prompt
-                try:
-                    result = await self._pace(prompt)
-                finally:
-                    self._current = None
-            if prompt.error is not None and not prompt.cancelled:
-                raise prompt.error
-            return result
+            result = await asyncio.shield(prompt.done)
+        except asyncio.CancelledError:
+            self._abandon(prompt)
+            raise
         finally:
-            if prompt in self._queued:
-                self._queued.remove(prompt)
             if feeder is not None and not feeder.done():
                 feeder.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await feeder
+        if prompt.error is not None and not prompt.cancelled:
+            raise prompt.error
+        return result
 
     async def _feed(self, prompt: _Prompt, chunks: AsyncIterable[bytes]) -> None:
         try:
             async for chunk in chunks:
                 prompt.buffer += chunk
-                self._wake.set()
                 if prompt.cancelled:
                     break
         except Exception as error:  # the synthesiser failed: play what we have, then report it
             prompt.error = error
         finally:
             prompt.finished = True
-            self._wake.set()
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
 
-    def _take(self, prompt: _Prompt) -> bytes | None:
-        """The next 20 ms frame, the zero-padded tail at the end, or None if synthesis has not caught up."""
+    # ------------------------------------------------------------------------------------- the 20 ms slot
+    def _tick(self) -> None:
+        """One slot: write the playing prompt's next frame, or silence, or nothing."""
+        while (prompt := self._current) is not None:
+            frame, audio = self._take(prompt)
+            if frame is not None:
+                if not self._send(self._header + frame):  # = encode(Audio(frame, rate)), minus an object per frame
+                    return
+                prompt.audio_bytes += audio
+                prompt.sent += 1
+                prompt.starving = False
+                self.stats.frames_sent += 1
+                if prompt.finished and not prompt.buffer:
+                    self._finish(prompt, interrupted=False)  # the next prompt takes the next slot
+                return
+            if prompt.finished:
+                self._finish(prompt, interrupted=False)  # nothing left (an empty prompt): the next one may use
+                continue  # this slot
+            if prompt.sent and not prompt.starving:
+                prompt.starving = True
+                prompt.underruns += 1
+                self.stats.underruns += 1
+                self._emit("playout_underrun", played_ms=self._ms(prompt.audio_bytes))
+            break
+        if self._idle_silence:
+            if self._send(self._silence):
+                self.stats.idle_frames += 1
+
+    def _take(self, prompt: _Prompt) -> tuple[bytes | None, int]:
+        """The next 20 ms frame and how many of its bytes are real audio (the tail is zero-padded), or None if
+        synthesis has not caught up."""
         size = self._frame
-        if len(prompt.buffer) >= size:
-            frame = bytes(prompt.buffer[:size])
-            del prompt.buffer[:size]
-            return frame
-        if prompt.finished and prompt.buffer:
-            frame = bytes(prompt.buffer) + bytes(size - len(prompt.buffer))
-            prompt.buffer.clear()
-            return frame
-        return None
+        buffer = prompt.buffer
+        if len(buffer) >= size:
+            frame = bytes(buffer[:size])
+            del buffer[:size]  # O(1): CPython moves a bytearray's start instead of copying the rest
+            return frame, size
+        if prompt.finished and buffer:
+            audio = len(buffer)
+            frame = bytes(buffer) + bytes(size - audio)
+            buffer.clear()
+            return frame, audio
+        return None, 0
 
-    def _start_deadline(self) -> float:
-        now = self._clock()
-        # Right after the previous frame: stay on its grid (a slot missed by less than half a frame is still
-        # taken, late), so no two frames are closer than 20 ms and back-to-back prompts do not drift.
-        if self._next_deadline is not None and now < self._next_deadline + FRAME_S / 2:
-            return self._next_deadline
-        return now
+    def _send(self, data: bytes) -> bool:
+        try:
+            self._write(data)
+        except Exception as error:  # the connection broke under us: this leg plays nothing more
+            log.warning("call %s leg %s: playout write failed (%r); stopping playout", self._call_id, self._leg, error)
+            self._broken = True
+            self._idle_silence = False
+            self.stop()
+            self._detach()
+            return False
+        return True
 
-    async def _pace(self, prompt: _Prompt) -> PlaybackResult:
-        audio_bytes = 0
-        sent = 0
-        underruns = 0
-        deadline = self._start_deadline()
+    # ------------------------------------------------------------------------------------- prompt lifecycle
+    def _start(self, prompt: _Prompt) -> None:
+        self._current = prompt
         self.stats.prompts += 1
         self._emit("playout_start", protected=prompt.protected, queued_ms=self._ms(len(prompt.buffer)))
-        while True:
-            if prompt.finished and not prompt.buffer:
-                break  # done: do not wait for a slot we will not use (the next prompt takes it)
-            delay = deadline - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            now = self._clock()
-            if now - deadline > MAX_LAG_S:
-                self.stats.reanchors += 1
-                deadline = now
-            if prompt.cancelled:
-                break
-            available = len(prompt.buffer)
-            frame = self._take(prompt)
-            if frame is None:
-                if prompt.finished:
-                    break
-                if sent:
-                    underruns += 1
-                    self.stats.underruns += 1
-                    self._emit("playout_underrun", played_ms=self._ms(audio_bytes))
-                while not prompt.cancelled and not prompt.finished and len(prompt.buffer) < self._frame:
-                    self._wake.clear()
-                    await self._wake.wait()
-                deadline = self._clock()
-                continue
-            self._write(encode(Audio(frame, self._rate)))
-            audio_bytes += min(available, self._frame)
-            sent += 1
-            self.stats.frames_sent += 1
-            deadline += FRAME_S
-        self._next_deadline = deadline
-        played_ms = self._ms(audio_bytes)
-        if prompt.cancelled:
-            self.stats.interrupted += 1
-            self._emit("playout_interrupted", played_ms=played_ms, protected=prompt.protected, underruns=underruns)
-        else:
-            self._emit("playout_stop", played_ms=played_ms, protected=prompt.protected, underruns=underruns)
-        return PlaybackResult(played_ms, prompt.cancelled, underruns)
+
+    def _finish(self, prompt: _Prompt, *, interrupted: bool) -> None:
+        if self._current is prompt:
+            self._current = None
+        played_ms = self._ms(prompt.audio_bytes)
+        self.stats.interrupted += interrupted
+        event = "playout_interrupted" if interrupted else "playout_stop"
+        self._emit(event, played_ms=played_ms, protected=prompt.protected, underruns=prompt.underruns)
+        if not prompt.done.done():
+            prompt.done.set_result(PlaybackResult(played_ms, interrupted, prompt.underruns))
+        if self._current is None and self._queued:
+            self._start(self._queued.popleft())
+        self._detach_if_idle()
+
+    def _flush(self, *, force: bool) -> bool:
+        for prompt in [p for p in self._queued if force or not p.protected]:
+            self._queued.remove(prompt)
+            self._cancel_queued(prompt)
+        current = self._current
+        cut = current is not None and (force or not current.protected)
+        if cut and current is not None:
+            current.cancelled = True
+            self._finish(current, interrupted=True)
+        return cut
+
+    def _cancel_queued(self, prompt: _Prompt) -> None:
+        prompt.cancelled = True
+        if not prompt.done.done():
+            prompt.done.set_result(PlaybackResult(0, True))
+
+    def _abandon(self, prompt: _Prompt) -> None:
+        """The caller of play() was cancelled: this prompt goes, nothing else changes."""
+        if prompt in self._queued:
+            self._queued.remove(prompt)
+            self._cancel_queued(prompt)
+        elif self._current is prompt:
+            prompt.cancelled = True
+            self._finish(prompt, interrupted=True)
+
+    def _attach(self) -> None:
+        if not self._attached:
+            self._attached = True
+            self.frame_clock.add(self._listener)
+
+    def _detach(self) -> None:
+        if self._attached:
+            self._attached = False
+            self.frame_clock.remove(self._listener)
+
+    def _detach_if_idle(self) -> None:
+        if self._current is None and not self._queued and not self._idle_silence:
+            self._detach()
 
     def _ms(self, n_bytes: int) -> int:
         return round(n_bytes / 2 / self._rate * 1000)

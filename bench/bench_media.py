@@ -1,12 +1,15 @@
 """N simultaneous call legs through the real AudioSocketServer over loopback.
 
     .venv/bin/python bench/bench_media.py [--legs 1 50 200] [--seconds 10] [--repeat 3] [--rate 8000]
+                                          [--arrival spread|aligned]
 
 This process runs the server exactly as the controller does: one MediaLeg per connection (Silero VAD,
 endpointing, paced playout) playing prompts back to back. A second process plays Asterisk: N AudioSocket
 clients that send the UUID, then every 4 s an utterance (tests/fixtures/media/mercado.wav, 20 ms frames on
 its own grid) and nothing in between (Asterisk sends no frames in silence), and timestamp every frame they
-receive. Per N it reports:
+receive. The legs' inbound frames are spread over the 20 ms slot as separate calls' are (``--arrival aligned``
+sends them all in one burst, the worst case for the server's event loop). Every leg shares one FrameClock, as
+in the service. Per N it reports:
 
 - interval mean / p99: time between consecutive frames received by the client (ms)
 - grid dev p99: |arrival - (anchor + n * 20 ms)| per leg, anchor = median offset; drift shows up here
@@ -43,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audiosocket.frame_clock import FrameClock  # noqa: E402
 from audiosocket.media_leg import MediaLeg, UtteranceEnded  # noqa: E402
 from audiosocket.protocol import Audio, Decoder, Dtmf, Uuid, encode, frame_bytes  # noqa: E402
 from audiosocket.server import AudioSocketServer, MediaConnection  # noqa: E402
@@ -52,6 +56,7 @@ UTTERANCE = ROOT / "tests" / "fixtures" / "media" / "mercado.wav"
 CYCLE_S = 4.0
 WARMUP_S = 1.5
 PROMPT_S = 3.0
+SLOT_GROUPS = 20
 
 
 def load_utterance(rate: int) -> bytes:
@@ -110,15 +115,26 @@ async def _client(pipe: Connection) -> None:
     pipe.recv()  # "go": the server has built every leg
     rng = np.random.default_rng(1)
     phases = rng.uniform(0, CYCLE_S, len(legs))
+    # Where in the 20 ms slot each leg's frame is sent. Asterisk writes each call's frames from that call's own
+    # bridge thread, whose 20 ms timer started when the call did: calls arriving at random times have their
+    # frames spread over the slot ("spread", 1 ms groups). "aligned" sends every leg in one burst: the worst
+    # case, as if all calls had started in the same millisecond.
+    groups = SLOT_GROUPS if job["arrival"] == "spread" else 1
+    offsets = np.arange(len(legs)) % groups * (0.02 / groups)
+    by_group = [[i for i in range(len(legs)) if offsets[i] == g * (0.02 / groups)] for g in range(groups)]
     start = time.monotonic()
     n = 0
-    while (now := time.monotonic()) < start + seconds:
+    while time.monotonic() < start + seconds:
         n += 1
-        await asyncio.sleep(max(0.0, start + n * 0.02 - now))
-        for leg, phase in zip(legs, phases, strict=True):
-            index = int(((n * 0.02 + phase) % CYCLE_S) / 0.02)
-            if index < len(frames) and leg.transport is not None:
-                leg.transport.write(frames[index])
+        for g, members in enumerate(by_group):
+            due = start + n * 0.02 + g * (0.02 / groups)
+            if (delay := due - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            for i in members:
+                leg, phase = legs[i], phases[i]
+                index = int(((n * 0.02 + phase) % CYCLE_S) / 0.02)
+                if index < len(frames) and leg.transport is not None:
+                    leg.transport.write(frames[index])
     intervals, deviations, counts = [], [], []
     for leg in legs:
         i, d = _leg_stats(leg.times, start + WARMUP_S)
@@ -186,7 +202,7 @@ async def _prototype_playout(timed: _TimedConnection, prompt: bytes, rate: int) 
             await asyncio.sleep(0.02)
 
 
-async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection) -> dict[str, Any]:
+async def _serve(n: int, mode: str, rate: int, seconds: float, arrival: str, pipe: Connection) -> dict[str, Any]:
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
     rss0 = _rss_bytes()
@@ -195,7 +211,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
     loop = asyncio.get_running_loop()
     pipe.send(
         {"port": server.port, "uuids": [u.hex for u in ids], "rate": rate, "seconds": seconds,
-         "utterance": load_utterance(rate)}
+         "utterance": load_utterance(rate), "arrival": arrival}
     )  # fmt: skip
     connections = await asyncio.gather(*futures)
     await loop.run_in_executor(None, _receive, pipe, 120.0)  # "connected"
@@ -211,14 +227,22 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
                 delays.append((time.monotonic() - last_voice) * 1000)
 
     async def speak(leg: MediaLeg) -> None:
-        while True:
+        while not leg.closed:  # a closed leg's say() returns at once: do not spin on it
             await leg.say(prompt, protected=True)
 
     timed = [_TimedConnection(connection) for connection in connections]
+    frame_clock = FrameClock()  # shared by every leg, as in the service
     for i, connection in enumerate(timed):
         vad = await open_vad("silero", rate)
         leg = MediaLeg(
-            connection, rate, vad=vad, idle_silence=mode == "ours", events=_NullSink(), call_id=f"bench-{i}", leg="gate"
+            connection,
+            rate,
+            vad=vad,
+            idle_silence=mode == "ours",
+            events=_NullSink(),
+            call_id=f"bench-{i}",
+            leg="gate",
+            frame_clock=frame_clock,
         )
         leg.start()
         legs.append(leg)
@@ -240,6 +264,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
     await asyncio.gather(*tasks, return_exceptions=True)
     for leg in legs:
         await leg.aclose()
+    await frame_clock.aclose()
     await server.stop()
     sent_i, sent_d = zip(*(_leg_stats(c.times, wall0) for c in timed), strict=True)
     sent_intervals = np.concatenate(sent_i) * 1000
@@ -250,7 +275,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, pipe: Connection)
         sent_grid_dev_p99=float(np.percentile(sent_dev, 99)),
     )
     underruns = sum(leg.playout.stats.underruns for leg in legs)
-    reanchors = sum(leg.playout.stats.reanchors for leg in legs)
+    reanchors = frame_clock.stats.reanchors
     result.update(
         cpu_per_leg_pct=(cpu1 - cpu0) / (wall1 - wall0) / n * 100,
         cpu_total_pct=(cpu1 - cpu0) / (wall1 - wall0) * 100,
@@ -271,13 +296,13 @@ def _receive(pipe: Connection, timeout: float) -> Any:
     return pipe.recv()
 
 
-def run_once(n: int, mode: str, rate: int, seconds: float) -> dict[str, Any]:
+def run_once(n: int, mode: str, rate: int, seconds: float, arrival: str) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")  # fork after threads (executor, onnxruntime) can hang
     ours, theirs = context.Pipe()
     client = context.Process(target=client_main, args=(theirs,), daemon=True)
     client.start()
     try:
-        return asyncio.run(_serve(n, mode, rate, seconds + WARMUP_S, ours))
+        return asyncio.run(_serve(n, mode, rate, seconds + WARMUP_S, arrival, ours))
     finally:
         client.join(10)
 
@@ -305,11 +330,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=int, default=8000, choices=(8000, 16000))
     parser.add_argument("--mode", choices=("ours", "prototype", "both"), default="both")
+    parser.add_argument(
+        "--arrival",
+        choices=("spread", "aligned"),
+        default="spread",
+        help="inbound frames of the N legs spread over the 20 ms slot (calls started at different times, as in "
+        "production) or all in one burst (worst case)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's raw numbers here")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     modes = ["ours", "prototype"] if args.mode == "both" else [args.mode]
-    print(f"machine: {machine()}; {args.rate} Hz; {args.seconds:.0f} s per run; median (min-max) of {args.repeat}")
+    print(
+        f"machine: {machine()}; {args.rate} Hz; inbound {args.arrival}; {args.seconds:.0f} s per run; "
+        f"median (min-max) of {args.repeat}"
+    )
     print()
     print("| playout | N | interval mean ms | interval p99 ms | grid dev p99 ms | sent: grid dev p99 ms "
           "| CPU/leg % | mem/leg KiB | endpointing delay ms (median / p99) | underruns | load 1m |")  # fmt: skip
@@ -317,7 +352,7 @@ def main() -> None:
     raw: list[dict[str, Any]] = []
     for mode in modes:
         for n in args.legs:
-            runs = [run_once(n, mode, args.rate, args.seconds) for _ in range(args.repeat)]
+            runs = [run_once(n, mode, args.rate, args.seconds, args.arrival) for _ in range(args.repeat)]
             raw += [{"mode": mode, "legs": n, **run} for run in runs]
 
             def col(key: str, fmt: str = "{:.2f}", runs: list[dict[str, Any]] = runs) -> str:

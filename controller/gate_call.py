@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiosocket.frame_clock import FrameClock
 from audiosocket.media_leg import MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.speech.factory import SpeechEngines
@@ -82,6 +83,7 @@ class CallDeps:
     understanding: Understanding
     audit: AuditLog
     opener: GateOpener
+    frame_clock: FrameClock
     clock: Callable[[], float] = time.monotonic
 
 
@@ -207,7 +209,13 @@ class GateCall:
         media.connection = await asyncio.wait_for(connected, config.setup_timeout_s)
         self.emit("media_connected", leg, ms=_ms_since(started, deps.clock), format=config.media_format)
         media.leg = await MediaLeg.from_settings(
-            media.connection, deps.settings, events=deps.events, call_id=self.call_id, leg=str(leg), vad=media.vad
+            media.connection,
+            deps.settings,
+            events=deps.events,
+            call_id=self.call_id,
+            leg=str(leg),
+            vad=media.vad,
+            frame_clock=deps.frame_clock,
         )
         media.leg.start()
         return media.leg

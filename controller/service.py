@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+from audiosocket.frame_clock import FrameClock
 from audiosocket.media_leg import open_settings_vad
 from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import build_speech
@@ -39,6 +40,7 @@ class Service:
         host, port = settings.bind_host_port
         self.events = JsonlEventLog(settings.events_file)
         self.media = AudioSocketServer(host, port)
+        self.frame_clock = FrameClock()  # one 20 ms pass writes every leg's frame (docs/media.md)
         self.ari = AriClient(
             settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
         )
@@ -71,6 +73,7 @@ class Service:
             self.understanding,
             self.audit,
             self.opener,
+            self.frame_clock,
         )
 
     async def _send_dtmf(self, channel_id: str, digits: str) -> None:
@@ -142,6 +145,7 @@ class Service:
                 await asyncio.wait_for(self._events_task, 5)
         await self.ari.close()
         await self.media.stop()
+        await self.frame_clock.aclose()
         await self.store.aclose()
         await self.vads.aclose()
         if self._purging is not None:

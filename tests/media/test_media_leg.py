@@ -250,3 +250,43 @@ async def test_idle_silence_fills_the_grid_between_prompts() -> None:
         written = len(h.conn.written_at)
         await h.clock.advance(0.2)
         assert len(h.conn.written_at) == written
+
+
+class BrokenVad(LoudnessVad):
+    def is_speech(self, pcm: bytes) -> bool:
+        raise RuntimeError("onnx session died")
+
+
+async def test_a_failing_vad_ends_its_leg_with_the_reason_and_spares_the_others() -> None:
+    async with Harness() as h, Harness() as other:
+        h.leg._vad = BrokenVad()
+        await h.send(LOUD, 100)
+        await other.send(LOUD, 100)
+        await h.clock.advance(0.1)
+        assert isinstance(h.got[-1], LegClosed) and "onnx session died" in h.got[-1].reason
+        assert h.leg.closed and h.sink.named("leg_closed")[0]["reason"].startswith("media processing failed")
+        await other.send(LOUD, 400)
+        await other.clock.advance(1.0)
+        assert "UtteranceEnded" in other.kinds() and not other.leg.closed
+
+
+async def test_inbound_frames_are_processed_after_the_outbound_frame_of_the_slot() -> None:
+    order: list[str] = []
+    async with Harness(idle=True) as h:
+        write = h.conn.write
+        vad_is_speech = h.leg._vad.is_speech
+
+        def traced_write(data: bytes) -> None:
+            order.append("write")
+            write(data)
+
+        def traced_vad(pcm: bytes) -> bool:
+            order.append("vad")
+            return vad_is_speech(pcm)
+
+        h.leg.playout._write = traced_write
+        h.leg._vad.is_speech = traced_vad  # type: ignore[method-assign]
+        await h.send(LOUD, 200)
+        await h.clock.advance(0.02)  # the last frame waits for the next slot
+        assert order.count("vad") == 10
+        assert all(order[i - 1] == "write" for i, step in enumerate(order) if step == "vad")

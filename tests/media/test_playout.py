@@ -105,7 +105,7 @@ async def test_a_stalled_loop_restarts_the_grid_instead_of_bursting(clock: FakeC
     await clock.run_until(asyncio.ensure_future(playout.play(pcm_ms(600))))
     intervals = wire.intervals()
     assert min(intervals) >= FRAME_S - 1e-9  # no burst after the stall
-    assert playout.stats.reanchors == 1
+    assert playout.frame_clock.stats.reanchors == 1
 
 
 async def test_interrupt_stops_at_the_next_frame(clock: FakeClock, wire: Wire) -> None:
@@ -273,4 +273,4 @@ async def test_back_to_back_prompts_with_late_wakeups_stay_on_one_grid(clock: Fa
     await clock.run_until(asyncio.ensure_future(prompts()))
     start = wire.times[0]
     offsets = [t - (start + n * FRAME_S) for n, t in enumerate(wire.times)]
-    assert len(wire.times) == 100 and max(offsets) <= 0.0031 and playout.stats.reanchors == 0
+    assert len(wire.times) == 100 and max(offsets) <= 0.0031 and playout.frame_clock.stats.reanchors == 0
