@@ -14,7 +14,7 @@ in the service. Per N it reports:
 - interval mean / p99: time between consecutive frames received by the client (ms)
 - grid dev p99: |arrival - (anchor + n * 20 ms)| per leg, anchor = median offset; drift shows up here
 - CPU/leg: server-process CPU time / wall time / N (% of one core)
-- mem/leg: server RSS growth from before the legs to while they run, / N
+- mem/leg: server RSS growth from before the legs (ONNX runtime already started) to while they run, / N
 - endpointing delay: last voiced frame received -> UtteranceEnded in the consumer's hands (server clock)
 
 ``--mode prototype`` replaces our playout by the prototype's loop (write, drain, sleep 20 ms) for comparison.
@@ -205,6 +205,7 @@ async def _prototype_playout(timed: _TimedConnection, prompt: bytes, rate: int) 
 async def _serve(n: int, mode: str, rate: int, seconds: float, arrival: str, pipe: Connection) -> dict[str, Any]:
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
+    warm = await open_vad("silero", rate)  # the ONNX runtime's one-off start-up (~30 MB) is not a leg's memory
     rss0 = _rss_bytes()
     ids = [uuid.uuid4() for _ in range(n)]
     futures = [server.expect(u, f"bench-{i}", "gate") for i, u in enumerate(ids)]
@@ -266,6 +267,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, arrival: str, pip
         await leg.aclose()
     await frame_clock.aclose()
     await server.stop()
+    del warm  # kept until here so that its memory is not reused by the legs' sessions
     sent_i, sent_d = zip(*(_leg_stats(c.times, wall0) for c in timed), strict=True)
     sent_intervals = np.concatenate(sent_i) * 1000
     sent_dev = np.concatenate(sent_d) * 1000
@@ -296,15 +298,31 @@ def _receive(pipe: Connection, timeout: float) -> Any:
     return pipe.recv()
 
 
+def server_main(job: tuple[int, str, int, float, str], pipe: Connection, results: Connection) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+    results.send(asyncio.run(_serve(*job, pipe)))
+
+
 def run_once(n: int, mode: str, rate: int, seconds: float, arrival: str) -> dict[str, Any]:
+    """One run in two fresh processes (server, simulated Asterisk), so runs do not share memory or warm-up."""
     context = multiprocessing.get_context("spawn")  # fork after threads (executor, onnxruntime) can hang
     ours, theirs = context.Pipe()
+    results_in, results_out = context.Pipe(duplex=False)
     client = context.Process(target=client_main, args=(theirs,), daemon=True)
+    server = context.Process(
+        target=server_main, args=((n, mode, rate, seconds + WARMUP_S, arrival), ours, results_out), daemon=True
+    )
     client.start()
+    server.start()
     try:
-        return asyncio.run(_serve(n, mode, rate, seconds + WARMUP_S, arrival, ours))
+        result: dict[str, Any] = _receive(results_in, seconds + 300.0)
+        return result
     finally:
+        server.join(10)
         client.join(10)
+        for process in (server, client):
+            if process.is_alive():
+                process.kill()
 
 
 def machine() -> str:
