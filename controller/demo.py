@@ -1,7 +1,10 @@
 """`python -m controller demo`: one simulated gate call end to end on the embedded defaults.
 
 Needs the test bed's Asterisk (the `./portaria demo` command provisions and starts it). A simulated visitor
-calls the gate, listens to the greeting and speaks; every per-call event is printed as it happens.
+calls the gate, listens to the greeting, says it has a delivery for apartment 101 and types 101# on the keypad
+(Whisper base rarely gets a number right from the synthetic voices the fixtures use; keypad digits are exact);
+every per-call event is printed as it happens. The concierge then asks whom the delivery is for: the simulated
+visitor says nothing more, and the demo hangs up after --max-seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ async def run_demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller demo", description=__doc__)
     parser.add_argument("--utterance", default="visitor-entrega-101", help="WAV in tests/fixtures/audio to say")
     parser.add_argument("--lead", type=int, default=3, help="seconds the visitor listens before speaking")
+    parser.add_argument(
+        "--dtmf",
+        default="101#",
+        help="digits the visitor presses after speaking (the apartment on the keypad; '' for none)",
+    )
     parser.add_argument("--max-seconds", type=float, default=30.0, help="hang up after this long")
     args = parser.parse_args(argv)
 
@@ -47,7 +55,7 @@ async def run_demo(argv: list[str]) -> int:
     service.events.subscribe(show)
     try:
         await service.wait_connected()
-        visitor = SimulatedVisitor(args.utterance, f"demo-{int(time.time())}", lead_s=args.lead)
+        visitor = SimulatedVisitor(args.utterance, f"demo-{int(time.time())}", lead_s=args.lead, dtmf=args.dtmf)
         channel = await call_gate(service.ari, visitor)
         try:
             await asyncio.wait_for(ended.wait(), args.max_seconds)
