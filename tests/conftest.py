@@ -6,6 +6,7 @@ import fcntl
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -15,31 +16,55 @@ LOCK = Path("/var/cache/portaria/testbed.lock")
 LOCK_WAIT_S = 1800
 
 
+_LOCK_KEY = pytest.StashKey["IO[str]"]()
+
+
+def _take_turn() -> IO[str]:
+    """Wait (up to LOCK_WAIT_S) for the other test sessions on this machine to finish with the test bed."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = LOCK.open("w")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                pytest.exit(f"another test session held {LOCK} for {LOCK_WAIT_S} s", returncode=3)
+            time.sleep(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Sessions that will use the test bed take their turn here, before any test runs: a wait inside a
+    fixture would count towards the first test's timeout (300 s) and fail it while another session runs."""
+    if any("testbed" in getattr(item, "fixturenames", ()) for item in items):
+        config.stash[_LOCK_KEY] = _take_turn()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    lock = config.stash.get(_LOCK_KEY, None)
+    if lock is not None:
+        lock.close()  # releases the flock
+
+
 @pytest.fixture(scope="session")
-def testbed() -> Iterator[Testbed]:
+def testbed(pytestconfig: pytest.Config) -> Iterator[Testbed]:
     """A running Asterisk 22 (provisioned on first use, reused after); stopped at the end if we started it.
 
     The test bed is one Asterisk with one Stasis app name ("portaria", as in the sample dialplan). A second
-    test session on the same machine would take the app over mid-call, so sessions take turns on a lock.
+    test session on the same machine would take the app over mid-call, so sessions take turns on a lock
+    (taken at collection time; here only if collection did not foresee this fixture).
     """
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("w") as lock:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another test session held {LOCK} for {LOCK_WAIT_S} s")
-                time.sleep(1)
-        already_running = True
-        try:
-            run_testbed("status")
-        except RuntimeError:
-            already_running = False
-        run_testbed("start")
-        env = read_env()
-        yield Testbed(root=Path(env["PORTARIA_TESTBED_ROOT"]), env=env)
-        if not already_running:
-            run_testbed("stop")
+    if _LOCK_KEY not in pytestconfig.stash:
+        pytestconfig.stash[_LOCK_KEY] = _take_turn()
+    already_running = True
+    try:
+        run_testbed("status")
+    except RuntimeError:
+        already_running = False
+    run_testbed("start")
+    env = read_env()
+    yield Testbed(root=Path(env["PORTARIA_TESTBED_ROOT"]), env=env)
+    if not already_running:
+        run_testbed("stop")
