@@ -65,8 +65,9 @@ class FrameClock:
     """Calls every listener once per 20 ms slot, in the order they were added, from one place.
 
     Listeners are synchronous and quick (take a frame, write it); one that raises is logged and removed, the
-    others still get their frame. Pass `clock` and `sleep` to run on virtual time (tests); otherwise the slots
-    come from a kernel timer when the platform has one (``use_timerfd=False`` forces the loop-sleep timer).
+    others still get their frame. Pass another `clock` and `sleep` to run on virtual time (tests); on the real
+    ones the slots come from a kernel timer when the platform has one (``use_timerfd=False`` forces the
+    loop-sleep timer).
     """
 
     def __init__(
@@ -77,9 +78,10 @@ class FrameClock:
         max_lag: float = MAX_LAG_S,
         use_timerfd: bool | None = None,
     ) -> None:
-        self._kernel = use_timerfd if use_timerfd is not None else clock is None and sleep is None
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
+        real_time = self._clock is time.monotonic and self._sleep is asyncio.sleep
+        self._kernel = use_timerfd if use_timerfd is not None else real_time
         self._max_lag = max_lag
         self._listeners: dict[Listener, None] = {}  # insertion-ordered set: a fixed order every slot
         self._workers: dict[Listener, None] = {}  # called after every listener has written
@@ -230,15 +232,14 @@ class FrameClock:
         """Workers from `start` on, WORK_SLICE_S at a time with the loop running in between; the rest waits
         for the next slot's writes if that slot is less than WORK_GUARD_S away."""
         loop = self._loop
-        now = self._clock()
-        slice_end = now + WORK_SLICE_S
+        assert loop is not None  # scheduled by _on_expired, which runs on this loop
+        slice_end = self._clock() + WORK_SLICE_S
         for index in range(start, len(workers)):
-            if index > start:
-                now = self._clock()
-            if loop is not None and self._timer is not None and now > self._deadline - WORK_GUARD_S:
+            now = self._clock()
+            if self._timer is not None and now > self._deadline - WORK_GUARD_S:
                 loop.call_later(self._deadline + WORK_DELAY_S - now, self._work_slice, workers, index)
                 return
-            if index > start and now > slice_end and loop is not None:
+            if index > start and now > slice_end:
                 loop.call_soon(self._work_slice, workers, index)
                 return
             self._call(self._workers, workers[index])

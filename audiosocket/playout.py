@@ -107,10 +107,8 @@ class Playout:
         self._frame = frame_bytes(sample_rate, FRAME_MS)
         self._silence = encode(Audio(bytes(self._frame), sample_rate))
         self._header = self._silence[: len(self._silence) - self._frame]  # every frame we send has this header
-        if frame_clock is None:  # a leg on its own: its own clock (virtual time when `clock`/`sleep` are injected)
-            injected = clock is not time.monotonic or sleep is not asyncio.sleep
-            frame_clock = FrameClock(clock=clock, sleep=sleep) if injected else FrameClock()
-        self.frame_clock = frame_clock
+        # A leg on its own gets its own clock (on virtual time when `clock`/`sleep` are a test's).
+        self.frame_clock = frame_clock if frame_clock is not None else FrameClock(clock=clock, sleep=sleep)
         self._events: EventSink = events if events is not None else _NullSink()
         self._call_id = call_id
         self._leg = leg
