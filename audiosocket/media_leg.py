@@ -9,7 +9,7 @@ over it.
 API::
 
     async with MediaLeg(connection, sample_rate, vad=make_vad("silero", rate), events=sink,
-                        call_id=call_id, leg="gate") as leg:    # or: await MediaLeg.from_settings(...)
+                        call_id=call_id, leg="gate") as leg:    # or: MediaLeg.configured(connection, config, ...)
         result = await leg.say(pcm)                     # bytes, or an async iterator of chunks (streaming TTS)
         result = await leg.say(decision, protected=True)  # barge-in cannot cut this one
         leg.stop_speaking()                             # flush every prompt, protected included
@@ -54,12 +54,11 @@ from audiosocket.endpointing import (
     UtteranceEnded,
     UtteranceStarted,
 )
+from audiosocket.events import EventSink
 from audiosocket.frame_clock import FrameClock
 from audiosocket.playout import PlaybackResult, Playout
 from audiosocket.protocol import Audio, Dtmf
-from audiosocket.vad import Vad, open_vad
-from controller.events import EventSink
-from controller.settings import Settings
+from audiosocket.vad import Vad
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ __all__ = [
     "SpeechResumed",
     "UtteranceEnded",
     "UtteranceStarted",
-    "endpointing_config",
+    "LegConfig",
 ]
 
 
@@ -102,25 +101,14 @@ class MediaSource(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
-async def open_settings_vad(settings: Settings) -> Vad:
-    """The VAD the settings choose, at the legs' rate, built off the event loop."""
-    return await open_vad(
-        settings.vad_engine,
-        settings.media_format.sample_rate,
-        webrtc_mode=settings.vad_webrtc_mode,
-        silero_threshold=settings.vad_silero_threshold,
-    )
+@dataclass(frozen=True, slots=True)
+class LegConfig:
+    """How every leg of a service is set up: its rate, turn detection, barge-in, and silence between prompts."""
 
-
-def endpointing_config(settings: Settings) -> EndpointingConfig:
-    return EndpointingConfig(
-        silence_ms=settings.silence_ms,
-        early_ms=settings.early_end_ms,
-        pre_roll_ms=settings.pre_roll_ms,
-        min_speech_ms=settings.min_speech_ms,
-        max_utterance_ms=settings.max_utterance_ms,
-        barge_in_min_ms=settings.barge_in_min_ms,
-    )
+    sample_rate: int = 8000
+    endpointing: EndpointingConfig = EndpointingConfig()
+    barge_in: bool = True
+    idle_silence: bool = True
 
 
 class MediaLeg:
@@ -174,30 +162,26 @@ class MediaLeg:
         self.dropped_frames = 0
 
     @classmethod
-    async def from_settings(
+    def configured(
         cls,
         connection: MediaSource,
-        settings: Settings,
+        config: LegConfig,
         *,
+        vad: Vad,
         events: EventSink,
         call_id: str,
         leg: str,
-        vad: Vad | None = None,
         frame_clock: FrameClock | None = None,
     ) -> MediaLeg:
-        """The leg as configured (rate, VAD, endpointing, barge-in); without a ready `vad`, one is built off the
-        event loop (~100 ms for Silero: callers that answer calls pass one from a pool). Legs of one process
-        share one `frame_clock` (the service's); without one the leg paces itself."""
-        rate = settings.media_format.sample_rate
-        if vad is None:
-            vad = await open_settings_vad(settings)
+        """The leg as `config` says. Legs of one process share one `frame_clock` (the service's); without one
+        the leg paces itself."""
         return cls(
             connection,
-            rate,
+            config.sample_rate,
             vad=vad,
-            endpointing=endpointing_config(settings),
-            barge_in=settings.barge_in,
-            idle_silence=settings.playout_idle_silence,
+            endpointing=config.endpointing,
+            barge_in=config.barge_in,
+            idle_silence=config.idle_silence,
             events=events,
             call_id=call_id,
             leg=leg,

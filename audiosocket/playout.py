@@ -35,9 +35,9 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiosocket.events import EventSink, NoEvents
 from audiosocket.frame_clock import FRAME_MS, FRAME_S, MAX_LAG_S, FrameClock
 from audiosocket.protocol import Audio, encode, frame_bytes
-from controller.events import EventSink
 
 __all__ = ["FRAME_MS", "FRAME_S", "MAX_LAG_S", "FrameClock", "PlaybackResult", "Playout", "PlayoutStats"]
 
@@ -76,11 +76,6 @@ class _Prompt:
     starving: bool = False
 
 
-class _NullSink:
-    def emit(self, call_id: str, leg: str, event: str, **fields: Any) -> None:
-        return None
-
-
 class Playout:
     """Writes PCM to one leg at real-time pace; one prompt at a time, flushable instantly.
 
@@ -109,7 +104,7 @@ class Playout:
         self._header = self._silence[: len(self._silence) - self._frame]  # every frame we send has this header
         # A leg on its own gets its own clock (on virtual time when `clock`/`sleep` are a test's).
         self.frame_clock = frame_clock if frame_clock is not None else FrameClock(clock=clock, sleep=sleep)
-        self._events: EventSink = events if events is not None else _NullSink()
+        self._events: EventSink = events if events is not None else NoEvents()
         self._call_id = call_id
         self._leg = leg
         self._queued: deque[_Prompt] = deque()

@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/bench_e2e.py [--calls N] [--concurrency C | --levels 1,2,4] [--set NAME=VALUE ...]
 
-Starts the test bed (``scripts/asterisk-testbed start``, idempotent), runs a :class:`controller.service.Service`
+Starts the test bed (``scripts/asterisk-testbed start``, idempotent), runs a :class:`controller.wiring.Service`
 in this process on its own Stasis app (``portaria-bench``, entered through ``from-gate-bench``; the integration
 tests keep ``portaria``), and places simulated gate calls: a ``visitor-bench`` Local channel says three committed
 pt-BR fixtures (tests/fixtures/audio/visitor-*.wav), listening a few seconds after each, while the concierge runs
-the real dialog. Every number comes from the per-call events through :mod:`controller.report`:
+the real dialog. Every number comes from the per-call events through :mod:`controller.tools.report`:
 
 - **turn latency**: end of the visitor's speech as Asterisk sent it to the first frame of the reply leaving us;
   and the stages inside it (endpointing wait, speech-to-text, understanding, TTS first audio, playout start);
@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audiosocket.speech.normalize import contains_keywords  # noqa: E402
-from controller.report import Report, build_report, collect  # noqa: E402
-from controller.service import Service  # noqa: E402
 from controller.settings import Settings, load_settings  # noqa: E402
-from controller.simulator import SimulatedVisitor, call_gate  # noqa: E402
+from controller.tools.report import Report, build_report, collect  # noqa: E402
+from controller.tools.simulator import SimulatedVisitor, call_gate  # noqa: E402
+from controller.wiring import Service  # noqa: E402
 
 TESTBED = ROOT / "scripts" / "asterisk-testbed"
 RESULTS = ROOT / "bench" / "results"

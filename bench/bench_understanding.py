@@ -30,9 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.chat import events_for_line  # noqa: E402
 from controller.conversation import CallStarted, Dialog, DialogPolicy, UtteranceHeard, outcome  # noqa: E402
-from controller.directory import Directory, load_directory  # noqa: E402
+from controller.conversation.directory import Directory  # noqa: E402
+from controller.records.directory_file import load_directory  # noqa: E402
+from controller.tools.chat import events_for_line  # noqa: E402
 
 TESTS = ROOT / "tests" / "conversation"
 DIRECTORIES = {"sample": ROOT / "data" / "apartamentos.json", "condo": TESTS / "condominio.json"}

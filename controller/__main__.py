@@ -14,7 +14,7 @@ COMMANDS = ("run", "check", "chat", "demo", "report", "audit", "phone")
 
 
 async def _serve() -> int:
-    from controller.service import Service
+    from controller.wiring import Service
 
     settings = load_settings()
     service = Service(settings)
@@ -34,23 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
     if command == "chat":
-        from controller.chat import main as chat_main
+        from controller.tools.chat import main as chat_main
 
         return chat_main(argv)
     if command == "phone":
-        from controller.phone import main as phone_main
+        from controller.tools.phone import main as phone_main
 
         return phone_main(argv)
     if command == "audit":
-        from controller.audit_cli import main as audit_main
+        from controller.tools.audit_cli import main as audit_main
 
         return audit_main(argv)
     if command == "report":
-        from controller.report import main as report_main
+        from controller.tools.report import main as report_main
 
         return report_main(argv)
     if command == "check":
-        from controller.check import run_check
+        from controller.tools.check import run_check
 
         argparse.ArgumentParser(prog="python -m controller check", description=run_check.__doc__).parse_args(argv)
         return run_check()
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if command == "demo":
-        from controller.demo import run_demo
+        from controller.tools.demo import run_demo
 
         return asyncio.run(run_demo(argv))
     argparse.ArgumentParser(prog="python -m controller", description="Run the Portaria service.").parse_args(argv)

@@ -1,6 +1,6 @@
-"""Build the speech engines the settings ask for: called once by the composition root, nothing at import time.
+"""Build the speech engines a :class:`SpeechConfig` asks for: called once by the composition root, nothing at import.
 
-    speech = build_speech(settings)
+    speech = build_speech(config)
     await speech.start()                      # load Whisper, synthesize the fixed prompts
     leg_speech = speech.for_call(call_id, "gate", events)
     ...
@@ -15,51 +15,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
+from audiosocket.events import EventSink
 from audiosocket.speech.azure import AzureConfig, AzureSpeech, AzureSTT, AzureTTS
 from audiosocket.speech.base import EngineError, SpeechToText, TextToSpeech
 from audiosocket.speech.espeak import EspeakTTS
-from audiosocket.speech.guard import CallSpeech, EventSink, GuardLimits
-from audiosocket.speech.prompts import STANDARD_PHRASES, PromptCache
+from audiosocket.speech.guard import CallSpeech, GuardLimits
+from audiosocket.speech.prompt_cache import STANDARD_PHRASES, PromptCache
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
-from controller.settings import ENV_PREFIX, Settings, SttEngine, TtsEngine
 
 
-def azure_settings_problems(settings: Settings) -> list[str]:
-    """What is missing for the Azure engines the settings select (empty when Azure is not selected or complete)."""
-    users = [
-        name
-        for name, used in (
-            ("speech-to-text", settings.stt_engine is SttEngine.AZURE),
-            ("text-to-speech", settings.tts_engine is TtsEngine.AZURE),
-        )
-        if used
-    ]
-    if not users:
-        return []
-    selected = f"Azure is selected for {' and '.join(users)}"
-    problems = []
-    if settings.azure_speech_key is None or not settings.azure_speech_key.get_secret_value().strip():
-        problems.append(f"{ENV_PREFIX}AZURE_SPEECH_KEY is not set ({selected})")
-    if not settings.azure_speech_region.strip():
-        problems.append(f"{ENV_PREFIX}AZURE_SPEECH_REGION is not set, e.g. brazilsouth ({selected})")
-    return problems
+@dataclass(frozen=True, slots=True)
+class SpeechConfig:
+    """Which engines, and how. `azure` is required when either engine is ``azure``."""
 
-
-def speech_settings_problems(settings: Settings) -> list[str]:
-    """Everything `check` should report about speech: Azure credentials, the Whisper model's presence."""
-    problems = azure_settings_problems(settings)
-    if settings.stt_engine is SttEngine.WHISPER and not (settings.whisper_model / "model.bin").is_file():
-        problems.append(
-            f"{ENV_PREFIX}WHISPER_MODEL: no model.bin in {settings.whisper_model} "
-            "(run `python -m audiosocket.speech.install_model`)"
-        )
-    return problems
-
-
-def startup_phrases(settings: Settings) -> list[str]:
-    """The phrases cached at start-up: the greeting and the standard ones."""
-    return [settings.greeting, *STANDARD_PHRASES]
+    stt: Literal["whisper", "azure"] = "whisper"
+    tts: Literal["espeak", "azure"] = "espeak"
+    whisper_model: Path = Path("models/whisper-base")
+    whisper: WhisperOptions = WhisperOptions()
+    espeak_voice: str = "pt-br"
+    espeak_speed: int = 160
+    azure: AzureConfig | None = None
+    limits: GuardLimits = GuardLimits()
+    workers: int = 2
+    phrases: tuple[str, ...] = ()  # cached at start-up with the standard ones (the greeting)
+    sample_rates: tuple[int, ...] = (8000,)
 
 
 @dataclass
@@ -105,61 +87,34 @@ class SpeechEngines:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def build_speech(settings: Settings, *, sample_rates: Iterable[int] | None = None) -> SpeechEngines:
-    """The engines `settings` select; raises EngineError naming the missing setting if Azure is incomplete."""
-    problems = azure_settings_problems(settings)
-    if problems:
-        raise EngineError("; ".join(problems))
-    executor = ThreadPoolExecutor(max_workers=settings.speech_workers, thread_name_prefix="speech")
-    espeak = EspeakTTS(voice=settings.espeak_voice, words_per_minute=settings.espeak_speed)
-    azure: AzureSpeech | None = None
-    if SttEngine.AZURE is settings.stt_engine or TtsEngine.AZURE is settings.tts_engine:
-        assert settings.azure_speech_key is not None
-        azure = AzureSpeech(
-            AzureConfig(
-                key=settings.azure_speech_key,
-                region=settings.azure_speech_region,
-                language=settings.azure_speech_language,
-                voice=settings.azure_speech_voice,
-                session_timeout_s=settings.stt_timeout_s,
-            ),
-            executor,
-        )
+def build_speech(config: SpeechConfig) -> SpeechEngines:
+    """The engines `config` selects; raises EngineError if Azure is selected without its configuration."""
+    if "azure" in (config.stt, config.tts) and config.azure is None:
+        raise EngineError("Azure speech is selected but not configured (key and region)")
+    executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="speech")
+    espeak = EspeakTTS(voice=config.espeak_voice, words_per_minute=config.espeak_speed)
+    azure = AzureSpeech(config.azure, executor) if config.azure is not None else None
     whisper: WhisperSTT | None = None
     stt: SpeechToText
-    if settings.stt_engine is SttEngine.AZURE:
+    if config.stt == "azure":
         assert azure is not None
         stt = AzureSTT(azure)
     else:
-        whisper = WhisperSTT(
-            settings.whisper_model,
-            executor,
-            WhisperOptions(
-                compute_type=settings.whisper_compute_type,
-                cpu_threads=settings.whisper_threads,
-                beam_size=settings.whisper_beam_size,
-                short_input=settings.whisper_short_input,
-            ),
-        )
+        whisper = WhisperSTT(config.whisper_model, executor, config.whisper)
         stt = whisper
     tts: TextToSpeech = espeak
     fallback_tts: TextToSpeech | None = None
-    if settings.tts_engine is TtsEngine.AZURE:
+    if config.tts == "azure":
         assert azure is not None
         tts, fallback_tts = AzureTTS(azure), espeak
-    rates = tuple(sorted(set(sample_rates))) if sample_rates else (settings.media_format.sample_rate,)
     return SpeechEngines(
         stt=stt,
         tts=tts,
         fallback_tts=fallback_tts,
         prompts=PromptCache(tts),
-        limits=GuardLimits(
-            stt_timeout_s=settings.stt_timeout_s,
-            tts_timeout_s=settings.tts_timeout_s,
-            max_consecutive_failures=settings.speech_max_failures,
-        ),
+        limits=config.limits,
         executor=executor,
         whisper=whisper,
-        phrases=startup_phrases(settings),
-        sample_rates=rates,
+        phrases=[*config.phrases, *STANDARD_PHRASES],
+        sample_rates=tuple(sorted(set(config.sample_rates))),
     )

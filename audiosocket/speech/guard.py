@@ -11,7 +11,7 @@ TextToSpeech, so the runner uses it like any engine, and every failure reaches t
 - counted consecutive failures: `give_up` on the error (and on the session) says the limit is reached and the
   call should take the fallback path instead of asking again.
 
-The runner's part is then one `except SpeechFailure`: play :data:`~audiosocket.speech.prompts.FALLBACK_PHRASE`
+The runner's part is then one `except SpeechFailure`: play :data:`~audiosocket.speech.prompt_cache.FALLBACK_PHRASE`
 from the prompt cache (``speech.fallback_audio(rate)``), or leave the conversation when `give_up` is set. A
 success resets the count; an empty transcript is a success (the visitor said nothing intelligible, which the
 conversation handles), not an engine failure.
@@ -24,8 +24,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
+from audiosocket.events import EventSink, NoEvents
 from audiosocket.speech.base import (
     EngineError,
     EngineTimeout,
@@ -34,17 +35,11 @@ from audiosocket.speech.base import (
     TextToSpeech,
     Transcript,
 )
-from audiosocket.speech.prompts import FALLBACK_PHRASE, PromptCache
+from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, PromptCache
 
 log = logging.getLogger(__name__)
 
 Stage = Literal["stt", "tts"]
-
-
-class EventSink(Protocol):
-    """Where per-call events go (controller.events.JsonlEventLog satisfies it)."""
-
-    def emit(self, call_id: str, leg: str, event: str, **fields: Any) -> None: ...
 
 
 class SpeechFailure(EngineError):
@@ -69,11 +64,6 @@ class GuardLimits:
     max_consecutive_failures: int = 3
 
 
-class _NoEvents:
-    def emit(self, call_id: str, leg: str, event: str, **fields: Any) -> None:
-        return None
-
-
 class CallSpeech:
     """Speech for one call leg: guarded recognition and synthesis, failure count, cached prompts."""
 
@@ -95,7 +85,7 @@ class CallSpeech:
         self._prompts = prompts
         self._limits = limits
         self._fallback_tts = fallback_tts
-        self._events: EventSink = events or _NoEvents()
+        self._events: EventSink = events or NoEvents()
         self._call_id = call_id
         self._leg = leg
         self._clock = clock

@@ -49,7 +49,6 @@ from controller.conversation.understanding import (
     Understanding,
     UnderstandingContext,
     Understood,
-    WithFallback,
 )
 
 __all__ = [
@@ -104,7 +103,6 @@ __all__ = [
     "Understood",
     "UtteranceHeard",
     "VisitorRequest",
-    "WithFallback",
     "WriteAudit",
     "outcome",
     "read_answer",

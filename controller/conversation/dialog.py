@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from controller.conversation import prompts
+from controller.conversation.directory import Directory
 from controller.conversation.events import (
     Action,
     CallResident,
@@ -41,8 +42,6 @@ from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.state import DialogState, Line, Phase, Target
 from controller.conversation.text import fold
 from controller.conversation.understanding import Intent, Parser, Slot, UnderstandingContext, Understood
-from controller.directory import Directory
-from controller.settings import Settings
 
 
 class IllegalTransition(Exception):
@@ -63,22 +62,6 @@ class DialogPolicy:
     resident_silence_s: float = 8.0  # the resident's silence after the question before asking again
     resident_max_asks: int = 3  # the question and its repetitions before "no decision"
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, concierge_available: bool | None = None) -> DialogPolicy:
-        """The policy from settings; a concierge is available when PORTARIA_CONCIERGE_ENDPOINT is set."""
-        if concierge_available is None:
-            concierge_available = bool(settings.concierge_endpoint.strip())
-        return cls(
-            greeting=settings.greeting,
-            max_turns_without_progress=settings.max_turns_without_progress,
-            silence_timeout_s=settings.reprompt_after_s,
-            dtmf_gap_s=settings.dtmf_gap_s,
-            concierge_available=concierge_available,
-            call_attempts=settings.call_attempts,
-            ring_timeout_s=settings.ring_timeout_s,
-            reassure_every_s=settings.reassure_every_s,
-            resident_silence_s=settings.reprompt_after_s,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from enum import StrEnum
 
 from rapidfuzz import fuzz
 
+from controller.conversation.directory import Apartment, Directory
 from controller.conversation.nicknames import expand
 from controller.conversation.text import NAME_CONNECTORS, fold, phonetic
-from controller.directory import Apartment, Directory
 
 ACCEPT = 78.0  # below this a word does not match
 CERTAIN = 90.0  # a resident found by name alone, without an apartment, is taken without asking from here

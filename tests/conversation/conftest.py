@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.directory import Directory, load_directory
+from controller.conversation.directory import Directory
+from controller.records.directory_file import load_directory
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

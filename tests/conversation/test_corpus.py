@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from controller import chat
+from controller.tools import chat
 from tests.conversation.conftest import DIRECTORY_PATHS, HERE, ROOT
 
 CORPUS_FILES = sorted((HERE / "corpus").glob("*.jsonl"))

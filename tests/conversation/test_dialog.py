@@ -37,7 +37,7 @@ from controller.conversation import (
     VisitorRequest,
     events,
 )
-from controller.directory import Directory
+from controller.conversation.directory import Directory
 
 POLICY = DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?")
 

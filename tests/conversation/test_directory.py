@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.directory import (
-    Apartment,
-    DirectoryError,
-    LiveDirectory,
-    Resident,
-    load_directory,
-    parse_directory,
-)
+from controller.conversation.directory import Apartment, DirectoryError, Resident, parse_directory
+from controller.records.directory_file import LiveDirectory, load_directory
 from tests.conversation.conftest import CONDO_PATH, SAMPLE_PATH
 
 
@@ -120,7 +114,7 @@ def test_live_directory_reloads_on_change_and_keeps_the_last_good_one(
 
     path.write_text('[{"apartment_number": "1", "residents": []')  # a half-saved edit
     clock.now = 5.0
-    with caplog.at_level(logging.ERROR, logger="controller.directory"):
+    with caplog.at_level(logging.ERROR, logger="controller.records.directory_file"):
         assert live.current().apartments[0].residents == ("Ana", "Bruno Bastos")
     assert "keeping the last good one" in caplog.text and "not valid JSON" in caplog.text
 

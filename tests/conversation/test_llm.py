@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from controller import chat
 from controller.conversation import (
     Action,
     CallResident,
@@ -44,14 +43,18 @@ from controller.conversation import (
     UnderstandingContext,
     Understood,
     UtteranceHeard,
-    WithFallback,
     WriteAudit,
 )
-from controller.conversation.llm import LlmUnderstanding, build_understanding, dialog_facts
+from controller.conversation.directory import Directory
 from controller.conversation.matching import ResidentIndex
+from controller.conversation.reading import dialog_facts
 from controller.conversation.understanding import UnderstandingError
-from controller.directory import Directory
 from controller.settings import Settings, SettingsError, load_settings
+from controller.tools import chat
+from controller.understanding.fallback import WithFallback
+from controller.understanding.llm import LlmUnderstanding
+from controller.wiring import llm_config
+from controller.wiring import understanding as build_understanding
 from tests.conversation.conftest import SAMPLE_PATH
 from tests.support.fake_llm import FakeLlm, Reply, answer, serving_in_thread
 
@@ -235,7 +238,7 @@ async def test_errors_hand_over_to_the_rules(
         heard = await backend.understand(text, context)
     assert heard == RULES.parse(text, context)
     assert len(server.requests) == 1  # no retries, neither the SDK's nor CrewAI's
-    fallback_logs = [r for r in caplog.records if r.name == "controller.conversation.understanding"]
+    fallback_logs = [r for r in caplog.records if r.name == "controller.understanding.fallback"]
     assert fallback_logs and cause in fallback_logs[0].getMessage()
     assert "using the rules" in fallback_logs[0].getMessage()
     assert API_KEY not in caplog.text
@@ -247,7 +250,7 @@ async def test_the_api_key_never_appears_in_errors_or_logs_even_when_the_server_
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    backend = LlmUnderstanding.from_settings(settings_for(server))
+    backend = LlmUnderstanding.create(llm_config(settings_for(server)))
     server.replies["oi"] = Reply(status=401, body=json.dumps({"error": {"message": f"bad key {API_KEY}"}}))
     with pytest.raises(UnderstandingError) as raised, caplog.at_level(logging.DEBUG):
         await backend.understand("oi", context)
@@ -262,7 +265,7 @@ async def test_the_api_key_never_appears_in_errors_or_logs_even_when_the_server_
 
 
 async def test_a_rate_limit_costs_one_request_not_crewais_three(server: FakeLlm, context: UnderstandingContext) -> None:
-    backend = LlmUnderstanding.from_settings(settings_for(server, timeout_s=10))  # no deadline to hide retries
+    backend = LlmUnderstanding.create(llm_config(settings_for(server, timeout_s=10)))  # no deadline to hide retries
     server.replies["oi"] = Reply(status=429, body='{"error": {"message": "rate limit reached"}}')
     started = time.monotonic()
     with pytest.raises(UnderstandingError, match="RateLimitError"):

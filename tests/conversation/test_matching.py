@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from controller.conversation.directory import Directory
 from controller.conversation.matching import Candidate, Outcome, ResidentIndex
-from controller.directory import Directory
 
 
 @pytest.fixture(scope="module")

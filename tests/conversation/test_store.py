@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from controller.conversation import CallStarted, Dialog, DialogPolicy, DialogState, UtteranceHeard
-from controller.directory import Directory
+from controller.conversation.directory import Directory
+from controller.records.store import ConversationStore, MemoryStore, RedisStore, decode_state, encode_state
 from controller.settings import load_settings
-from controller.store import ConversationStore, MemoryStore, RedisStore, decode_state, encode_state, open_store
+from controller.wiring import conversation_store
 
 StoreFactory = Callable[[float], ConversationStore]
 
@@ -96,5 +97,5 @@ async def test_saving_again_restarts_the_ttl(make_store: StoreFactory, state: Di
 
 
 def test_settings_pick_the_store(redis_url: str) -> None:
-    assert isinstance(open_store(load_settings(redis_url=None)), MemoryStore)
-    assert isinstance(open_store(load_settings(redis_url=redis_url, state_ttl_s=5)), RedisStore)
+    assert isinstance(conversation_store(load_settings(redis_url=None)), MemoryStore)
+    assert isinstance(conversation_store(load_settings(redis_url=redis_url, state_ttl_s=5)), RedisStore)

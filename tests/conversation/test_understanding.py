@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from controller.conversation.directory import Directory
 from controller.conversation.matching import ResidentIndex
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import (
@@ -14,9 +15,8 @@ from controller.conversation.understanding import (
     Slot,
     UnderstandingContext,
     Understood,
-    WithFallback,
 )
-from controller.directory import Directory
+from controller.understanding.fallback import WithFallback
 
 RULES = RuleUnderstanding()
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller.service import Service
 from controller.settings import Settings, load_settings
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.testbed import REPO, Testbed
 

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from controller.ari import AriAuthError, AriClient, AriConflict, AriConnectionError, AriError, AriNotFound
-from controller.service import Service
-from controller.simulator import SimulatedVisitor, call_gate
+from controller.ari.client import AriAuthError, AriClient, AriConflict, AriConnectionError, AriError, AriNotFound
+from controller.tools.simulator import SimulatedVisitor, call_gate
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.testbed import Testbed, run_testbed
 

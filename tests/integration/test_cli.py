@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.ari import AriClient
-from controller.events import read_events
-from controller.simulator import SimulatedVisitor, call_gate
+from controller.ari.client import AriClient
+from controller.records.call_log import read_events
+from controller.tools.simulator import SimulatedVisitor, call_gate
 from tests.support.poll import eventually
 from tests.support.testbed import REPO, Testbed
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.events import read_events
+from controller.records.call_log import read_events
 from controller.settings import Settings
 from tests.integration.test_cli import _env
 from tests.support.testbed import REPO, Testbed

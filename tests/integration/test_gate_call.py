@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from audiosocket.protocol import Audio, Uuid, encode
-from controller.service import Service
-from controller.simulator import SimulatedVisitor, call_gate, recording
+from controller.tools.simulator import SimulatedVisitor, call_gate, recording
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s

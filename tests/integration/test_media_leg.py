@@ -22,10 +22,10 @@ import pytest
 from audiosocket.endpointing import Endpointer, EndpointingConfig, UtteranceEnded
 from audiosocket.media_leg import MediaLeg
 from audiosocket.vad import SileroVad
-from controller import gate_call
-from controller.call_runner import LegIO
-from controller.service import Service
-from controller.simulator import SimulatedVisitor, call_gate, recording
+from controller.calls import gate_call
+from controller.calls.runner import LegIO
+from controller.tools.simulator import SimulatedVisitor, call_gate, recording
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 

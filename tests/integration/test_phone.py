@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.ari import AriClient
-from controller.phone import Phone, PhoneOptions, Press, Say, load_wav, run_phone
-from controller.service import Service
+from controller.ari.client import AriClient
+from controller.tools.phone import Phone, PhoneOptions, Press, Say, load_wav, run_phone
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import REPO, read_wav, voiced_span_s

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from controller.report import build_report, load_events, main
-from controller.service import Service
-from controller.simulator import SimulatedVisitor, call_gate
+from controller.tools.report import build_report, load_events, main
+from controller.tools.simulator import SimulatedVisitor, call_gate
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.service import Service
+from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
 from tests.support.fake_llm import FakeLlm, serving

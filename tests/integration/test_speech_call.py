@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from audiosocket.speech.normalize import normalize
-from controller.service import Service
-from controller.simulator import SimulatedVisitor, call_gate, recording
+from controller.tools.simulator import SimulatedVisitor, call_gate, recording
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s

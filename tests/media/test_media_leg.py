@@ -22,6 +22,7 @@ from audiosocket.playout import PlaybackResult
 from audiosocket.protocol import Audio, Decoder, Dtmf
 from audiosocket.vad import SileroVad
 from controller.settings import load_settings
+from controller.wiring import leg_config, open_leg_vad
 
 from .fakes import FakeClock, RecordingSink, settle
 
@@ -229,7 +230,10 @@ async def test_frames_at_another_rate_are_ignored() -> None:
 async def test_from_settings_builds_the_configured_leg() -> None:
     settings = load_settings(media_format="slin16", silence_ms=550, vad_engine="silero", barge_in_min_ms=100)
     clock = FakeClock()
-    leg = await MediaLeg.from_settings(FakeConnection(clock), settings, events=RecordingSink(), call_id="c", leg="gate")
+    vad = await open_leg_vad(settings)
+    leg = MediaLeg.configured(
+        FakeConnection(clock), leg_config(settings), vad=vad, events=RecordingSink(), call_id="c", leg="gate"
+    )
     assert leg.sample_rate == 16000
     assert isinstance(leg._vad, SileroVad)
     assert leg._endpointer.config.silence_ms == 550 and leg._endpointer.config.barge_in_min_ms == 100

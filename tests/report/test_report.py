@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controller.__main__ import main as controller_main
-from controller.report import (
+from controller.tools.report import (
     PROTOTYPE_STAGES,
     STAGES,
     Stats,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from controller.conversation import Conversation, Dialog
-from controller.directory import Directory, load_directory
+from controller.conversation.directory import Directory
+from controller.records.directory_file import load_directory
 from tests.resident.drive import NO_CONCIERGE, POLICY
 
 ROOT = Path(__file__).parent.parent.parent

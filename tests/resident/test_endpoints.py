@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.endpoints import resolve_endpoint
+from controller.calls.endpoints import resolve_endpoint
 
 
 @pytest.mark.parametrize(

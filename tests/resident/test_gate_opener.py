@@ -17,15 +17,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from controller.conversation import Intent, VisitorRequest
-from controller.gate_opener import (
+from controller.records.gate_opener import (
     DtmfGateOpener,
     GateContext,
     GateOpenError,
     HttpGateOpener,
     NoGateOpener,
-    build_gate_opener,
 )
 from controller.settings import SettingsError, load_settings
+from controller.wiring import gate_opener as build_gate_opener
 
 USER, PASSWORD, REALM = "admin", "s3cr3t-Porta!", "intercom"
 CONTEXT = GateContext.from_request(

@@ -44,8 +44,8 @@ from controller.conversation import (
     VisitorRequest,
     WriteAudit,
 )
+from controller.conversation.directory import Directory
 from controller.conversation.resident import distinct_targets
-from controller.directory import Directory
 from tests.resident.drive import POLICY, RENATA, VISIT, asking, calling, feed, of_type, said
 
 REQUEST = VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza")
@@ -405,7 +405,7 @@ def test_every_ending_has_exactly_one_end_call(conversation: Conversation) -> No
 
 
 def test_the_state_survives_the_store_codec(conversation: Conversation) -> None:
-    from controller.store import decode_state, encode_state
+    from controller.records.store import decode_state, encode_state
 
     state, _ = asking(conversation)
     state, _ = feed(conversation, state, "sim")
@@ -419,13 +419,13 @@ def test_distinct_targets_keeps_the_first_of_each_endpoint() -> None:
 
 
 def test_policy_from_settings() -> None:
-    from controller.conversation import DialogPolicy
     from controller.settings import load_settings
+    from controller.wiring import dialog_policy
 
-    policy = DialogPolicy.from_settings(load_settings(ring_timeout_s=30, call_attempts=3, reassure_every_s=5))
+    policy = dialog_policy(load_settings(ring_timeout_s=30, call_attempts=3, reassure_every_s=5))
     assert (policy.ring_timeout_s, policy.call_attempts, policy.reassure_every_s) == (30.0, 3, 5.0)
     assert policy.concierge_available is False  # PORTARIA_CONCIERGE_ENDPOINT empty by default
-    assert DialogPolicy.from_settings(load_settings(concierge_endpoint="PJSIP/concierge")).concierge_available
-    assert not DialogPolicy.from_settings(
+    assert dialog_policy(load_settings(concierge_endpoint="PJSIP/concierge")).concierge_available
+    assert not dialog_policy(
         load_settings(concierge_endpoint="x"), concierge_available=False
     ).concierge_available

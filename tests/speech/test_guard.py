@@ -9,7 +9,7 @@ import pytest
 
 from audiosocket.speech.base import EngineError, EngineTimeout, Transcript
 from audiosocket.speech.guard import CallSpeech, GuardLimits, SpeechFailure
-from audiosocket.speech.prompts import FALLBACK_PHRASE, PromptCache
+from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, PromptCache
 from tests.speech.fakes import FakeSTT, FakeTTS, RecordingEvents
 
 LIMITS = GuardLimits(stt_timeout_s=0.3, tts_timeout_s=0.2, max_consecutive_failures=3)

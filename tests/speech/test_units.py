@@ -12,11 +12,13 @@ from pydantic import SecretStr
 
 from audiosocket.speech import install_model
 from audiosocket.speech.base import BufferedStream, EngineError, Transcript
-from audiosocket.speech.factory import azure_settings_problems, build_speech, speech_settings_problems
 from audiosocket.speech.normalize import contains_keywords, normalize, word_error_rate
-from audiosocket.speech.prompts import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
+from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
 from audiosocket.speech.whisper import max_new_tokens, pcm_to_float
-from controller.settings import Settings, SttEngine, TtsEngine
+from controller.settings import Settings, SettingsError, SttEngine, TtsEngine
+from controller.wiring import azure_problems as azure_settings_problems
+from controller.wiring import speech_engines as build_speech
+from controller.wiring import speech_problems as speech_settings_problems
 from tests.speech.fakes import FakeTTS
 
 
@@ -123,7 +125,7 @@ def test_azure_problems_name_the_missing_setting_and_never_the_key() -> None:
         tts_engine=TtsEngine.AZURE, azure_speech_key=SecretStr(secret), azure_speech_region="brazilsouth"
     )
     assert azure_settings_problems(complete) == []
-    with pytest.raises(EngineError) as caught:
+    with pytest.raises(SettingsError) as caught:
         build_speech(settings(tts_engine=TtsEngine.AZURE, azure_speech_key=SecretStr(secret)))
     assert "REGION" in str(caught.value) and secret not in str(caught.value)
 

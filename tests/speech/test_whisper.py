@@ -77,8 +77,8 @@ async def test_the_event_loop_keeps_ticking_while_transcribing(whisper: WhisperS
 
 async def test_offline_engines_from_settings_end_to_end() -> None:
     """build_speech() with the defaults: greeting from the cache at once, a fixture recognised, events emitted."""
-    from audiosocket.speech.factory import build_speech
     from controller.settings import MediaFormat, Settings
+    from controller.wiring import speech_engines as build_speech
     from tests.speech.fakes import RecordingEvents
 
     settings = Settings(_env_file=None, whisper_model=MODEL, media_format=MediaFormat.SLIN)  # type: ignore[call-arg]

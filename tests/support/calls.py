@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from controller.service import Service
+from controller.wiring import Service
 
 Event = dict[str, Any]
 

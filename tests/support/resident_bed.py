@@ -24,9 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.ari import AriClient
-from controller.service import Service
+from controller.ari.client import AriClient
 from controller.settings import Settings
+from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.fake_llm import FakeLlm, Reply, answer
 from tests.support.poll import eventually

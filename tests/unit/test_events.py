@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller.events import JsonlEventLog, read_events
+from controller.records.call_log import JsonlEventLog, read_events
 
 
 def test_each_event_is_one_json_line_with_ids_and_both_clocks(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.phone import (
+from controller.tools.phone import (
     FRAME_BYTES,
     EnergyDetector,
     Pacer,

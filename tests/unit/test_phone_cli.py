@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.phone import PhoneOptions, Press, Say, parse_options, run_phone
 from controller.settings import load_settings
+from controller.tools.phone import PhoneOptions, Press, Say, parse_options, run_phone
 from tests.support.testbed import REPO
 
 HELLO = str(REPO / "tests" / "fixtures" / "audio" / "visitor-hello.wav")

@@ -2,7 +2,7 @@
 
 The call owns everything it creates (mixing bridges, externalMedia channels, their AudioSocket connections,
 the resident's channel) and removes all of it when it ends, whatever the reason. Events for its channels
-arrive, in Asterisk's order, on its own queue (filled by :class:`controller.app.StasisApp`).
+arrive, in Asterisk's order, on its own queue (filled by :class:`controller.calls.stasis.StasisApp`).
 
 Sequence::
 
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiosocket.frame_clock import FrameClock
-from audiosocket.media_leg import MediaLeg
+from audiosocket.media_leg import LegConfig, MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.speech.factory import SpeechEngines
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
-from controller.ari import AriClient, AriConflict, AriError, Event
-from controller.audit import AuditError, AuditLog
-from controller.call_runner import CallRunner, LegIO
+from controller.ari.client import AriClient, AriConflict, AriError, Event
+from controller.calls.endpoints import resolve_endpoint
+from controller.calls.runner import CallRunner, LegIO
 from controller.conversation import CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
 from controller.conversation.call import Conversation
 from controller.conversation.events import (
@@ -45,12 +45,11 @@ from controller.conversation.events import (
     Unavailable,
 )
 from controller.conversation.understanding import Understanding
-from controller.directory import LiveDirectory
-from controller.endpoints import resolve_endpoint
-from controller.events import EventSink
-from controller.gate_opener import GateContext, GateOpener, GateOpenError
-from controller.settings import Settings
-from controller.store import ConversationStore
+from controller.records.audit import AuditError, AuditLog
+from controller.records.call_log import EventSink
+from controller.records.directory_file import LiveDirectory
+from controller.records.gate_opener import GateContext, GateOpener, GateOpenError
+from controller.records.store import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +62,22 @@ class CallConfig:
     app: str
     media_address: str
     media_format: str
-    sample_rate: int
+    leg: LegConfig
+    policy: DialogPolicy
+    endpoint_template: str = ""
+    caller_id: str = "Portaria"
+    concierge_endpoint: str = ""  # empty: a hand-over ends the call politely instead
     setup_timeout_s: float = 5.0
     fallback_context: str = "portaria-fallback"
     end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallDeps:
     ari: AriClient
     media: AudioSocketServer
     events: EventSink
     config: CallConfig
-    settings: Settings
     speech: SpeechEngines
     directory: LiveDirectory
     store: ConversationStore
@@ -146,8 +148,7 @@ class GateCall:
             await deps.ari.post(f"channels/{self.gate_channel_id}/answer")
             self.emit("answered", ms=_ms_since(started, deps.clock))
             media_leg = await self._open_leg(Leg.GATE, self.gate_channel_id, started)
-            policy = DialogPolicy.from_settings(deps.settings)
-            dialog = Conversation(Dialog(deps.directory.current(), policy))
+            dialog = Conversation(Dialog(deps.directory.current(), deps.config.policy))
             runner = CallRunner(
                 self.call_id, dialog, self, deps.events, deps.store, deps.understanding, clock=deps.clock
             )
@@ -208,9 +209,9 @@ class GateCall:
         self.emit("bridged", leg, ms=_ms_since(started, deps.clock), bridge=bridge_id)
         media.connection = await asyncio.wait_for(connected, config.setup_timeout_s)
         self.emit("media_connected", leg, ms=_ms_since(started, deps.clock), format=config.media_format)
-        media.leg = await MediaLeg.from_settings(
+        media.leg = MediaLeg.configured(
             media.connection,
-            deps.settings,
+            config.leg,
             events=deps.events,
             call_id=self.call_id,
             leg=str(leg),
@@ -254,7 +255,7 @@ class GateCall:
         assert runner is not None
         self._dials += 1
         channel_id = f"portaria-resident-{self.call_id}-{self._dials}"
-        endpoint = resolve_endpoint(action.target.endpoint, deps.settings.endpoint_template)
+        endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
         self.owned_channels.add(channel_id)
         self._resident_channel = channel_id
         entered = self._wait_for(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id)
@@ -291,7 +292,7 @@ class GateCall:
                 app=deps.config.app,
                 appArgs=f"resident,{self.call_id}",
                 channelId=channel_id,
-                callerId=deps.settings.caller_id,
+                callerId=deps.config.caller_id,
                 timeout=max(1, round(action.timeout_s)),
             )
         except AriError as error:
@@ -384,7 +385,7 @@ class GateCall:
     async def fallback(self, reason: str) -> None:
         """Hand the visitor to a person: back to the dialplan, which dials the concierge; else end politely."""
         config = self.deps.config
-        concierge = self.deps.settings.concierge_endpoint.strip()
+        concierge = config.concierge_endpoint
         if self._handed_over:
             return
         self._handed_over = True

@@ -14,7 +14,6 @@ import redis.asyncio as redis
 from pydantic import TypeAdapter
 
 from controller.conversation.state import DialogState
-from controller.settings import Settings
 
 _CODEC = TypeAdapter(DialogState)
 _PREFIX = "portaria:conversation:"
@@ -88,10 +87,3 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def open_store(settings: Settings) -> ConversationStore:
-    """The store the settings ask for (Redis when PORTARIA_REDIS_URL is set)."""
-    if settings.redis_url is not None and settings.redis_url.get_secret_value():
-        return RedisStore(settings.redis_url.get_secret_value(), settings.state_ttl_s)
-    return MemoryStore(settings.state_ttl_s)

@@ -1,9 +1,9 @@
 """`python -m controller phone`: a test phone that speaks AudioSocket, through the real Asterisk (docs/phone.md).
 
-This module is the command line: arguments, keypad digits typed on the terminal, exit codes. The call itself is
-`controller.phone_call` (`Phone`: ARI and the AudioSocket session), the audio parts are `controller.phone_audio`
-(WAV loading, pacing, energy detection, recording, the sound card); their public names are re-exported here, so
-`from controller.phone import ...` gives the whole phone.
+This module is the command line: arguments, keypad digits typed on the terminal, exit codes. The call itself
+is `controller.tools.phone_call` (`Phone`: ARI and the AudioSocket session), the audio parts are
+`controller.tools.phone_audio` (WAV loading, pacing, energy detection, recording, the sound card); their public
+names are re-exported here, so `from controller.tools.phone import ...` gives the whole phone.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from controller.ari import AriClient, AriError
-from controller.phone_audio import (
+from controller.ari.client import AriClient, AriError
+from controller.settings import Settings, SettingsError, load_settings
+from controller.tools.phone_audio import (
     FRAME_BYTES,
     FRAME_S,
     RATE,
@@ -30,7 +31,7 @@ from controller.phone_audio import (
     load_wav,
     split_frames,
 )
-from controller.phone_call import (
+from controller.tools.phone_call import (
     ANSWER_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
     Phone,
@@ -40,7 +41,6 @@ from controller.phone_call import (
     Say,
     Step,
 )
-from controller.settings import Settings, SettingsError, load_settings
 
 __all__ = [
     "ANSWER_TIMEOUT_S",

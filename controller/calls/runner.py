@@ -62,11 +62,11 @@ from controller.conversation.events import (
     OpenGate,
     WriteAudit,
 )
-from controller.conversation.llm import dialog_facts
+from controller.conversation.reading import dialog_facts
 from controller.conversation.state import Phase
 from controller.conversation.understanding import Understanding
-from controller.events import EventSink
-from controller.store import ConversationStore
+from controller.records.call_log import EventSink
+from controller.records.store import ConversationStore
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from controller.conversation.events import AuditRecord
-from controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +115,6 @@ class SqliteAuditLog:
         self._readonly = readonly
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
         self._db: sqlite3.Connection | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteAuditLog:
-        return cls(settings.audit_db, gate=settings.gate_name, retention_days=settings.audit_retention_days)
 
     async def open(self) -> None:
         """Connect now (else the first call does): start-up reports an unusable path early."""

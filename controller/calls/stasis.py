@@ -11,8 +11,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from controller.ari import AriClient, AriError, AriNotFound, Event
-from controller.gate_call import CallDeps, GateCall
+from controller.ari.client import AriClient, AriError, AriNotFound, Event
+from controller.calls.gate_call import CallDeps, GateCall
 
 log = logging.getLogger(__name__)
 

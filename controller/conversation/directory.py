@@ -1,4 +1,4 @@
-"""Residents directory: loading, validation and reload of `data/apartamentos.json`.
+"""Residents directory: the model and the validation of `data/apartamentos.json` text (pure: no file access).
 
 The prototype's format is a JSON list of apartments, and it keeps loading unchanged::
 
@@ -14,21 +14,14 @@ The extended format adds, all optional:
   ``voip_number``.
 
 Validation names the entry and field at fault, so an administrator can fix the file without reading code.
-:class:`LiveDirectory` reloads the file when it changes and keeps the last good directory if the new file is broken.
+Reading the file and reloading it live is :mod:`controller.records.directory_file`'s job.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 class DirectoryError(Exception):
@@ -158,66 +151,3 @@ def parse_directory(text: str, source: str = "directory") -> Directory:
             raise DirectoryError(f"{source}: apartment {apartment.label} appears more than once")
         seen.add(key)
     return Directory(apartments)
-
-
-def load_directory(path: Path) -> Directory:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DirectoryError(f"{path}: cannot be read ({error.strerror or error})") from None
-    except UnicodeDecodeError:
-        raise DirectoryError(f"{path}: is not UTF-8 text") from None
-    try:
-        return parse_directory(text, str(path))
-    except DirectoryError as error:
-        if str(error).startswith(str(path)):
-            raise
-        raise DirectoryError(f"{path}: {error}") from None
-
-
-class LiveDirectory:
-    """The current directory of a file that administrators edit while Portaria runs.
-
-    :meth:`current` looks at the file's modification time and size at most every `check_every_s` and reloads when
-    they change. A file that no longer loads is logged (with the reason) and the last good directory stays in use,
-    so a half-saved edit never leaves the gate without residents. The first load must succeed.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        check_every_s: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._path = path
-        self._check_every_s = check_every_s
-        self._clock = clock
-        self._signature = self._stat()
-        self._directory = load_directory(path)
-        self._checked_at = clock()
-
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            info = os.stat(self._path)
-        except OSError:
-            return None
-        return (info.st_mtime_ns, info.st_size)
-
-    def current(self) -> Directory:
-        now = self._clock()
-        if now - self._checked_at < self._check_every_s:
-            return self._directory
-        self._checked_at = now
-        signature = self._stat()
-        if signature == self._signature:
-            return self._directory
-        self._signature = signature
-        try:
-            self._directory = load_directory(self._path)
-        except DirectoryError as error:
-            log.error("residents directory not reloaded, keeping the last good one: %s", error)
-        else:
-            count = len(self._directory.apartments)
-            log.info("residents directory reloaded from %s (%d apartments)", self._path, count)
-        return self._directory

@@ -15,9 +15,9 @@ import json
 import time
 from typing import Any
 
-from controller.service import Service
 from controller.settings import load_settings
-from controller.simulator import SimulatedVisitor, call_gate
+from controller.tools.simulator import SimulatedVisitor, call_gate
+from controller.wiring import Service
 
 
 def _describe(event: dict[str, Any]) -> str:

@@ -26,7 +26,6 @@ from controller.conversation import (
     Action,
     CallStarted,
     Dialog,
-    DialogPolicy,
     DialogState,
     DtmfReceived,
     Event,
@@ -37,10 +36,13 @@ from controller.conversation import (
     UtteranceHeard,
     outcome,
 )
-from controller.conversation.llm import build_understanding, dialog_facts
-from controller.directory import DirectoryError, load_directory
+from controller.conversation.directory import DirectoryError
+from controller.conversation.reading import dialog_facts
+from controller.records.directory_file import load_directory
+from controller.records.store import ConversationStore
 from controller.settings import SettingsError, load_settings
-from controller.store import ConversationStore, open_store
+from controller.wiring import conversation_store, dialog_policy
+from controller.wiring import understanding as build_understanding
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,8 +115,8 @@ def main(argv: list[str]) -> int:
     except (SettingsError, DirectoryError) as error:
         print(f"chat: {error}", file=sys.stderr)
         return 2
-    dialog = Dialog(directory, DialogPolicy.from_settings(settings))
-    session = _Session(dialog, understanding, open_store(settings), args.actions)
+    dialog = Dialog(directory, dialog_policy(settings))
+    session = _Session(dialog, understanding, conversation_store(settings), args.actions)
     result = asyncio.run(_run(session))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0

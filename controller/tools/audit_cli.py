@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from controller.audit import COLUMNS, AuditEntry, AuditError, SqliteAuditLog
+from controller.records.audit import COLUMNS, AuditEntry, AuditError, SqliteAuditLog
 from controller.settings import SettingsError, load_settings
 
 _SHOWN = ("time", "gate", "decision", "how", "visitor_name", "intent", "apartment", "block", "resident", "call_id")

@@ -31,7 +31,6 @@ from typing import Literal, Protocol
 import aiohttp
 
 from controller.conversation.events import VisitorRequest
-from controller.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -227,34 +226,3 @@ def _success(text: str) -> bool:
     except ValueError:
         return True
     return not (isinstance(answer, dict) and answer.get("success") is False)
-
-
-def build_gate_opener(settings: Settings, send_dtmf: SendDtmf) -> GateOpener:
-    """The opener PORTARIA_GATE_OPENER chooses; SettingsError when what it needs is missing."""
-    match settings.gate_opener:
-        case "none":
-            return NoGateOpener()
-        case "dtmf":
-            return DtmfGateOpener(send_dtmf, settings.gate_dtmf, settings.gate_timeout_s)
-    name = settings.gate_http_preset
-    preset = PRESETS[name]
-    if not settings.gate_http_url:
-        raise SettingsError("PORTARIA_GATE_HTTP_URL is not set (the intercom's address, or the webhook URL)")
-    auth: Auth = preset.auth if settings.gate_http_auth == "auto" else settings.gate_http_auth
-    password = settings.gate_http_password.get_secret_value() if settings.gate_http_password else ""
-    token = settings.gate_http_token.get_secret_value() if settings.gate_http_token else ""
-    if auth in ("digest", "basic") and not (settings.gate_http_user and password):
-        raise SettingsError(
-            f"PORTARIA_GATE_HTTP_USER and PORTARIA_GATE_HTTP_PASSWORD are needed for {name} ({auth} authentication)"
-        )
-    return HttpGateOpener(
-        name,
-        preset,
-        settings.gate_http_url,
-        door=settings.gate_door,
-        timeout_s=settings.gate_timeout_s,
-        auth=auth,
-        user=settings.gate_http_user,
-        password=password,
-        token=token,
-    )

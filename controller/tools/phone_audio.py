@@ -2,7 +2,7 @@
 absolute clock, energy detection and recording on the wall clock, and an optional headset (sounddevice).
 
 `PhoneError` lives here, the lowest of the phone's modules, because loading a WAV or opening the sound card are
-the first things that can go wrong; `controller.phone_call` and `controller.phone` raise it too.
+the first things that can go wrong; `controller.tools.phone_call` and `controller.tools.phone` raise it too.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.ari import AriClient
+from controller.ari.client import AriClient
 
 RECORDINGS = Path("var/spool/asterisk/portaria")
 

@@ -9,10 +9,11 @@ import asyncio
 import socket
 from collections.abc import Callable
 
-from audiosocket.speech.factory import speech_settings_problems
-from controller.ari import AriAuthError, AriClient, AriConnectionError, AriError
-from controller.directory import DirectoryError, load_directory
+from controller.ari.client import AriAuthError, AriClient, AriConnectionError, AriError
+from controller.conversation.directory import DirectoryError
+from controller.records.directory_file import load_directory
 from controller.settings import Settings, SettingsError, load_settings
+from controller.wiring import speech_problems
 
 Report = Callable[[bool, str], None]
 
@@ -74,7 +75,7 @@ def run_check(report: Report = _print_report, **overrides: object) -> int:
     except DirectoryError as error:
         report(False, f"directory {error}")
         ok = False
-    problems = speech_settings_problems(settings)
+    problems = speech_problems(settings)
     for problem in problems:
         report(False, f"speech: {problem}")
     if not problems:

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from audiosocket.protocol import Audio, Decoder, Dtmf, Error, Frame, Hangup, ProtocolError, Uuid, encode
-from controller.ari import AriClient, AriError, Event
-from controller.phone_audio import (
+from controller.ari.client import AriClient, AriError, Event
+from controller.tools.phone_audio import (
     FRAME_BYTES,
     RATE,
     EnergyDetector,

@@ -1,0 +1,1 @@
+"""What the service keeps and touches outside a call: call log, audit, state store, directory file, gate opener."""

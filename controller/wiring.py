@@ -1,0 +1,376 @@
+"""The composition root: the settings become plain configs here, and every long-lived object is built here.
+
+Nothing below this module reads :class:`~controller.settings.Settings`: the media layer gets a
+:class:`~audiosocket.media_leg.LegConfig` and a :class:`~audiosocket.speech.factory.SpeechConfig`, the
+conversation a :class:`~controller.conversation.dialog.DialogPolicy`, a call a
+:class:`~controller.calls.gate_call.CallConfig`. The functions are also what the tools (chat, check, demo) use,
+so a tool and the service never build the same thing two ways.
+
+`Service` is what `python -m controller` runs and what the integration tests and the demo start in-process:
+ARI client + events websocket, the co-hosted AudioSocket server, the per-call event log, the speech engines
+with their prompt cache, the residents directory and the conversation store. Start and stop are paired; stop
+hands live callers back to the dialplan and closes everything it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from audiosocket.endpointing import EndpointingConfig
+from audiosocket.frame_clock import FrameClock
+from audiosocket.media_leg import LegConfig
+from audiosocket.server import AudioSocketServer
+from audiosocket.speech.azure import AzureConfig
+from audiosocket.speech.factory import SpeechConfig, SpeechEngines, build_speech
+from audiosocket.speech.guard import GuardLimits
+from audiosocket.speech.whisper import WhisperOptions
+from audiosocket.vad import Vad, open_vad
+from audiosocket.vad_pool import VadPool
+from controller.ari.client import AriClient
+from controller.calls.gate_call import CallConfig, CallDeps
+from controller.calls.stasis import StasisApp
+from controller.conversation import prompts
+from controller.conversation.dialog import DialogPolicy
+from controller.conversation.rules import RuleUnderstanding
+from controller.conversation.understanding import Understanding
+from controller.records.audit import AuditError, SqliteAuditLog
+from controller.records.call_log import JsonlEventLog
+from controller.records.directory_file import LiveDirectory
+from controller.records.gate_opener import (
+    PRESETS,
+    Auth,
+    DtmfGateOpener,
+    GateOpener,
+    HttpGateOpener,
+    NoGateOpener,
+    SendDtmf,
+)
+from controller.records.store import ConversationStore, MemoryStore, RedisStore
+from controller.settings import ENV_PREFIX, Settings, SettingsError, SttEngine, TtsEngine, UnderstandingEngine
+from controller.understanding.fallback import WithFallback
+from controller.understanding.llm import LlmConfig, LlmSetupError, LlmUnderstanding
+
+log = logging.getLogger(__name__)
+
+
+# Settings -> plain configs ---------------------------------------------------------------------------------
+
+
+def dialog_policy(settings: Settings, *, concierge_available: bool | None = None) -> DialogPolicy:
+    """The conversation's policy; a concierge is available when PORTARIA_CONCIERGE_ENDPOINT is set."""
+    if concierge_available is None:
+        concierge_available = bool(settings.concierge_endpoint.strip())
+    return DialogPolicy(
+        greeting=settings.greeting,
+        max_turns_without_progress=settings.max_turns_without_progress,
+        silence_timeout_s=settings.reprompt_after_s,
+        dtmf_gap_s=settings.dtmf_gap_s,
+        concierge_available=concierge_available,
+        call_attempts=settings.call_attempts,
+        ring_timeout_s=settings.ring_timeout_s,
+        reassure_every_s=settings.reassure_every_s,
+        resident_silence_s=settings.reprompt_after_s,
+    )
+
+
+def leg_config(settings: Settings) -> LegConfig:
+    return LegConfig(
+        sample_rate=settings.media_format.sample_rate,
+        endpointing=EndpointingConfig(
+            silence_ms=settings.silence_ms,
+            early_ms=settings.early_end_ms,
+            pre_roll_ms=settings.pre_roll_ms,
+            min_speech_ms=settings.min_speech_ms,
+            max_utterance_ms=settings.max_utterance_ms,
+            barge_in_min_ms=settings.barge_in_min_ms,
+        ),
+        barge_in=settings.barge_in,
+        idle_silence=settings.playout_idle_silence,
+    )
+
+
+async def open_leg_vad(settings: Settings) -> Vad:
+    """The VAD the settings choose, at the legs' rate, built off the event loop."""
+    return await open_vad(
+        settings.vad_engine,
+        settings.media_format.sample_rate,
+        webrtc_mode=settings.vad_webrtc_mode,
+        silero_threshold=settings.vad_silero_threshold,
+    )
+
+
+def azure_problems(settings: Settings) -> list[str]:
+    """What is missing for the Azure engines the settings select (empty when Azure is not selected or complete)."""
+    users = [
+        name
+        for name, used in (
+            ("speech-to-text", settings.stt_engine is SttEngine.AZURE),
+            ("text-to-speech", settings.tts_engine is TtsEngine.AZURE),
+        )
+        if used
+    ]
+    if not users:
+        return []
+    selected = f"Azure is selected for {' and '.join(users)}"
+    problems = []
+    if settings.azure_speech_key is None or not settings.azure_speech_key.get_secret_value().strip():
+        problems.append(f"{ENV_PREFIX}AZURE_SPEECH_KEY is not set ({selected})")
+    if not settings.azure_speech_region.strip():
+        problems.append(f"{ENV_PREFIX}AZURE_SPEECH_REGION is not set, e.g. brazilsouth ({selected})")
+    return problems
+
+
+def speech_problems(settings: Settings) -> list[str]:
+    """Everything `check` should report about speech: Azure credentials, the Whisper model's presence."""
+    problems = azure_problems(settings)
+    if settings.stt_engine is SttEngine.WHISPER and not (settings.whisper_model / "model.bin").is_file():
+        problems.append(
+            f"{ENV_PREFIX}WHISPER_MODEL: no model.bin in {settings.whisper_model} "
+            "(run `python -m audiosocket.speech.install_model`)"
+        )
+    return problems
+
+
+def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = None) -> SpeechConfig:
+    """The speech engines' config; SettingsError naming the missing setting (never the key) if Azure is incomplete."""
+    problems = azure_problems(settings)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    azure = None
+    if settings.azure_speech_key is not None and settings.azure_speech_key.get_secret_value().strip():
+        azure = AzureConfig(
+            key=settings.azure_speech_key,
+            region=settings.azure_speech_region,
+            language=settings.azure_speech_language,
+            voice=settings.azure_speech_voice,
+            session_timeout_s=settings.stt_timeout_s,
+        )
+    return SpeechConfig(
+        stt="azure" if settings.stt_engine is SttEngine.AZURE else "whisper",
+        tts="azure" if settings.tts_engine is TtsEngine.AZURE else "espeak",
+        whisper_model=settings.whisper_model,
+        whisper=WhisperOptions(
+            compute_type=settings.whisper_compute_type,
+            cpu_threads=settings.whisper_threads,
+            beam_size=settings.whisper_beam_size,
+            short_input=settings.whisper_short_input,
+        ),
+        espeak_voice=settings.espeak_voice,
+        espeak_speed=settings.espeak_speed,
+        azure=azure,
+        limits=GuardLimits(
+            stt_timeout_s=settings.stt_timeout_s,
+            tts_timeout_s=settings.tts_timeout_s,
+            max_consecutive_failures=settings.speech_max_failures,
+        ),
+        workers=settings.speech_workers,
+        phrases=(settings.greeting,),
+        sample_rates=tuple(sample_rates) if sample_rates else (settings.media_format.sample_rate,),
+    )
+
+
+def speech_engines(settings: Settings, *, sample_rates: Iterable[int] | None = None) -> SpeechEngines:
+    return build_speech(speech_config(settings, sample_rates=sample_rates))
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    return LlmConfig(
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        base_url=str(settings.llm_base_url) if settings.llm_base_url is not None else None,
+    )
+
+
+def understanding(settings: Settings) -> Understanding:
+    """The understanding the settings ask for; call once at start-up (the LLM backend imports CrewAI here).
+
+    Raises SettingsError when the llm extra is not installed or CrewAI refuses the model.
+    """
+    rules = RuleUnderstanding()
+    if settings.understanding is UnderstandingEngine.RULES:
+        return rules
+    try:
+        backend = LlmUnderstanding.create(llm_config(settings))
+    except LlmSetupError as error:
+        raise SettingsError(f"{ENV_PREFIX}{error}") from None
+    log.info("understanding: %s through CrewAI, rules after %.1f s", settings.llm_model, settings.llm_timeout_s)
+    return WithFallback(backend, rules, settings.llm_timeout_s)
+
+
+def audit_log(settings: Settings) -> SqliteAuditLog:
+    return SqliteAuditLog(settings.audit_db, gate=settings.gate_name, retention_days=settings.audit_retention_days)
+
+
+def conversation_store(settings: Settings) -> ConversationStore:
+    """The store the settings ask for (Redis when PORTARIA_REDIS_URL is set)."""
+    if settings.redis_url is not None and settings.redis_url.get_secret_value():
+        return RedisStore(settings.redis_url.get_secret_value(), settings.state_ttl_s)
+    return MemoryStore(settings.state_ttl_s)
+
+
+def gate_opener(settings: Settings, send_dtmf: SendDtmf) -> GateOpener:
+    """The opener PORTARIA_GATE_OPENER chooses; SettingsError when what it needs is missing."""
+    match settings.gate_opener:
+        case "none":
+            return NoGateOpener()
+        case "dtmf":
+            return DtmfGateOpener(send_dtmf, settings.gate_dtmf, settings.gate_timeout_s)
+    name = settings.gate_http_preset
+    preset = PRESETS[name]
+    if not settings.gate_http_url:
+        raise SettingsError(f"{ENV_PREFIX}GATE_HTTP_URL is not set (the intercom's address, or the webhook URL)")
+    auth: Auth = preset.auth if settings.gate_http_auth == "auto" else settings.gate_http_auth
+    password = settings.gate_http_password.get_secret_value() if settings.gate_http_password else ""
+    token = settings.gate_http_token.get_secret_value() if settings.gate_http_token else ""
+    if auth in ("digest", "basic") and not (settings.gate_http_user and password):
+        raise SettingsError(
+            f"{ENV_PREFIX}GATE_HTTP_USER and {ENV_PREFIX}GATE_HTTP_PASSWORD are needed for {name} "
+            f"({auth} authentication)"
+        )
+    return HttpGateOpener(
+        name,
+        preset,
+        settings.gate_http_url,
+        door=settings.gate_door,
+        timeout_s=settings.gate_timeout_s,
+        auth=auth,
+        user=settings.gate_http_user,
+        password=password,
+        token=token,
+    )
+
+
+def call_config(settings: Settings, media_port: int) -> CallConfig:
+    """What every gate call needs to know; `media_port` is the port the AudioSocket server really listens on."""
+    advertise = settings.advertise_address
+    if not settings.audiosocket_advertise:
+        advertise = f"{advertise.rsplit(':', 1)[0]}:{media_port}"
+    return CallConfig(
+        app=settings.ari_app,
+        media_address=advertise,
+        media_format=settings.media_format.value,
+        leg=leg_config(settings),
+        policy=dialog_policy(settings),
+        endpoint_template=settings.endpoint_template,
+        caller_id=settings.caller_id,
+        concierge_endpoint=settings.concierge_endpoint.strip(),
+    )
+
+
+# The service -----------------------------------------------------------------------------------------------
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        password = settings.require_ari().get_secret_value()
+        host, port = settings.bind_host_port
+        self.events = JsonlEventLog(settings.events_file)
+        self.media = AudioSocketServer(host, port)
+        self.frame_clock = FrameClock()  # one 20 ms pass writes every leg's frame (docs/media.md)
+        self.ari = AriClient(
+            settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
+        )
+        self.directory = LiveDirectory(settings.directory)
+        self.speech = speech_engines(settings)
+        self.store = conversation_store(settings)
+        self.vads = VadPool(lambda: open_leg_vad(settings))
+        self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
+        self.audit = audit_log(settings)
+        self.opener = gate_opener(settings, self._send_dtmf)
+        self._purging: asyncio.Task[None] | None = None
+        self.app = StasisApp(self.ari, self._call_deps)
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._events_task: asyncio.Task[None] | None = None
+        self._config: CallConfig | None = None
+
+    def _call_deps(self) -> CallDeps:
+        assert self._config is not None
+        return CallDeps(
+            ari=self.ari,
+            media=self.media,
+            events=self.events,
+            config=self._config,
+            speech=self.speech,
+            directory=self.directory,
+            store=self.store,
+            vads=self.vads,
+            understanding=self.understanding,
+            audit=self.audit,
+            opener=self.opener,
+            frame_clock=self.frame_clock,
+        )
+
+    async def _send_dtmf(self, channel_id: str, digits: str) -> None:
+        await self.ari.post(f"channels/{channel_id}/dtmf", dtmf=digits)
+
+    async def start(self) -> None:
+        self.events.open()
+        await self.media.start()
+        await self.speech.start(prompts.fixed_phrases())
+        await self.vads.warm()
+        try:
+            await self.audit.open()  # an unusable audit path is reported now, not at the first decision
+        except AuditError as error:
+            # Calls still work (visitors reach residents, who can talk to them); no decision can open the gate.
+            log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
+        self._purging = asyncio.create_task(self.audit.keep_purging(), name="audit-purge")
+        self._config = call_config(self.settings, self.media.port)
+        await self.ari.open()
+        self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
+
+    async def _run_events(self) -> None:
+        async def on_connect(reconnected: bool) -> None:
+            await self.app.on_connect(reconnected)
+            self.connected.set()
+
+        await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait for the events websocket; surfaces a fatal error (e.g. refused credentials) instead of hanging."""
+        assert self._events_task is not None
+        waiter = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait({waiter, self._events_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if self._events_task in done:
+            waiter.cancel()
+            self._events_task.result()
+            raise RuntimeError("ARI events loop ended before connecting")
+        if waiter not in done:
+            waiter.cancel()
+            raise TimeoutError(f"ARI events websocket not connected within {timeout} s")
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set or the events loop fails (e.g. credentials refused)."""
+        assert self._events_task is not None
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopper, self._events_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self._events_task.done():
+            self._events_task.result()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self.app.shutdown()
+        if self._events_task is not None:
+            # Its outcome was already reported by run_until/wait_connected; here we only wait for it to end.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._events_task, 5)
+        await self.ari.close()
+        await self.media.stop()
+        await self.frame_clock.aclose()
+        await self.store.aclose()
+        await self.vads.aclose()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._purging
+        await self.audit.aclose()
+        await self.opener.aclose()
+        self.speech.close()
+        self.events.close()
+        log.info("stopped")
