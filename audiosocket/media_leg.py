@@ -23,12 +23,12 @@ calls queue in order. Events, in the order they happen:
 - :class:`SpeechResumed` ``(at)``: not done after all; drop the early recognition.
 - :class:`UtteranceEnded` ``(pcm, sample_rate, duration_ms, delay_ms, at, truncated, barged_in)``: the turn is
   over. If no SpeechResumed came since the last EarlyUtterance, its pcm is the same and that recognition stands.
-- :class:`DtmfPressed` ``(digit, at)``.
 - :class:`LegClosed` ``(reason, at)``: the connection is gone; the last event, repeated to any later reader.
 
 Times (``at``, ``onset``) are from the injected `clock` (``time.monotonic`` by default). Per-call events go to
 `events`: ``speech_start``, ``speech_early_end``, ``speech_resumed``, ``speech_end`` (``utterance_ms``,
-``endpointing_delay_ms``), ``speech_blip``, ``barge_in``, ``dtmf``, ``leg_closed``, and the playout's own.
+``endpointing_delay_ms``), ``speech_blip``, ``barge_in``, ``leg_closed``, and the playout's own. DTMF frames
+are counted (``dtmf_frames``) and dropped: the call gets keypad digits from ARI, which knows the channel.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 INBOX_FRAMES = 500
 
 __all__ = [
-    "DtmfPressed",
     "EarlyUtterance",
     "LegClosed",
     "LegEvent",
@@ -79,18 +78,12 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class DtmfPressed:
-    digit: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
 class LegClosed:
     reason: str
     at: float
 
 
-LegEvent = UtteranceStarted | EarlyUtterance | SpeechResumed | UtteranceEnded | DtmfPressed | LegClosed
+LegEvent = UtteranceStarted | EarlyUtterance | SpeechResumed | UtteranceEnded | LegClosed
 
 
 class MediaSource(Protocol):
@@ -112,7 +105,7 @@ class LegConfig:
 
 
 class MediaLeg:
-    """Turn detection, DTMF and paced playout for one AudioSocket leg. See the module docstring for the API."""
+    """Turn detection and paced playout for one AudioSocket leg. See the module docstring for the API."""
 
     def __init__(
         self,
@@ -159,6 +152,7 @@ class MediaLeg:
         self._inbox: deque[tuple[Audio | Dtmf, float]] = deque()
         self._failure: str | None = None
         self.foreign_frames = 0
+        self.dtmf_frames = 0
         self.dropped_frames = 0
 
     @classmethod
@@ -264,7 +258,7 @@ class MediaLeg:
             self.playout.frame_clock.remove(self._drain_inbox)
             if self._failure is None:
                 with contextlib.suppress(Exception):
-                    self._drain_inbox()  # what arrived before the end still counts (DTMF, the last words)
+                    self._drain_inbox()  # what arrived before the end still counts (the last words)
             reason = self._failure or reason
             self.playout.stop()
             for task in self._tasks[2:]:
@@ -279,8 +273,9 @@ class MediaLeg:
             while self._inbox:
                 item, at = self._inbox.popleft()
                 if isinstance(item, Dtmf):
-                    self._emit("dtmf", digit=item.digit)
-                    self._queue.put_nowait(DtmfPressed(item.digit, at))
+                    # Keypad digits reach the call through ARI, which names the channel; this is the copy the
+                    # bridge forwards to every member. Counted, not reported twice.
+                    self.dtmf_frames += 1
                     continue
                 speech = self._vad.is_speech(item.pcm)
                 barge_in = self._barge_in and self.playout.interruptible

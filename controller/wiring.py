@@ -29,8 +29,10 @@ from audiosocket.speech.guard import GuardLimits
 from audiosocket.speech.whisper import WhisperOptions
 from audiosocket.vad import Vad, open_vad
 from audiosocket.vad_pool import VadPool
+from controller.ari.asterisk import Asterisk
 from controller.ari.client import AriClient
 from controller.calls.gate_call import CallConfig, CallDeps
+from controller.calls.runner import CallRunner
 from controller.calls.stasis import StasisApp
 from controller.conversation import prompts
 from controller.conversation.dialog import DialogPolicy
@@ -265,8 +267,10 @@ def call_config(settings: Settings, media_port: int) -> CallConfig:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, runner: type[CallRunner] = CallRunner) -> None:
+        """`runner` runs each call's conversation (a media test may put a script in its place)."""
         self.settings = settings
+        self._runner = runner
         password = settings.require_ari().get_secret_value()
         host, port = settings.bind_host_port
         self.events = JsonlEventLog(settings.events_file)
@@ -275,15 +279,16 @@ class Service:
         self.ari = AriClient(
             settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
         )
+        self.asterisk = Asterisk(self.ari)
         self.directory = LiveDirectory(settings.directory)
         self.speech = speech_engines(settings)
         self.store = conversation_store(settings)
         self.vads = VadPool(lambda: open_leg_vad(settings))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
-        self.opener = gate_opener(settings, self._send_dtmf)
+        self.opener = gate_opener(settings, self.asterisk.send_dtmf)
         self._purging: asyncio.Task[None] | None = None
-        self.app = StasisApp(self.ari, self._call_deps)
+        self.app = StasisApp(self.asterisk, self._call_deps)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
@@ -292,7 +297,7 @@ class Service:
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
         return CallDeps(
-            ari=self.ari,
+            ari=self.asterisk,
             media=self.media,
             events=self.events,
             config=self._config,
@@ -304,10 +309,8 @@ class Service:
             audit=self.audit,
             opener=self.opener,
             frame_clock=self.frame_clock,
+            runner=self._runner,
         )
-
-    async def _send_dtmf(self, channel_id: str, digits: str) -> None:
-        await self.ari.post(f"channels/{channel_id}/dtmf", dtmf=digits)
 
     async def start(self) -> None:
         self.events.open()

@@ -1,16 +1,20 @@
-"""One gate call: the ARI call control around the conversation.
+"""One gate call: the ARI resources around the conversation, from StasisStart to teardown.
 
-The call owns everything it creates (mixing bridges, externalMedia channels, their AudioSocket connections,
-the resident's channel) and removes all of it when it ends, whatever the reason. Events for its channels
-arrive, in Asterisk's order, on its own queue (filled by :class:`controller.calls.stasis.StasisApp`).
+The call owns everything it creates (mixing bridges, externalMedia channels and their AudioSocket connections,
+the resident's channel) and removes all of it when it ends, whatever the reason. Its ARI events arrive typed and
+in Asterisk's order on its own queue (filled by :class:`~controller.calls.stasis.StasisApp`); each goes to the
+waiters (what the call is waiting for from Asterisk) and, for hang-ups and keypad digits, to the runner.
 
 Sequence::
 
-    StasisStart(gate) -> answer -> create bridge -> expect UUID -> POST externalMedia
-      -> wait StasisStart(externalMedia) -> add both to bridge  [event "bridged", ms since StasisStart]
-      -> AudioSocket connects -> MediaLeg -> CallRunner(dialog) starts: the greeting plays from the prompt cache
-      -> ... the dialog asks, the runner carries out its actions through this class (CallControl) ...
-      -> hang-up of the gate channel -> teardown
+    StasisStart(gate) -> answer -> CallMedia.open(gate)  [bridge + externalMedia + AudioSocket + MediaLeg]
+      -> CallRunner(conversation) starts: the greeting plays from the prompt cache
+      -> the conversation's actions that need Asterisk come back here (this class is the runner's CallControl):
+         ring the resident (calls.dialling), write the audit row, open the gate, bridge the callers, hand over
+      -> the gate channel ends (or the conversation ends the call) -> teardown
+
+A lost leg is reported to the conversation from one place, :meth:`GateCall._leg_left`, whether Asterisk said so
+(hang-up events) or the media did (the AudioSocket connection closed).
 """
 
 from __future__ import annotations
@@ -24,37 +28,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiosocket.events import EventSink
 from audiosocket.frame_clock import FrameClock
-from audiosocket.media_leg import LegConfig, MediaLeg
-from audiosocket.server import AudioSocketServer, MediaConnection
+from audiosocket.media_leg import LegConfig
+from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import SpeechEngines
-from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
-from controller.ari.client import AriClient, AriConflict, AriError, Event
+from controller.ari.asterisk import Asterisk
+from controller.ari.client import AriError
+from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, channel_id, is_end
+from controller.calls import dialling
 from controller.calls.endpoints import resolve_endpoint
+from controller.calls.media import CallMedia, MediaSetup
 from controller.calls.runner import CallRunner, LegIO
-from controller.conversation import CallStarted, Dialog, DialogPolicy, DtmfReceived, Leg
+from controller.calls.waiters import EventWaiters
 from controller.conversation.call import Conversation
+from controller.conversation.dialog import Dialog, DialogPolicy
 from controller.conversation.events import (
     AuditRecord,
+    CallStarted,
     DialResident,
+    DtmfReceived,
+    Leg,
     OpenGate,
     ResidentAnswered,
     ResidentRinging,
     ResidentUnavailable,
-    Unavailable,
 )
 from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditError, AuditLog
-from controller.records.call_log import EventSink
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateContext, GateOpener, GateOpenError
 from controller.records.store import ConversationStore
 
 log = logging.getLogger(__name__)
-
-END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
-LOCAL_HALF_GRACE_S = 1.0  # after a Local dial's channel ended, how long its other half may take to say why
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +81,7 @@ class CallConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallDeps:
-    ari: AriClient
+    ari: Asterisk
     media: AudioSocketServer
     events: EventSink
     config: CallConfig
@@ -87,38 +94,24 @@ class CallDeps:
     opener: GateOpener
     frame_clock: FrameClock
     clock: Callable[[], float] = time.monotonic
-
-
-@dataclass(slots=True)
-class _Waiter:
-    predicate: Callable[[Event], bool]
-    future: asyncio.Future[Event]
-
-
-@dataclass(slots=True)
-class _MediaChannel:
-    channel_id: str
-    connection_id: uuid.UUID
-    connection: MediaConnection | None = None
-    leg: MediaLeg | None = None
-    vad: Vad | None = None
+    runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
 
 
 @dataclass(eq=False)
 class GateCall:
     """Runs one gate call from StasisStart to teardown. `deliver()` feeds it ARI events in order."""
 
-    channel: dict[str, Any]
+    channel: Channel
     deps: CallDeps
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[AriEvent] = field(default_factory=asyncio.Queue)
     owned_channels: set[str] = field(default_factory=set)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     return_to_dialplan: bool = False
-    _waiters: list[_Waiter] = field(default_factory=list)
-    _bridges: list[str] = field(default_factory=list)
-    _media: list[_MediaChannel] = field(default_factory=list)
+    waiters: EventWaiters = field(default_factory=EventWaiters)
+    _media: CallMedia | None = None
     _runner: CallRunner | None = None
+    _left: set[Leg] = field(default_factory=set)
     _handed_over: bool = False
     _resident_channel: str | None = None
     _resident_answered: bool = False
@@ -126,42 +119,54 @@ class GateCall:
 
     @property
     def gate_channel_id(self) -> str:
-        return str(self.channel["id"])
+        return self.channel.id
 
     def owns(self, channel_id: str) -> bool:
         return channel_id == self.gate_channel_id or channel_id in self.owned_channels
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: AriEvent) -> None:
         self.queue.put_nowait(event)
 
     def emit(self, event: str, leg: str = Leg.GATE, **fields: Any) -> None:
         self.deps.events.emit(self.call_id, str(leg), event, **fields)
 
     async def run(self) -> None:
-        deps = self.deps
+        deps, config = self.deps, self.deps.config
         started = deps.clock()
-        caller = self.channel.get("caller", {})
-        self.emit("stasis_start", channel=self.gate_channel_id, caller=caller.get("number", ""))
+        self.emit("stasis_start", channel=self.gate_channel_id, caller=self.channel.caller_number)
+        self._media = CallMedia(
+            self.call_id,
+            asterisk=deps.ari,
+            server=deps.media,
+            vads=deps.vads,
+            waiters=self.waiters,
+            setup=MediaSetup(config.media_address, config.media_format, config.leg, config.setup_timeout_s),
+            events=deps.events,
+            frame_clock=deps.frame_clock,
+            own=self.owned_channels.add,
+            clock=deps.clock,
+        )
         pump = asyncio.create_task(self._pump_events(), name=f"call-{self.call_id}-events")
         runner_task: asyncio.Task[None] | None = None
         try:
-            await deps.ari.post(f"channels/{self.gate_channel_id}/answer")
-            self.emit("answered", ms=_ms_since(started, deps.clock))
-            media_leg = await self._open_leg(Leg.GATE, self.gate_channel_id, started)
-            dialog = Conversation(Dialog(deps.directory.current(), deps.config.policy))
-            runner = CallRunner(
-                self.call_id, dialog, self, deps.events, deps.store, deps.understanding, clock=deps.clock
+            await deps.ari.answer(self.gate_channel_id)
+            self.emit("answered", ms=self._ms_since(started))
+            media_leg = await self._media.open(Leg.GATE, self.gate_channel_id, started)
+            conversation = Conversation(Dialog(deps.directory.current(), config.policy))
+            runner = deps.runner(
+                self.call_id, conversation, self, deps.events, deps.store, deps.understanding, clock=deps.clock
             )
             runner.attach(Leg.GATE, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.GATE, deps.events)))
             self._runner = runner
+            for leg in self._left:
+                runner.leg_gone(leg)  # a caller who left while the call was being set up
             runner_task = asyncio.create_task(runner.run(CallStarted(at=deps.clock())), name=f"call-{self.call_id}")
             hangup = asyncio.create_task(self.hung_up.wait())
             await asyncio.wait({hangup, runner_task}, return_when=asyncio.FIRST_COMPLETED)
             hangup.cancel()
             if not runner_task.done():
-                # The visitor hung up: the conversation may still tell the resident, then ends the call.
-                runner.leg_gone(Leg.GATE)
-                await asyncio.wait({runner_task}, timeout=deps.config.end_grace_s)
+                # The visitor has gone: the conversation may still tell the resident, then it ends the call.
+                await asyncio.wait({runner_task}, timeout=config.end_grace_s)
             if runner_task.done() and not runner_task.cancelled() and runner_task.exception() is not None:
                 raise runner_task.exception()  # type: ignore[misc]
         except AriError as error:
@@ -178,172 +183,82 @@ class GateCall:
             pump.cancel()
             self.emit("call_end", duration_ms=round((deps.clock() - started) * 1000))
 
-    # Legs ------------------------------------------------------------------------------------------------------
-
-    async def _open_leg(self, leg: Leg, channel_id: str, started: float) -> MediaLeg:
-        """Bridge `channel_id` with a new externalMedia channel and return its running MediaLeg."""
-        deps, config = self.deps, self.deps.config
-        bridge_id = f"portaria-{self.call_id}-{leg}"
-        await deps.ari.post("bridges", type="mixing", bridgeId=bridge_id, name=bridge_id)
-        self._bridges.append(bridge_id)
-        media = _MediaChannel(f"portaria-media-{self.call_id}-{leg}", uuid.uuid4())
-        self._media.append(media)
-        media.vad = await deps.vads.acquire()
-        connected = deps.media.expect(media.connection_id, self.call_id, str(leg))
-        self.owned_channels.add(media.channel_id)
-        media_started = self._wait_for(
-            lambda event: event["type"] == "StasisStart" and event["channel"]["id"] == media.channel_id
-        )
-        await deps.ari.post(
-            "channels/externalMedia",
-            app=config.app,
-            channelId=media.channel_id,
-            external_host=config.media_address,
-            encapsulation="audiosocket",
-            transport="tcp",
-            format=config.media_format,
-            data=str(media.connection_id),
-        )
-        await asyncio.wait_for(media_started, config.setup_timeout_s)
-        await self._add_to_bridge(bridge_id, [channel_id, media.channel_id])
-        self.emit("bridged", leg, ms=_ms_since(started, deps.clock), bridge=bridge_id)
-        media.connection = await asyncio.wait_for(connected, config.setup_timeout_s)
-        self.emit("media_connected", leg, ms=_ms_since(started, deps.clock), format=config.media_format)
-        media.leg = MediaLeg.configured(
-            media.connection,
-            config.leg,
-            events=deps.events,
-            call_id=self.call_id,
-            leg=str(leg),
-            vad=media.vad,
-            frame_clock=deps.frame_clock,
-        )
-        media.leg.start()
-        return media.leg
-
-    async def _add_to_bridge(self, bridge_id: str, channels: list[str]) -> None:
-        # Asterisk answers 422 if a channel is not yet fully in Stasis; a short retry covers that race.
-        for attempt in range(3):
-            try:
-                await self.deps.ari.post(f"bridges/{bridge_id}/addChannel", channel=",".join(channels))
-                return
-            except AriConflict:
-                if attempt == 2:
-                    raise
-                await asyncio.sleep(0.05 * (attempt + 1))
-
-    # CallControl (what the conversation asks of Asterisk) -------------------------------------------------------
+    # CallControl: what the conversation asks of Asterisk, the audit log and the gate ----------------------------
 
     async def hangup(self, leg: Leg) -> None:
         if leg is Leg.GATE:
             self.emit("hangup_by_us")
-            await self.deps.ari.delete_quietly(f"channels/{self.gate_channel_id}")
+            await self.deps.ari.hang_up(self.gate_channel_id)
         elif self._resident_channel is not None:
             self.emit("hangup_by_us", Leg.RESIDENT)
-            await self.deps.ari.delete_quietly(f"channels/{self._resident_channel}")
+            await self.deps.ari.hang_up(self._resident_channel)
 
     async def end_call(self) -> None:
         """The conversation is over: hang up whoever is still on the line (teardown removes the rest)."""
         if self._resident_channel is not None:
-            await _quietly(self.deps.ari.delete_quietly(f"channels/{self._resident_channel}"))
+            await _quietly(self.deps.ari.hang_up(self._resident_channel))
         if not self.hung_up.is_set() and not self._handed_over:
-            await _quietly(self.deps.ari.delete_quietly(f"channels/{self.gate_channel_id}"))
+            await _quietly(self.deps.ari.hang_up(self.gate_channel_id))
+
+    def leg_lost(self, leg: Leg, reason: str) -> None:
+        """The leg's media connection closed (the runner saw it)."""
+        self.emit("leg_media_closed", leg, reason=reason)
+        self._leg_left(leg)
 
     async def dial_resident(self, action: DialResident) -> None:
-        """Originate to the resident into our app and report how it went, from the channel's fate."""
+        """Ring the resident; the runner hears ResidentRinging, then ResidentAnswered or ResidentUnavailable."""
         deps, runner = self.deps, self._runner
-        assert runner is not None
+        assert runner is not None and self._media is not None
         self._dials += 1
-        channel_id = f"portaria-resident-{self.call_id}-{self._dials}"
+        channel = f"portaria-resident-{self.call_id}-{self._dials}"
         endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
-        self.owned_channels.add(channel_id)
-        self._resident_channel = channel_id
-        entered = self._wait_for(lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id)
-        gone = self._wait_for(lambda e: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == channel_id)
-        # The dial's outcome. A Local channel (a forward, a ring group, the test bed's phones) ends with cause 0
-        # even when the phone behind it is busy: its other half (";2", whose events we then receive) shows it.
-        # A Dial event about our channel, when it reaches us, says it for any technology.
-        other_half = f"{channel_id};2" if endpoint.lower().startswith("local/") else None
-        if other_half is not None:
-            self.owned_channels.add(other_half)
-        dialled = self._wait_for(
-            lambda e: (
-                e["type"] == "Dial"
-                and e.get("peer", {}).get("id") == channel_id
-                and str(e.get("dialstatus", "")) in _DIAL_OUTCOMES
-            )
-        )
-        busy = self._wait_for(
-            lambda e: (
-                e.get("channel", {}).get("id") in (channel_id, other_half)
-                and (
-                    (e["type"] == "ChannelStateChange" and e["channel"].get("state") == "Busy")
-                    or (e["type"] in END_EVENTS and int(e.get("cause", 0) or 0) == 17)
-                )
-            )
-        )
-        other_gone = self._wait_for(lambda e: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == other_half)
-        started = deps.clock()
+        other_half = dialling.local_other_half(channel, endpoint)
+        self.owned_channels.update(c for c in (channel, other_half) if c is not None)
+        self._resident_channel = channel
         self.emit("resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s)
-        try:
-            await deps.ari.post(
-                "channels",
-                endpoint=endpoint,
-                app=deps.config.app,
-                appArgs=f"resident,{self.call_id}",
-                channelId=channel_id,
-                callerId=deps.config.caller_id,
-                timeout=max(1, round(action.timeout_s)),
-            )
-        except AriError as error:
-            self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", status=error.status)
-            for waiter in (entered, gone, other_gone, dialled, busy):
-                self._forget_waiter(waiter)
-            self._forget_resident(channel_id)
-            runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
+        started = deps.clock()
+        outcome = await dialling.ring(
+            deps.ari,
+            self.waiters,
+            channel,
+            endpoint,
+            app_args=f"resident,{self.call_id}",
+            caller_id=deps.config.caller_id,
+            timeout_s=action.timeout_s,
+            clock=deps.clock,
+            on_ringing=lambda: runner.post(ResidentRinging(action.target, action.attempt)),
+        )
+        if isinstance(outcome, dialling.NotReached):
+            if outcome.http_status is not None:
+                self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", status=outcome.http_status)
+            else:
+                self.emit(
+                    "resident_unavailable",
+                    Leg.RESIDENT,
+                    reason=str(outcome.reason),
+                    cause=outcome.cause,
+                    dialstatus=outcome.dialstatus,
+                    ring_ms=outcome.ring_ms,
+                )
+            self._forget_resident(channel)
+            runner.post(ResidentUnavailable(action.target, action.attempt, outcome.reason))
             return
-        runner.post(ResidentRinging(action.target, action.attempt))
-        done, _ = await asyncio.wait({entered, gone}, return_when=asyncio.FIRST_COMPLETED)
-        ring_ms = _ms_since(started, deps.clock)
-        if entered not in done and other_half is not None and not (busy.done() or dialled.done()):
-            # The two halves' events come on separate topics: the other half's end may arrive just after ours.
-            await asyncio.wait({other_gone, busy}, timeout=LOCAL_HALF_GRACE_S, return_when=asyncio.FIRST_COMPLETED)
-        self._forget_waiter(other_gone)
-        status = str(dialled.result().get("dialstatus", "")) if dialled.done() else ""
-        if not status and busy.done():
-            status = "BUSY"
-        self._forget_waiter(dialled)
-        self._forget_waiter(busy)
-        if entered not in done:
-            event = gone.result()
-            reason = _unavailable(int(event.get("cause", 0) or 0), ring_ms / 1000, action.timeout_s, status)
-            self.emit(
-                "resident_unavailable",
-                Leg.RESIDENT,
-                reason=str(reason),
-                cause=event.get("cause"),
-                dialstatus=status,
-                ring_ms=ring_ms,
-            )
-            self._forget_resident(channel_id)
-            runner.post(ResidentUnavailable(action.target, action.attempt, reason))
-            return
-        self.emit("resident_answered", Leg.RESIDENT, ring_ms=ring_ms, resident=action.target.resident)
+        self.emit("resident_answered", Leg.RESIDENT, ring_ms=outcome.ring_ms, resident=action.target.resident)
         self._resident_answered = True
         try:
-            media_leg = await self._open_leg(Leg.RESIDENT, channel_id, started)
+            media_leg = await self._media.open(Leg.RESIDENT, channel, started)
         except (AriError, TimeoutError) as error:
             self.emit("error", Leg.RESIDENT, stage="resident_media", message=str(error))
-            await _quietly(deps.ari.delete_quietly(f"channels/{channel_id}"))
-            runner.leg_gone(Leg.RESIDENT)
+            await _quietly(deps.ari.hang_up(channel))
+            self._leg_left(Leg.RESIDENT)
             return
         runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
         runner.post(ResidentAnswered(action.target))
 
-    def _forget_resident(self, channel_id: str) -> None:
-        self.owned_channels.discard(channel_id)
-        self.owned_channels.discard(f"{channel_id};2")
-        if self._resident_channel == channel_id:
+    def _forget_resident(self, channel: str) -> None:
+        self.owned_channels.discard(channel)
+        self.owned_channels.discard(f"{channel};2")
+        if self._resident_channel == channel:
             self._resident_channel = None
 
     async def write_audit(self, record: AuditRecord) -> bool:
@@ -369,39 +284,34 @@ class GateCall:
 
     async def bridge_callers(self) -> None:
         """Visitor and resident talk directly: our media legs leave, the resident joins the gate's bridge."""
-        runner = self._runner
-        if runner is None or self._resident_channel is None or not self._bridges:
+        runner, media, resident = self._runner, self._media, self._resident_channel
+        if runner is None or media is None or resident is None or not media.bridges:
             return
         for leg in (Leg.GATE, Leg.RESIDENT):
             await runner.detach(leg)
-        for media in self._media:
-            await _quietly(self.deps.ari.delete_quietly(f"channels/{media.channel_id}"))
-        gate_bridge = self._bridges[0]
-        for bridge_id in self._bridges[1:]:
-            await _quietly(self.deps.ari.post(f"bridges/{bridge_id}/removeChannel", channel=self._resident_channel))
-        await self._add_to_bridge(gate_bridge, [self._resident_channel])
+        await media.hang_up_channels()
+        gate_bridge, *others = media.bridges
+        for bridge_id in others:
+            await _quietly(self.deps.ari.remove_from_bridge(bridge_id, resident))
+        await self.deps.ari.add_to_bridge(gate_bridge, [resident])
         self.emit("callers_bridged", bridge=gate_bridge)
 
     async def fallback(self, reason: str) -> None:
         """Hand the visitor to a person: back to the dialplan, which dials the concierge; else end politely."""
         config = self.deps.config
-        concierge = config.concierge_endpoint
         if self._handed_over:
             return
         self._handed_over = True
-        if not concierge:
+        if not config.concierge_endpoint:
             self.emit("fallback", reason=reason, to="none")
             await self.hangup(Leg.GATE)
             return
-        self.emit("fallback", reason=reason, to=concierge)
-        await self.deps.ari.post(
-            f"channels/{self.gate_channel_id}/variable", variable="PORTARIA_CONCIERGE", value=concierge
-        )
+        self.emit("fallback", reason=reason, to=config.concierge_endpoint)
+        await self.deps.ari.set_variable(self.gate_channel_id, "PORTARIA_CONCIERGE", config.concierge_endpoint)
         self.return_to_dialplan = True
-        await self.deps.ari.post(
-            f"channels/{self.gate_channel_id}/continue", context=config.fallback_context, extension="s", priority=1
-        )
+        await self.deps.ari.continue_in_dialplan(self.gate_channel_id, config.fallback_context)
         self.hung_up.set()  # the caller left Stasis: this call's part is over
+        self._leg_left(Leg.GATE)
 
     # ARI events ------------------------------------------------------------------------------------------------
 
@@ -410,34 +320,27 @@ class GateCall:
             event = await self.queue.get()
             try:
                 self._on_event(event)
-            except Exception:  # one malformed event must not leave the call deaf to its hang-up
-                log.exception("call %s: cannot handle ARI event %s", self.call_id, event.get("type"))
+            except Exception:  # one bad event must not leave the call deaf to its hang-up
+                log.exception("call %s: cannot handle ARI event %s", self.call_id, type(event).__name__)
 
-    def _on_event(self, event: Event) -> None:
-        channel_id = event.get("channel", {}).get("id")
-        kind = event["type"]
-        leg = self._leg_of(channel_id)
-        if kind == "ChannelDtmfReceived" and leg is not None:
-            digit = str(event.get("digit", ""))
-            self.emit("dtmf", leg, digit=digit, via="ari")
-            if self._runner is not None and digit:
-                self._runner.post(DtmfReceived(digit, leg=leg))
-        if kind in END_EVENTS and leg is Leg.GATE and not self.hung_up.is_set():
-            self.emit("hangup", cause=event.get("cause", ""), via=kind)
-            self.hung_up.set()
-        if kind in END_EVENTS and leg is Leg.RESIDENT and self._runner is not None:
-            self.emit("hangup", Leg.RESIDENT, cause=event.get("cause", ""), via=kind)
-            self._runner.leg_gone(Leg.RESIDENT)
-        for waiter in list(self._waiters):
-            if waiter.future.done():
-                continue
-            try:
-                matched = waiter.predicate(event)
-            except (KeyError, TypeError, AttributeError):
-                matched = False  # an event without the fields this waiter looks at
-            if matched:
-                waiter.future.set_result(event)
-                self._waiters.remove(waiter)
+    def _on_event(self, event: AriEvent) -> None:
+        leg = self._leg_of(channel_id(event))
+        if isinstance(event, ChannelDtmfReceived) and leg is not None:
+            # The one keypad path: ARI names the channel, so the leg is known (the copy Asterisk also forwards
+            # to the AudioSocket is dropped by the media leg).
+            self.emit("dtmf", leg, digit=event.digit, via="ari")
+            if self._runner is not None:
+                self._runner.post(DtmfReceived(event.digit, leg=leg))
+        elif is_end(event) and leg is not None:
+            cause = getattr(event, "cause", "")
+            if leg is Leg.GATE and not self.hung_up.is_set():
+                self.emit("hangup", cause=cause, via=type(event).__name__)
+                self.hung_up.set()
+                self._leg_left(Leg.GATE)
+            elif leg is Leg.RESIDENT and Leg.RESIDENT not in self._left:
+                self.emit("hangup", Leg.RESIDENT, cause=cause, via=type(event).__name__)
+                self._leg_left(Leg.RESIDENT)
+        self.waiters.offer(event)
 
     def _leg_of(self, channel_id: str | None) -> Leg | None:
         if channel_id == self.gate_channel_id:
@@ -446,48 +349,34 @@ class GateCall:
             return Leg.RESIDENT
         return None
 
-    def _forget_waiter(self, future: asyncio.Future[Event]) -> None:
-        self._waiters = [waiter for waiter in self._waiters if waiter.future is not future]
-        future.cancel()
-
-    def _wait_for(self, predicate: Callable[[Event], bool]) -> asyncio.Future[Event]:
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._waiters.append(_Waiter(predicate, future))
-        return future
+    def _leg_left(self, leg: Leg) -> None:
+        """The one place the conversation learns that a caller is gone (once per leg)."""
+        if leg in self._left:
+            return
+        self._left.add(leg)
+        if self._runner is not None:
+            self._runner.leg_gone(leg)
 
     # Teardown --------------------------------------------------------------------------------------------------
 
     async def _teardown(self) -> None:
-        ari = self.deps.ari
-        for media in self._media:
-            self.deps.media.forget(media.connection_id)
-            if media.leg is not None:
-                with contextlib.suppress(Exception):
-                    await media.leg.aclose()
-            if media.vad is not None:
-                self.deps.vads.release(media.vad)
-            if media.connection is not None:
-                stats = media.connection.stats
-                self.emit("audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in)
-                media.connection.close("call ended")
-        for channel_id in sorted(self.owned_channels):
-            await _quietly(ari.delete_quietly(f"channels/{channel_id}"))
-        for bridge_id in self._bridges:
-            await _quietly(ari.delete_quietly(f"bridges/{bridge_id}"))
+        ari, media = self.deps.ari, self._media
+        if media is not None:
+            await media.close()
+        for channel in sorted(self.owned_channels):
+            await _quietly(ari.hang_up(channel))
+        for bridge_id in media.bridges if media is not None else []:
+            await _quietly(ari.destroy_bridge(bridge_id))
         if not self.hung_up.is_set():
             if self.return_to_dialplan:
                 # We are shutting down: the dialplan's fallback context hands the caller to a person.
-                await _quietly(
-                    ari.post(
-                        f"channels/{self.gate_channel_id}/continue",
-                        context=self.deps.config.fallback_context,
-                        extension="s",
-                        priority=1,
-                    )
-                )
+                await _quietly(ari.continue_in_dialplan(self.gate_channel_id, self.deps.config.fallback_context))
                 self.emit("returned_to_dialplan")
             else:
-                await _quietly(ari.delete_quietly(f"channels/{self.gate_channel_id}"))
+                await _quietly(ari.hang_up(self.gate_channel_id))
+
+    def _ms_since(self, started: float) -> float:
+        return round((self.deps.clock() - started) * 1000, 1)
 
 
 async def _quietly(request: Any) -> None:
@@ -496,29 +385,3 @@ async def _quietly(request: Any) -> None:
         await request
     except AriError as error:
         log.warning("teardown: %s", error)
-
-
-_DIAL_OUTCOMES = frozenset({"BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL"})
-
-
-def _unavailable(cause: int, rang_s: float, timeout_s: float, dialstatus: str = "") -> Unavailable:
-    """Why a dial gave no resident, from the channel's fate: the Dial event's status when there is one (a Local
-    channel ends with cause 0 even when the phone behind it is busy), else the hangup cause, else how long it
-    rang (Asterisk may report cause 0 on a ring timeout)."""
-    if dialstatus == "BUSY":
-        return Unavailable.BUSY
-    if dialstatus == "NOANSWER":
-        return Unavailable.NO_ANSWER
-    if dialstatus in ("CHANUNAVAIL", "CONGESTION"):
-        return Unavailable.FAILED
-    if cause == 17:
-        return Unavailable.BUSY
-    if cause == 21:
-        return Unavailable.REJECTED
-    if cause in (18, 19) or rang_s >= timeout_s - 1.0:
-        return Unavailable.NO_ANSWER
-    return Unavailable.FAILED
-
-
-def _ms_since(start: float, clock: Callable[[], float]) -> float:
-    return round((clock() - start) * 1000, 1)

@@ -1,16 +1,16 @@
-"""Runs the pure conversation for one call: media and ARI happenings in, the dialog's actions carried out.
+"""Runs the pure conversation for one call: happenings in, the conversation's actions carried out.
 
-The dialog (:class:`controller.conversation.Dialog`) decides; this runner only translates. It owns one inbox,
-so the dialog sees one event at a time in arrival order, and for each leg a listener that turns the leg's media
-events into dialog events:
+The conversation (:class:`~controller.conversation.call.Conversation`) decides; this runner only translates. It
+owns one inbox, so the conversation sees one event at a time in arrival order. Events come from
 
-    MediaLeg: EarlyUtterance --start STT--> (SpeechResumed cancels it) UtteranceEnded --reuse or run STT-->
-              UtteranceHeard(text)         LegClosed --> LegHungUp
+- each leg's :class:`~controller.calls.turns.TurnListener` (speech started, utterance heard, nothing heard),
+- the gate call (keypad digits and hang-ups from ARI, the resident's phone ringing/answering),
+- the runner's own work: timers, playback results, the audit and gate results, and understanding.
 
-Actions that need Asterisk (hang up, hand over to a person, call the resident, open the gate) go to the
-:class:`CallControl` the gate call implements. Recognition starts on the "probably ended" signal, while the
-end-of-turn silence is still being confirmed, and its result is kept when no more speech arrives: that is
-where most of the turn latency is won.
+Understanding (the rules, or an LLM that may take seconds) runs beside the loop in one worker, in utterance order,
+and posts its result back as an event: a hang-up, a keypad digit or a timer is never queued behind it.
+
+Actions that need Asterisk, the audit log or the gate go to the :class:`CallControl` the gate call implements.
 """
 
 from __future__ import annotations
@@ -19,56 +19,46 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from audiosocket.media_leg import (
-    DtmfPressed,
-    EarlyUtterance,
-    LegClosed,
-    MediaLeg,
-    SpeechResumed,
-    UtteranceEnded,
-    UtteranceStarted,
-)
-from audiosocket.speech.base import Transcript
-from audiosocket.speech.guard import CallSpeech, SpeechFailure
-from controller.conversation import (
-    CallResident,
-    CancelTimer,
-    DialogState,
-    Event,
-    Fallback,
-    Hangup,
-    Leg,
-    LegHungUp,
-    PlaybackFinished,
-    Say,
-    StartTimer,
-    Timer,
-    TimerFired,
-    UtteranceHeard,
-)
+from audiosocket.events import EventSink
+from audiosocket.speech.guard import SpeechFailure
+from controller.calls.turns import LegIO, TurnListener
 from controller.conversation.call import Conversation
 from controller.conversation.events import (
     AuditRecord,
     AuditWritten,
     BridgeVisitorAndResident,
     CallAction,
+    CallResident,
+    CancelTimer,
     DialResident,
     EndCall,
+    ErrorOccurred,
+    Event,
+    Fallback,
     GateOpened,
+    Hangup,
+    Leg,
+    LegHungUp,
     OpenGate,
+    PlaybackFinished,
+    Say,
+    StartTimer,
+    Timer,
+    TimerFired,
+    UtteranceHeard,
     WriteAudit,
 )
 from controller.conversation.reading import dialog_facts
-from controller.conversation.state import Phase
+from controller.conversation.state import DialogState
 from controller.conversation.understanding import Understanding
-from controller.records.call_log import EventSink
 from controller.records.store import ConversationStore
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CallControl", "CallRunner", "LegIO"]
 
 
 class CallControl(Protocol):
@@ -90,25 +80,15 @@ class CallControl(Protocol):
 
     async def end_call(self) -> None: ...
 
-
-@dataclass
-class LegIO:
-    """One leg's media and speech, as the runner uses them."""
-
-    media: MediaLeg
-    speech: CallSpeech
-    speaking: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def rate(self) -> int:
-        return self.media.sample_rate
+    def leg_lost(self, leg: Leg, reason: str) -> None:
+        """A leg's media connection closed (the gate call decides what that means and tells the runner)."""
 
 
 class CallRunner:
     def __init__(
         self,
         call_id: str,
-        dialog: Conversation,
+        conversation: Conversation,
         control: CallControl,
         events: EventSink,
         store: ConversationStore,
@@ -117,26 +97,27 @@ class CallRunner:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call_id = call_id
-        self._dialog = dialog
+        self._conversation = conversation
         self._understanding = understanding
         self._control = control
         self._events = events
         self._store = store
         self._clock = clock
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._to_understand: asyncio.Queue[UtteranceHeard] = asyncio.Queue()
         self._legs: dict[Leg, LegIO] = {}
+        self._listeners: dict[Leg, asyncio.Task[Any]] = {}
         self._timers: dict[Timer, asyncio.Task[None]] = {}
-        self._timer_seconds: dict[Timer, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._gone: set[Leg] = set()
         self._ended = False
-        self.state: DialogState = dialog.start(call_id)
+        self.state: DialogState = conversation.start(call_id)
 
     def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
 
     def leg_gone(self, leg: Leg) -> None:
-        """A caller hung up (reported by ARI or by the media closing): tell the conversation once."""
+        """A caller hung up (the gate call reports it, once): tell the conversation, stop talking to them."""
         if leg not in self._gone:
             self._gone.add(leg)
             io = self._legs.get(leg)
@@ -144,31 +125,35 @@ class CallRunner:
                 io.media.stop_speaking()  # nobody is listening: do not finish prompts before ending
             self.post(LegHungUp(leg=leg))
 
+    def attach(self, leg: Leg, io: LegIO) -> None:
+        """Start listening to a leg's media; its events reach the conversation from now on."""
+        self._legs[leg] = io
+        listener = TurnListener(
+            leg, io, post=self.post, lost=self._control.leg_lost, emit=self._emit, apologise=self._apologise
+        )
+        self._listeners[leg] = self._spawn(listener.run(), f"listen-{leg}")
+
     async def detach(self, leg: Leg) -> None:
         """Stop listening to a leg whose media we remove on purpose (the callers then talk directly)."""
         io = self._legs.pop(leg, None)
-        if io is None:
-            return
-        for task in list(self._tasks):
-            if task.get_name().endswith(f"-listen-{leg}"):
-                task.cancel()
-        await io.media.aclose()
-
-    def attach(self, leg: Leg, io: LegIO) -> None:
-        """Start listening to a leg's media; its events reach the dialog from now on."""
-        self._legs[leg] = io
-        self._spawn(self._listen(leg, io), f"listen-{leg}")
+        listener = self._listeners.pop(leg, None)
+        if listener is not None:
+            listener.cancel()
+        if io is not None:
+            await io.media.aclose()
 
     async def run(self, first: Event) -> None:
         """Feed the conversation until it ends the call (EndCall) or the gate call cancels this."""
+        self._spawn(self._understand_in_order(), "understand")
         self.post(first)
         try:
             while not self._ended:
                 event = await self._inbox.get()
                 if isinstance(event, UtteranceHeard) and event.leg is Leg.GATE and event.understood is None:
-                    event = await self._understand(event)
+                    self._to_understand.put_nowait(event)
+                    continue
                 started = self._clock()
-                self.state, actions = self._dialog.handle(self.state, event)
+                self.state, actions = self._conversation.handle(self.state, event)
                 self._emit(
                     Leg.GATE,
                     "dialog_turn",
@@ -183,15 +168,21 @@ class CallRunner:
         finally:
             await self._cancel_all()
 
-    async def _understand(self, event: UtteranceHeard) -> UtteranceHeard:
+    async def _understand_in_order(self) -> None:
         """Read the visitor's words with the configured backend (rules, or an LLM that falls back to them)."""
-        started = self._clock()
-        context = dialog_facts(self._dialog.context(self.state), self.state)
-        understood = await self._understanding.understand(event.text, context)
-        self._emit(
-            event.leg, "understood", ms=round((self._clock() - started) * 1000, 3), intent=str(understood.intent)
-        )
-        return UtteranceHeard(event.text, understood, leg=event.leg)
+        while True:
+            event = await self._to_understand.get()
+            started = self._clock()
+            context = dialog_facts(self._conversation.context(self.state), self.state)
+            try:
+                understood = await self._understanding.understand(event.text, context)
+            except Exception as error:  # a backend must fall back by itself; if it still fails, end politely
+                log.exception("call %s: understanding failed", self.call_id)
+                self.post(ErrorOccurred(f"understanding failed: {type(error).__name__}"))
+                continue
+            ms = round((self._clock() - started) * 1000, 3)
+            self._emit(event.leg, "understood", ms=ms, intent=str(understood.intent))
+            self.post(UtteranceHeard(event.text, understood, leg=event.leg))
 
     # Actions ---------------------------------------------------------------------------------------------------
 
@@ -253,6 +244,11 @@ class CallRunner:
             result = await io.media.say(io.speech.fallback_audio(io.rate))
         self.post(PlaybackFinished(leg=leg, played_ms=result.played_ms, interrupted=result.interrupted))
 
+    def _apologise(self, leg: Leg, io: LegIO) -> None:
+        """Recognition failed this once: "Desculpe, pode repetir?" from the prompt cache."""
+        self._emit(leg, "say", text="(fallback)", cause="stt")
+        self._spawn(io.media.say(io.speech.fallback_audio(io.rate)), "say-fallback")
+
     async def _after_speech(self, leg: Leg) -> None:
         """Let a leg finish what it is saying (a goodbye must be heard before the hang-up)."""
         io = self._legs.get(leg)
@@ -265,7 +261,6 @@ class CallRunner:
 
     def _start_timer(self, timer: Timer, seconds: float) -> None:
         self._cancel_timer(timer)
-        self._timer_seconds[timer] = seconds
 
         async def fire() -> None:
             # A reprompt timer counts from when the question has been heard, not from when it was queued.
@@ -281,67 +276,9 @@ class CallRunner:
         if task is not None:
             task.cancel()
 
-    # Media -> dialog events ------------------------------------------------------------------------------------
-
-    async def _listen(self, leg: Leg, io: LegIO) -> None:
-        early: asyncio.Task[Transcript] | None = None
-        async for event in io.media:
-            match event:
-                case UtteranceStarted():
-                    paused = self._timers.get(Timer.SILENCE)
-                    if paused is not None and leg is Leg.GATE:
-                        self._cancel_timer(Timer.SILENCE)
-                case EarlyUtterance(pcm=pcm):
-                    if early is not None:
-                        early.cancel()
-                    early = self._spawn(io.speech.transcribe(pcm, io.rate), f"stt-{leg}")
-                case SpeechResumed():
-                    if early is not None:
-                        early.cancel()
-                    early = None
-                case UtteranceEnded(pcm=pcm):
-                    # No SpeechResumed since the early signal: the turn is what was recognised early. (The final
-                    # audio may carry one more frame of trailing silence; comparing bytes threw the early result
-                    # away in 9 of 12 turns, docs/performance.md.)
-                    if early is not None:
-                        task, reused = early, True
-                    else:
-                        if early is not None:
-                            early.cancel()
-                        task, reused = self._spawn(io.speech.transcribe(pcm, io.rate), f"stt-{leg}"), False
-                    early = None
-                    await self._heard(leg, io, task, reused)
-                case DtmfPressed():
-                    pass  # keypad digits reach the dialog from ARI (ChannelDtmfReceived), once
-                case LegClosed(reason=reason):
-                    self._emit(leg, "leg_media_closed", reason=reason)
-                    self.leg_gone(leg)
-                    return
-
-    async def _heard(self, leg: Leg, io: LegIO, task: asyncio.Task[Transcript], reused: bool) -> None:
-        try:
-            transcript = await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # we are being cancelled, not just the recognition
-            return
-        except SpeechFailure as failure:
-            if failure.give_up:
-                await self._control.fallback("speech_failures")
-            else:
-                self._emit(leg, "say", text="(fallback)", cause="stt")
-                self._spawn(io.media.say(io.speech.fallback_audio(io.rate)), "say-fallback")
-            return
-        self._emit(leg, "transcript", text=transcript.text, early=reused)
-        if transcript.text.strip():
-            self.post(UtteranceHeard(transcript.text, leg=leg))
-        elif leg is Leg.GATE and Timer.SILENCE in self._timer_seconds and self.state.phase is Phase.COLLECTING:
-            self._start_timer(Timer.SILENCE, self._timer_seconds[Timer.SILENCE])
-
     # Plumbing --------------------------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"call-{self.call_id}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._done)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from controller.ari.client import AriClient, AriError, AriNotFound, Event
+from controller.ari.asterisk import Asterisk
+from controller.ari.client import AriError, AriNotFound
+from controller.ari.events import Channel, ChannelDestroyed, MalformedEvent, StasisStart, channel_id, parse_event
 from controller.calls.gate_call import CallDeps, GateCall
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,7 @@ GATE_ARG = "gate"
 
 
 class StasisApp:
-    def __init__(self, ari: AriClient, deps_for_call: Callable[[], CallDeps]) -> None:
+    def __init__(self, ari: Asterisk, deps_for_call: Callable[[], CallDeps]) -> None:
         self._ari = ari
         self._deps_for_call = deps_for_call
         self._calls: dict[str, GateCall] = {}
@@ -30,24 +33,24 @@ class StasisApp:
     def active_calls(self) -> int:
         return len(self._calls)
 
-    async def handle(self, event: Event) -> None:
-        channel = event.get("channel") or {}
-        channel_id = channel.get("id")
-        if event.get("type") == "StasisStart" and channel_id:
-            owner = self._owner(channel_id)
-            if owner is not None:
-                owner.deliver(event)
-            elif GATE_ARG in event.get("args", []):
-                self._start_call(channel)
-            else:
-                log.info("StasisStart for channel %s with args %s: not ours, ignored", channel_id, event.get("args"))
+    async def handle(self, raw: dict[str, Any]) -> None:
+        """One decoded ARI message: parsed here, once, then routed to the call that owns its channel."""
+        try:
+            event = parse_event(raw)
+        except MalformedEvent as error:
+            log.warning("ARI event dropped: %s", error)
             return
-        # Dial events name the dialled channel as "peer" (the caller side may be absent on an originate).
-        for candidate in (channel_id, (event.get("peer") or {}).get("id")):
-            owner = self._owner(candidate) if candidate else None
-            if owner is not None:
-                owner.deliver(event)
-                return
+        found = channel_id(event)
+        if found is None:
+            return
+        owner = self._owner(found)
+        if owner is not None:
+            owner.deliver(event)
+        elif isinstance(event, StasisStart):
+            if GATE_ARG in event.args:
+                self._start_call(event.channel)
+            else:
+                log.info("StasisStart for channel %s with args %s: not ours, ignored", found, list(event.args))
 
     def _owner(self, channel_id: str) -> GateCall | None:
         for call in self._calls.values():
@@ -55,8 +58,8 @@ class StasisApp:
                 return call
         return None
 
-    def _start_call(self, channel: dict[str, object]) -> None:
-        call = GateCall(channel=dict(channel), deps=self._deps_for_call())
+    def _start_call(self, channel: Channel) -> None:
+        call = GateCall(channel=channel, deps=self._deps_for_call())
         self._calls[call.call_id] = call
         task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
         self._tasks[call.call_id] = task
@@ -77,9 +80,9 @@ class StasisApp:
             return
         for call in list(self._calls.values()):
             try:
-                await self._ari.get(f"channels/{call.gate_channel_id}")
+                await self._ari.channel(call.gate_channel_id)
             except AriNotFound:
-                call.deliver({"type": "ChannelDestroyed", "channel": {"id": call.gate_channel_id}, "cause": 0})
+                call.deliver(ChannelDestroyed(Channel(call.gate_channel_id)))
             except AriError as error:
                 log.warning("cannot check channel %s after reconnect: %s", call.gate_channel_id, error)
 

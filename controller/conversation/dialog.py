@@ -29,8 +29,10 @@ from controller.conversation.events import (
     Hangup,
     Leg,
     LegHungUp,
+    NothingHeard,
     PlaybackFinished,
     Say,
+    SpeechStarted,
     StartTimer,
     Timer,
     TimerFired,
@@ -110,6 +112,10 @@ class Dialog:
             case UtteranceHeard(text=text, understood=understood, leg=Leg.GATE):
                 heard = understood or self.parser.parse(text, self.context(state))
                 return self._turn(state, text, heard, [CancelTimer(Timer.SILENCE)])
+            case SpeechStarted(leg=Leg.GATE):
+                return state, [CancelTimer(Timer.SILENCE)]
+            case NothingHeard(leg=Leg.GATE):
+                return state, [StartTimer(Timer.SILENCE, self.policy.silence_timeout_s)]
             case DtmfReceived(digit=digit, leg=Leg.GATE):
                 return self._key(state, digit)
             case PlaybackFinished(leg=Leg.GATE, interrupted=False):

@@ -90,6 +90,20 @@ class UtteranceHeard:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller started talking (recognition follows): a waiting reprompt should not interrupt them."""
+
+    leg: Leg = Leg.GATE
+
+
+@dataclass(frozen=True, slots=True)
+class NothingHeard:
+    """The caller made a sound but recognition found no words in it."""
+
+    leg: Leg = Leg.GATE
+
+
+@dataclass(frozen=True, slots=True)
 class DtmfReceived:
     digit: str  # one of 0-9, *, #
     leg: Leg = Leg.GATE
@@ -166,6 +180,8 @@ class ErrorOccurred:
 Event = (
     CallStarted
     | UtteranceHeard
+    | SpeechStarted
+    | NothingHeard
     | DtmfReceived
     | PlaybackFinished
     | LegHungUp

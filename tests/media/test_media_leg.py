@@ -9,7 +9,6 @@ import pytest
 
 from audiosocket.endpointing import EndpointingConfig
 from audiosocket.media_leg import (
-    DtmfPressed,
     EarlyUtterance,
     LegClosed,
     LegEvent,
@@ -146,13 +145,17 @@ async def test_silence_threshold_follows_the_config() -> None:
         assert h.kinds() == ["UtteranceStarted", "UtteranceEnded"]
 
 
-async def test_dtmf_becomes_an_event_in_order() -> None:
+async def test_dtmf_frames_are_counted_not_reported() -> None:
+    """Keypad digits reach the call through ARI; the copy the bridge forwards to the AudioSocket must not be a
+    second report (the events log once had every digit twice)."""
     async with Harness() as h:
         for digit in "1234#":
             h.conn.inbound.put_nowait(Dtmf(digit))
-        await h.clock.advance(0.01)
-        assert [e.digit for e in h.got if isinstance(e, DtmfPressed)] == list("1234#")
-        assert [e["digit"] for e in h.sink.named("dtmf")] == list("1234#")
+        await h.send(LOUD, 400)
+        await h.clock.advance(1.5)
+        assert h.leg.dtmf_frames == 5
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+        assert h.sink.named("dtmf") == []
 
 
 async def test_barge_in_stops_a_prompt_within_200ms_and_keeps_the_whole_utterance() -> None:

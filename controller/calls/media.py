@@ -1,0 +1,140 @@
+"""The media side of one call's legs: per leg a mixing bridge, an externalMedia channel in it, its AudioSocket
+connection, and the :class:`~audiosocket.media_leg.MediaLeg` on that connection.
+
+Opening a leg::
+
+    create bridge -> expect the connection's UUID -> POST externalMedia -> its StasisStart
+      -> add caller + externalMedia to the bridge  [event "bridged"]
+      -> AudioSocket connects with the UUID -> MediaLeg starts  [event "media_connected"]
+
+The UUID is registered with the AudioSocket server before Asterisk is asked for the channel, so the connection
+is claimed by this call only. :meth:`CallMedia.close` releases everything, whatever state opening reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audiosocket.events import EventSink
+from audiosocket.frame_clock import FrameClock
+from audiosocket.media_leg import LegConfig, MediaLeg
+from audiosocket.server import AudioSocketServer, MediaConnection
+from audiosocket.vad import Vad
+from audiosocket.vad_pool import VadPool
+from controller.ari.asterisk import Asterisk
+from controller.ari.events import StasisStart
+from controller.calls.waiters import EventWaiters
+from controller.conversation.events import Leg
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSetup:
+    address: str  # host:port Asterisk dials for AudioSocket
+    media_format: str  # slin or slin16
+    leg: LegConfig
+    timeout_s: float = 5.0
+
+
+@dataclass(slots=True)
+class _MediaChannel:
+    leg: Leg
+    channel_id: str
+    connection_id: uuid.UUID
+    connection: MediaConnection | None = None
+    media: MediaLeg | None = None
+    vad: Vad | None = None
+
+
+class CallMedia:
+    def __init__(
+        self,
+        call_id: str,
+        *,
+        asterisk: Asterisk,
+        server: AudioSocketServer,
+        vads: VadPool,
+        waiters: EventWaiters,
+        setup: MediaSetup,
+        events: EventSink,
+        frame_clock: FrameClock,
+        own: Callable[[str], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._call_id = call_id
+        self._asterisk = asterisk
+        self._server = server
+        self._vads = vads
+        self._waiters = waiters
+        self._setup = setup
+        self._events = events
+        self._frame_clock = frame_clock
+        self._own = own
+        self._clock = clock
+        self.bridges: list[str] = []
+        self._channels: list[_MediaChannel] = []
+
+    async def open(self, leg: Leg, caller_channel: str, started: float) -> MediaLeg:
+        """Bridge `caller_channel` with a new externalMedia channel and return its running MediaLeg."""
+        setup, asterisk = self._setup, self._asterisk
+        bridge_id = f"portaria-{self._call_id}-{leg}"
+        await asterisk.create_bridge(bridge_id)
+        self.bridges.append(bridge_id)
+        media = _MediaChannel(leg, f"portaria-media-{self._call_id}-{leg}", uuid.uuid4())
+        self._channels.append(media)
+        media.vad = await self._vads.acquire()
+        connected = self._server.expect(media.connection_id, self._call_id, str(leg))
+        self._own(media.channel_id)
+        entered = self._waiters.wait_for(lambda e: isinstance(e, StasisStart) and e.channel.id == media.channel_id)
+        await asterisk.external_media(
+            media.channel_id,
+            host=setup.address,
+            media_format=setup.media_format,
+            connection_id=str(media.connection_id),
+        )
+        await asyncio.wait_for(entered, setup.timeout_s)
+        await asterisk.add_to_bridge(bridge_id, [caller_channel, media.channel_id])
+        self._emit(leg, "bridged", ms=self._ms_since(started), bridge=bridge_id)
+        media.connection = await asyncio.wait_for(connected, setup.timeout_s)
+        self._emit(leg, "media_connected", ms=self._ms_since(started), format=setup.media_format)
+        media.media = MediaLeg.configured(
+            media.connection,
+            setup.leg,
+            vad=media.vad,
+            events=self._events,
+            call_id=self._call_id,
+            leg=str(leg),
+            frame_clock=self._frame_clock,
+        )
+        media.media.start()
+        return media.media
+
+    async def hang_up_channels(self) -> None:
+        """Remove the externalMedia channels (the callers then talk directly); teardown still closes the rest."""
+        for media in self._channels:
+            await self._asterisk.hang_up(media.channel_id)
+
+    async def close(self) -> None:
+        for media in self._channels:
+            self._server.forget(media.connection_id)
+            if media.media is not None:
+                with contextlib.suppress(Exception):
+                    await media.media.aclose()
+            if media.vad is not None:
+                self._vads.release(media.vad)
+                media.vad = None
+            if media.connection is not None:
+                stats = media.connection.stats
+                self._emit(
+                    Leg.GATE, "audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in
+                )
+                media.connection.close("call ended")
+
+    def _emit(self, leg: Leg, event: str, **fields: object) -> None:
+        self._events.emit(self._call_id, str(leg), event, **fields)
+
+    def _ms_since(self, started: float) -> float:
+        return round((self._clock() - started) * 1000, 1)

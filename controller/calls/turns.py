@@ -1,0 +1,130 @@
+"""Turn assembly: one leg's media events become conversation events, through the leg's recognition stream.
+
+    UtteranceStarted --------------------------------------------------> SpeechStarted
+    EarlyUtterance(pcm)   push what is new, flush: recognition starts while endpointing confirms the silence
+    SpeechResumed         the speaker went on: the next flush (or the end) recognises the whole turn again
+    UtteranceEnded(pcm)   finish the stream ------------------------------> UtteranceHeard(text) | NothingHeard
+    LegClosed ------------------------------------------------------------> the call control is told (leg lost)
+
+When no speech resumed since the early flush, the end of the turn adds only trailing silence, so it is not pushed
+and the stream returns the early result: that is where most of the turn latency is won. Recognition failures
+come as one :class:`~audiosocket.speech.guard.SpeechFailure`: the caller hears "pode repetir?", or, when the
+guard gives up, the conversation gets ErrorOccurred and hands the visitor over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from audiosocket.media_leg import (
+    EarlyUtterance,
+    LegClosed,
+    MediaLeg,
+    SpeechResumed,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from audiosocket.speech.base import RecognitionStream, Transcript
+from audiosocket.speech.guard import CallSpeech, SpeechFailure
+from controller.conversation.events import ErrorOccurred, Event, Leg, NothingHeard, SpeechStarted, UtteranceHeard
+
+
+@dataclass
+class LegIO:
+    """One leg's media and speech, as the runner uses them."""
+
+    media: MediaLeg
+    speech: CallSpeech
+    speaking: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> int:
+        return self.media.sample_rate
+
+
+@dataclass
+class _Turn:
+    stream: RecognitionStream
+    fed: int = 0  # bytes of the utterance already pushed
+    flushed: bool = False
+    resumed: bool = False  # speech came back after the last flush
+
+
+class TurnListener:
+    """Reads one leg's media events until the leg closes; `post` feeds the conversation."""
+
+    def __init__(
+        self,
+        leg: Leg,
+        io: LegIO,
+        *,
+        post: Callable[[Event], None],
+        lost: Callable[[Leg, str], None],
+        emit: Callable[..., None],
+        apologise: Callable[[Leg, LegIO], None],
+    ) -> None:
+        self._leg = leg
+        self._io = io
+        self._post = post
+        self._lost = lost
+        self._emit = emit
+        self._apologise = apologise
+        self._turn: _Turn | None = None
+
+    async def run(self) -> None:
+        try:
+            async for event in self._io.media:
+                match event:
+                    case UtteranceStarted():
+                        self._post(SpeechStarted(self._leg))
+                    case EarlyUtterance(pcm=pcm):
+                        turn = self._current()
+                        self._push(turn, pcm)
+                        turn.stream.flush()
+                        turn.flushed, turn.resumed = True, False
+                    case SpeechResumed():
+                        if self._turn is not None:
+                            self._turn.resumed = True
+                    case UtteranceEnded(pcm=pcm):
+                        turn = self._current()
+                        if not turn.flushed or turn.resumed:
+                            self._push(turn, pcm)
+                        self._turn = None
+                        await self._finish(turn)
+                    case LegClosed(reason=reason):
+                        self._lost(self._leg, reason)
+                        return
+        finally:
+            if self._turn is not None:
+                await self._turn.stream.aclose()
+
+    def _current(self) -> _Turn:
+        if self._turn is None:
+            self._turn = _Turn(self._io.speech.stream(self._io.rate))
+        return self._turn
+
+    @staticmethod
+    def _push(turn: _Turn, pcm: bytes) -> None:
+        if len(pcm) > turn.fed:
+            turn.stream.push_frame(pcm[turn.fed :])
+            turn.fed = len(pcm)
+
+    async def _finish(self, turn: _Turn) -> None:
+        early = turn.flushed and not turn.resumed
+        try:
+            transcript: Transcript = await turn.stream.finish()
+        except SpeechFailure as failure:
+            if failure.give_up:
+                self._post(ErrorOccurred(f"speech recognition failed {failure.consecutive} times"))
+            else:
+                self._apologise(self._leg, self._io)
+            return
+        finally:
+            await turn.stream.aclose()
+        self._emit(self._leg, "transcript", text=transcript.text, early=early)
+        if transcript.text.strip():
+            self._post(UtteranceHeard(transcript.text, leg=self._leg))
+        else:
+            self._post(NothingHeard(self._leg))
