@@ -78,8 +78,13 @@ class Asterisk:
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self.client.post(f"channels/{channel_id}/variable", variable=name, value=value)
 
-    async def send_dtmf(self, channel_id: str, digits: str) -> None:
-        await self.client.post(f"channels/{channel_id}/dtmf", dtmf=digits)
+    async def send_dtmf(
+        self, channel_id: str, digits: str, *, between_ms: int | None = None, duration_ms: int | None = None
+    ) -> None:
+        timing = {"between": between_ms, "duration": duration_ms}
+        await self.client.post(
+            f"channels/{channel_id}/dtmf", dtmf=digits, **{k: v for k, v in timing.items() if v is not None}
+        )
 
     # Bridges
 

@@ -61,7 +61,7 @@ async def run_demo(argv: list[str]) -> int:
             await asyncio.wait_for(ended.wait(), args.max_seconds)
         except TimeoutError:
             print(f"demo: hanging up after {args.max_seconds:.0f} s", flush=True)
-            await service.ari.delete_quietly(f"channels/{channel['id']}")
+            await service.asterisk.hang_up(channel["id"])
             await asyncio.wait_for(ended.wait(), 10)
     finally:
         await service.stop()

@@ -31,10 +31,10 @@ from controller.tools.phone_audio import (
     load_wav,
     split_frames,
 )
-from controller.tools.phone_call import (
+from controller.tools.phone_call import Phone
+from controller.tools.phone_options import (
     ANSWER_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
-    Phone,
     PhoneOptions,
     PhoneReport,
     Press,

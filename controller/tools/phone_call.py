@@ -31,11 +31,10 @@ import sys
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from audiosocket.protocol import Audio, Decoder, Dtmf, Error, Frame, Hangup, ProtocolError, Uuid, encode
+from controller.ari.asterisk import Asterisk
 from controller.ari.client import AriClient, AriError, Event
 from controller.tools.phone_audio import (
     FRAME_BYTES,
@@ -47,55 +46,14 @@ from controller.tools.phone_audio import (
     SoundCard,
     split_frames,
 )
-
-CONNECT_TIMEOUT_S = 10.0
-ANSWER_TIMEOUT_S = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    name: str
-    pcm: bytes
-
-    @property
-    def seconds(self) -> float:
-        return len(self.pcm) / 2 / RATE
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    digits: str
-
-
-Step = Say | Press
-
-
-@dataclass(frozen=True)
-class PhoneOptions:
-    steps: tuple[Step, ...] = ()
-    listen: tuple[str, int] = ("127.0.0.1", 0)
-    advertise: str = ""
-    """Host Asterisk dials to reach the phone; by default the listen host (loopback for a wildcard)."""
-    via: str = "local"
-    context: str = "from-gate"
-    extension: str = "s"
-    caller_id: str = "Telefone de teste <2000>"
-    gap_s: float = 8.0
-    max_seconds: float = 60.0
-    linger_s: float | None = None
-    """Hang up this long after the last step; None keeps listening until max_seconds."""
-    record: Path | None = None
-
-
-@dataclass
-class PhoneReport:
-    connected: bool = False
-    ended_by: str = ""
-    seconds: float = 0.0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    steps: list[tuple[float, str]] = field(default_factory=list)
-    """(seconds since the phone started, what it did)."""
+from controller.tools.phone_options import (
+    ANSWER_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    PhoneOptions,
+    PhoneReport,
+    Press,
+    Say,
+)
 
 
 class Phone:
@@ -105,6 +63,7 @@ class Phone:
         self, ari: AriClient, options: PhoneOptions, *, out: TextIO | None = None, sound: SoundCard | None = None
     ) -> None:
         self.ari = ari
+        self.asterisk = Asterisk(ari)
         self.options = options
         self.out = out or sys.stdout
         self.sound = sound
@@ -216,9 +175,9 @@ class Phone:
     async def _dial_gate(self) -> None:
         """Local mode: bridge our AudioSocket channel with one half of a Local pair whose other half is the gate."""
         await asyncio.wait_for(self._stasis[self.audio_channel_id], CONNECT_TIMEOUT_S)
-        await self.ari.post("bridges", type="mixing", bridgeId=self.tag, name=self.tag)
+        await self.asterisk.create_bridge(self.tag)
         self._bridged = True
-        await self.ari.post(f"bridges/{self.tag}/addChannel", channel=self.audio_channel_id)
+        await self.asterisk.add_to_bridge(self.tag, [self.audio_channel_id])
         answered = self._stasis[self.line_channel_id] = asyncio.get_running_loop().create_future()
         o = self.options
         await self.ari.post(
@@ -231,7 +190,7 @@ class Phone:
             timeout=ANSWER_TIMEOUT_S,
         )
         await answered  # StasisStart of our half: the gate side was answered
-        await self.ari.post(f"bridges/{self.tag}/addChannel", channel=self.line_channel_id)
+        await self.asterisk.add_to_bridge(self.tag, [self.line_channel_id])
         self._log(f"answered: gate channel {self.gate_channel_id}")
 
     async def _on_event(self, event: Event) -> None:
@@ -372,7 +331,7 @@ class Phone:
             return
         self._log(f"pressing {digits}", step=True)
         try:
-            await self.ari.post(f"channels/{self.line_channel_id}/dtmf", dtmf=digits, between=250, duration=100)
+            await self.asterisk.send_dtmf(self.line_channel_id, digits, between_ms=250, duration_ms=100)
         except AriError as error:
             self._log(f"DTMF not sent: {error}")
 
@@ -397,10 +356,10 @@ class Phone:
         channels = [self.line_channel_id, self.audio_channel_id] if self.local else [self.gate_channel_id]
         for channel_id in channels:
             with contextlib.suppress(AriError):
-                await self.ari.delete_quietly(f"channels/{channel_id}")
+                await self.asterisk.hang_up(channel_id)
         if self._bridged:
             with contextlib.suppress(AriError):
-                await self.ari.delete_quietly(f"bridges/{self.tag}")
+                await self.asterisk.destroy_bridge(self.tag)
         events_stop.set()
         if self._events_task is not None:
             with contextlib.suppress(Exception):

@@ -41,16 +41,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-Event = dict[str, Any]
+from controller.tools.report_input import PROTOTYPE_STAGES, Event, load_events
 
 STAGES: dict[str, str] = {
     "endpointing": "endpointing wait",
@@ -64,38 +62,7 @@ STAGES: dict[str, str] = {
     "call": "whole call",
 }
 
-PROTOTYPE_STAGES: dict[str, str | None] = {
-    # The prototype's CallLogger events (utils/call_logger.py, utils/log_analyzer.py).
-    "silence_detected": "endpointing",
-    "transcription_complete": "stt",
-    "ai_processing_complete": "understanding",
-    "synthesis_complete": "tts_first_audio",  # it synthesized whole phrases before playing: synthesis = first audio
-    "call_ended": "call",
-    "speech_ended": None,  # utterance length, not a wait
-    "intent_extraction_complete": None,  # one LLM round trip inside ai_processing: kept as llm_<stage>
-    # Plausible per-stage names of a JSON stage log (``{"stage": "stt", "duration_ms": 812}``).
-    "vad_silence": "endpointing",
-    "silence": "endpointing",
-    "stt": "stt",
-    "transcription": "stt",
-    "llm_intent": "understanding",
-    "llm_name": "understanding",
-    "llm_apartment": "understanding",
-    "llm": "understanding",
-    "ai": "understanding",
-    "tts": "tts_first_audio",
-    "synthesis": "tts_first_audio",
-    "playback_start": "playout_start",
-    "audio_send": "playout_start",
-    "amqp_call": "resident_ring",
-    "resident_call": "resident_ring",
-    "turn_latency": "turn",
-    "total_call": "call",
-    "call_duration": "call",
-}
 _DURATION_FIELDS = ("duration_ms", "latency_ms", "total_duration_ms", "elapsed_ms", "ms")
-_PROTOTYPE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) \| (\w+) \| (\w+) \| (.*)$")
-_PROTOTYPE_LEGS = {"visitor": "gate", "visitante": "gate", "resident": "resident", "morador": "resident"}
 _RING_STARTS = frozenset({"resident_dial", "resident_ringing", "resident_originate"})
 _RING_ENDS = {"resident_answered": "resident_ring", "resident_unavailable": "resident_no_answer"}
 ALL_LEGS = "all"
@@ -167,68 +134,6 @@ def percentile(ordered: list[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-# Loading ---------------------------------------------------------------------------------------------------------
-
-
-def load_events(path: Path) -> list[Event]:
-    """Events from our JSONL file, a prototype call log, or a directory of either (``*.jsonl``, ``*.log``).
-
-    Lines that do not parse (the last one of a crashed writer, say) are skipped.
-    """
-    if path.is_dir():
-        files = sorted([*path.glob("*.jsonl"), *path.glob("*.log")])
-        return [event for file in files for event in load_events(file)]
-    events = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            event = _parse_line(line.strip(), default_call=path.stem)
-            if event is not None:
-                events.append(event)
-    return events
-
-
-def _parse_line(line: str, *, default_call: str) -> Event | None:
-    if not line:
-        return None
-    if line.startswith("{"):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(record, dict):
-            return None
-        if "event" not in record and "stage" in record:
-            record["event"] = record["stage"]
-            record["source"] = "prototype"
-        if "event" not in record:
-            return None
-        record.setdefault("call_id", default_call)
-        record.setdefault("leg", "gate")
-        return record
-    match = _PROTOTYPE_LINE.match(line)
-    if match is None:
-        return None
-    stamp, _level, name, payload = match.groups()
-    try:
-        data = json.loads(payload)
-    except json.JSONDecodeError:
-        data = {"message": payload}
-    if not isinstance(data, dict):
-        data = {"message": payload}
-    source = str(data.get("source") or data.get("target") or data.get("role") or "visitor").lower()
-    mono = data.get("elapsed_seconds")
-    if not isinstance(mono, int | float):
-        mono = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
-    return {
-        **data,
-        "call_id": str(data.get("call_id") or default_call),
-        "leg": _PROTOTYPE_LEGS.get(source, source),
-        "event": name,
-        "mono": float(mono),
-        "source": "prototype",
-    }
 
 
 # Samples ---------------------------------------------------------------------------------------------------------
