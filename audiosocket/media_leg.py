@@ -89,7 +89,14 @@ LegEvent = UtteranceStarted | EarlyUtterance | SpeechResumed | UtteranceEnded | 
 class MediaSource(Protocol):
     """What MediaLeg needs of a connection (``MediaConnection`` is one)."""
 
-    def frames(self) -> AsyncIterator[Audio | Dtmf]: ...
+    @property
+    def closed(self) -> asyncio.Event: ...
+
+    @property
+    def close_reason(self) -> str: ...
+
+    def receive(self, receiver: Callable[[Audio | Dtmf], None]) -> None:
+        """Call `receiver` with every inbound frame, as it arrives."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -148,9 +155,11 @@ class MediaLeg:
         self._closed: LegClosed | None = None
         self._timer_wake = asyncio.Event()
         self._timer_target: float | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbox: deque[tuple[Audio | Dtmf, float]] = deque()
         self._failure: str | None = None
+        self._keep_alive: asyncio.Task[None] | None = None
         self.foreign_frames = 0
         self.dtmf_frames = 0
         self.dropped_frames = 0
@@ -183,11 +192,14 @@ class MediaLeg:
         )
 
     def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._timer())]
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch())
+            self._tasks = [self._watcher, asyncio.create_task(self._timer())]
             if self._idle_silence:
-                self._tasks.append(asyncio.create_task(self.playout.keep_alive()))
+                self._keep_alive = asyncio.create_task(self.playout.keep_alive())
+                self._tasks.append(self._keep_alive)
             self.playout.frame_clock.add(self._drain_inbox, after_writes=True)
+            self._connection.receive(self._accept)
 
     async def aclose(self) -> None:
         """Stop reading and playing (does not close the connection: the server and ARI own that)."""
@@ -236,24 +248,29 @@ class MediaLeg:
             if isinstance(event, LegClosed):
                 return
 
-    async def _read(self) -> None:
-        """Take inbound frames off the connection, stamped with their arrival time.
+    def _accept(self, item: Audio | Dtmf) -> None:
+        """An inbound frame, straight from the connection: stamped with its arrival time and set aside.
 
-        The VAD and the endpointer run on them in the next frame-clock pass, after every leg's outbound frame
-        is written (:meth:`_drain_inbox`): that work comes in bursts (Asterisk sends a call's frames together)
-        and, done here, it delayed other legs' frames by several ms at 200 legs (docs/media.md). The arrival
+        The VAD and the endpointer run on it in the next frame-clock pass, after every leg's outbound frame is
+        written (:meth:`_drain_inbox`): that work comes in bursts (Asterisk sends a call's frames together) and,
+        done on arrival, it delayed other legs' frames by several ms at 200 legs (docs/media.md). The arrival
         time keeps the endpointer's measure of speech and silence exact; only the events come <= 20 ms later."""
+        if self._closed is not None:
+            return
+        if isinstance(item, Audio) and item.sample_rate != self.sample_rate:
+            self.foreign_frames += 1
+            return
+        if len(self._inbox) >= INBOX_FRAMES:
+            self._inbox.popleft()
+            self.dropped_frames += 1
+        self._inbox.append((item, self._clock()))
+
+    async def _watch(self) -> None:
+        """End the leg when the connection closes (or the inbound processing failed)."""
         reason = "connection closed"
         try:
-            async for item in self._connection.frames():
-                if isinstance(item, Audio) and item.sample_rate != self.sample_rate:
-                    self.foreign_frames += 1
-                    continue
-                if len(self._inbox) >= INBOX_FRAMES:
-                    self._inbox.popleft()
-                    self.dropped_frames += 1
-                self._inbox.append((item, self._clock()))
-            reason = str(getattr(self._connection, "close_reason", "") or reason)
+            await self._connection.closed.wait()
+            reason = str(self._connection.close_reason or reason)
         finally:
             self.playout.frame_clock.remove(self._drain_inbox)
             if self._failure is None:
@@ -261,8 +278,8 @@ class MediaLeg:
                     self._drain_inbox()  # what arrived before the end still counts (the last words)
             reason = self._failure or reason
             self.playout.stop()
-            for task in self._tasks[2:]:
-                task.cancel()  # idle silence: nothing to send to once the connection is gone
+            if self._keep_alive is not None:
+                self._keep_alive.cancel()  # idle silence: nothing to send to once the connection is gone
             self._closed = LegClosed(reason, self._clock())
             self._emit("leg_closed", reason=reason)
             self._queue.put_nowait(self._closed)
@@ -284,8 +301,8 @@ class MediaLeg:
             log.exception("call %s leg %s: inbound audio processing failed", self._call_id, self._leg)
             self._failure = f"media processing failed: {error!r}"
             self._inbox.clear()
-            if self._tasks:
-                self._tasks[0].cancel()  # _read ends the leg with this reason
+            if self._watcher is not None:
+                self._watcher.cancel()  # _watch ends the leg with this reason
             return
         deadline = self._endpointer.deadline()
         if deadline is not None and (self._timer_target is None or deadline < self._timer_target):

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from audiosocket.protocol import Audio, Decoder, Dtmf, Error, Frame, Hangup, ProtocolError, Uuid
@@ -42,7 +42,12 @@ class ConnectionStats:
 
 @dataclass(eq=False)
 class MediaConnection:
-    """One accepted AudioSocket connection (one call leg's media)."""
+    """One accepted AudioSocket connection (one call leg's media).
+
+    Inbound frames go straight to the `receiver` a media leg registers (:meth:`receive`), as they are decoded:
+    no queue between the socket and the leg. Until one is registered (the moments between the UUID frame and the
+    leg's start) they wait in a bounded queue, which :meth:`frames` also serves to readers without a receiver.
+    """
 
     id: uuid.UUID
     call_id: str
@@ -52,6 +57,7 @@ class MediaConnection:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_reason: str = ""
     stats: ConnectionStats = field(default_factory=ConnectionStats)
+    _receiver: Callable[[Audio | Dtmf], None] | None = None
 
     def write(self, data: bytes) -> None:
         """Queue bytes for sending; never blocks (playout paces the writes, the kernel buffers them)."""
@@ -60,7 +66,18 @@ class MediaConnection:
         self._writer.write(data)
         self.stats.bytes_out += len(data)
 
+    def receive(self, receiver: Callable[[Audio | Dtmf], None]) -> None:
+        """Hand every inbound frame to `receiver` from now on, after those that arrived before."""
+        while not self.inbound.empty():
+            item = self.inbound.get_nowait()
+            if item is not None:
+                receiver(item)
+        self._receiver = receiver
+
     def deliver(self, item: Audio | Dtmf) -> None:
+        if self._receiver is not None:
+            self._receiver(item)
+            return
         if self.inbound.full():
             self.inbound.get_nowait()
             self.stats.dropped_in += 1

@@ -36,7 +36,7 @@ import sys
 import time
 import uuid
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -180,11 +180,18 @@ class _TimedConnection:
 
     def __init__(self, connection: MediaConnection) -> None:
         self.connection = connection
-        self.close_reason = ""
         self.times: list[float] = []
 
-    def frames(self) -> AsyncIterator[Audio | Dtmf]:
-        return self.connection.frames()
+    @property
+    def closed(self) -> asyncio.Event:
+        return self.connection.closed
+
+    @property
+    def close_reason(self) -> str:
+        return self.connection.close_reason
+
+    def receive(self, receiver: Callable[[Audio | Dtmf], None]) -> None:
+        self.connection.receive(receiver)
 
     def write(self, data: bytes) -> None:
         self.times.append(time.monotonic())

@@ -21,9 +21,9 @@ import pytest
 
 from audiosocket.endpointing import Endpointer, EndpointingConfig, UtteranceEnded
 from audiosocket.media_leg import MediaLeg
-from controller.conversation.events import DtmfReceived
 from audiosocket.vad import SileroVad
 from controller.calls.runner import LegIO
+from controller.conversation.events import DtmfReceived
 from controller.tools.simulator import SimulatedVisitor, call_gate, recording
 from controller.wiring import Service
 from tests.support.calls import EventWatcher

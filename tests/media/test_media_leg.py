@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -42,17 +42,37 @@ class LoudnessVad:
         return None
 
 
+class _Inbound:
+    """What the test pushes as Asterisk would: frames handed to the leg's receiver; None closes the connection."""
+
+    def __init__(self, connection: FakeConnection) -> None:
+        self._connection = connection
+        self.waiting: list[Audio | Dtmf] = []
+
+    def put_nowait(self, item: Audio | Dtmf | None) -> None:
+        if item is None:
+            self._connection.closed.set()
+        elif self._connection.receiver is None:
+            self.waiting.append(item)
+        else:
+            self._connection.receiver(item)
+
+
 class FakeConnection:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.inbound: asyncio.Queue[Audio | Dtmf | None] = asyncio.Queue()
+        self.inbound = _Inbound(self)
+        self.receiver: Callable[[Audio | Dtmf], None] | None = None
         self.written_at: list[float] = []
         self.close_reason = ""
+        self.closed = asyncio.Event()
         self._decoder = Decoder()
 
-    async def frames(self) -> AsyncIterator[Audio | Dtmf]:
-        while (item := await self.inbound.get()) is not None:
-            yield item
+    def receive(self, receiver: Callable[[Audio | Dtmf], None]) -> None:
+        for item in self.inbound.waiting:
+            receiver(item)
+        self.inbound.waiting.clear()
+        self.receiver = receiver
 
     def write(self, data: bytes) -> None:
         for _ in self._decoder.feed(data):
@@ -60,7 +80,7 @@ class FakeConnection:
 
     def hang_up(self, reason: str) -> None:
         self.close_reason = reason
-        self.inbound.put_nowait(None)
+        self.closed.set()
 
 
 class Harness:
