@@ -24,7 +24,7 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
-Event = dict[str, Any]
+RawEvent = dict[str, Any]  # one decoded ARI message; controller.ari.events types it
 Params = Mapping[str, str | int | float | bool]
 
 
@@ -145,7 +145,7 @@ class AriClient:
 
     async def run_events(
         self,
-        handler: Callable[[Event], Awaitable[None]],
+        handler: Callable[[RawEvent], Awaitable[None]],
         *,
         on_connect: Callable[[bool], Awaitable[None]] | None = None,
         stop: asyncio.Event | None = None,
@@ -191,7 +191,7 @@ class AriClient:
     async def _pump(
         self,
         ws: aiohttp.ClientWebSocketResponse,
-        handler: Callable[[Event], Awaitable[None]],
+        handler: Callable[[RawEvent], Awaitable[None]],
         stop: asyncio.Event,
     ) -> None:
         stop_task = asyncio.ensure_future(stop.wait())

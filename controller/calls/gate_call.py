@@ -42,7 +42,6 @@ from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
 from controller.calls.runner import CallRunner, LegIO
 from controller.calls.waiters import EventWaiters
-from controller.conversation.call import Conversation
 from controller.conversation.dialog import Dialog, DialogPolicy
 from controller.conversation.events import (
     AuditRecord,
@@ -55,6 +54,7 @@ from controller.conversation.events import (
     ResidentRinging,
     ResidentUnavailable,
 )
+from controller.conversation.phases import Conversation
 from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditError, AuditLog
 from controller.records.directory_file import LiveDirectory

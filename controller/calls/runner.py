@@ -1,6 +1,6 @@
 """Runs the pure conversation for one call: happenings in, the conversation's actions carried out.
 
-The conversation (:class:`~controller.conversation.call.Conversation`) decides; this runner only translates. It
+The conversation (:class:`~controller.conversation.phases.Conversation`) decides; this runner only translates. It
 owns one inbox, so the conversation sees one event at a time in arrival order. Events come from
 
 - each leg's :class:`~controller.calls.turns.TurnListener` (speech started, utterance heard, nothing heard),
@@ -25,7 +25,6 @@ from typing import Any, Protocol
 from audiosocket.events import EventSink
 from audiosocket.speech.guard import SpeechFailure
 from controller.calls.turns import LegIO, TurnListener
-from controller.conversation.call import Conversation
 from controller.conversation.events import (
     AuditRecord,
     AuditWritten,
@@ -51,6 +50,7 @@ from controller.conversation.events import (
     UtteranceHeard,
     WriteAudit,
 )
+from controller.conversation.phases import Conversation
 from controller.conversation.reading import dialog_facts
 from controller.conversation.state import DialogState
 from controller.conversation.understanding import Understanding

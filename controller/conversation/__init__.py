@@ -1,6 +1,5 @@
 """The gate call conversation: pure state machines (visitor, then resident), pt-BR understanding, matching (no I/O)."""
 
-from controller.conversation.call import Conversation
 from controller.conversation.dialog import Dialog, DialogPolicy, IllegalTransition, outcome
 from controller.conversation.events import (
     Action,
@@ -41,6 +40,7 @@ from controller.conversation.events import (
     VisitorRequest,
     WriteAudit,
 )
+from controller.conversation.phases import Conversation
 from controller.conversation.resident import ResidentPhase
 from controller.conversation.resident_rules import Answer, read_answer
 from controller.conversation.rules import RuleUnderstanding

@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from audiosocket.protocol import Audio, Decoder, Dtmf, Error, Frame, Hangup, ProtocolError, Uuid, encode
 from controller.ari.asterisk import Asterisk
-from controller.ari.client import AriClient, AriError, Event
+from controller.ari.client import AriClient, AriError, RawEvent
 from controller.tools.phone_audio import (
     FRAME_BYTES,
     RATE,
@@ -84,7 +84,7 @@ class Phone:
         self._speech: deque[bytes] = deque()
         self._detector = EnergyDetector()
         self._recorder: Recorder | None = None
-        self._stasis: dict[str, asyncio.Future[Event]] = {}
+        self._stasis: dict[str, asyncio.Future[RawEvent]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._bridged = False
         self._events_task: asyncio.Task[None] | None = None
@@ -193,7 +193,7 @@ class Phone:
         await self.asterisk.add_to_bridge(self.tag, [self.line_channel_id])
         self._log(f"answered: gate channel {self.gate_channel_id}")
 
-    async def _on_event(self, event: Event) -> None:
+    async def _on_event(self, event: RawEvent) -> None:
         channel_id = (event.get("channel") or {}).get("id")
         waiter = self._stasis.get(channel_id or "")
         match event.get("type"):
