@@ -35,11 +35,12 @@ def _take_turn() -> IO[str]:
             time.sleep(1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
     """Sessions that will use the test bed take their turn here, before any test runs: a wait inside a
-    fixture would count towards the first test's timeout (300 s) and fail it while another session runs."""
-    if any("testbed" in getattr(item, "fixturenames", ()) for item in items):
-        config.stash[_LOCK_KEY] = _take_turn()
+    fixture would count towards the first test's timeout (300 s) and fail it while another session runs.
+    This runs after `-m`/`-k` deselection, so `pytest -m "not asterisk"` never waits for the test bed."""
+    if any("testbed" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[_LOCK_KEY] = _take_turn()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
