@@ -96,35 +96,28 @@ Frame = Hangup | Uuid | Dtmf | Audio | Error
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
-def _decode_payload(kind_byte: int, payload: bytes) -> Frame:
-    try:
-        kind = Kind(kind_byte)
-    except ValueError:
-        raise ProtocolError(f"unknown frame kind 0x{kind_byte:02x}") from None
+def _decode_payload(kind: Kind, payload: bytes) -> Frame:
+    """The frame a payload carries; its kind and length were already judged by :func:`_check_header`."""
     match kind:
         case Kind.HANGUP:
             return Hangup()
         case Kind.UUID:
-            if len(payload) != 16:
-                raise ProtocolError(f"UUID frame must carry 16 bytes, got {len(payload)}")
             return Uuid(uuid.UUID(bytes=payload))
         case Kind.DTMF:
             digit = payload.decode("ascii", errors="replace")
-            if len(payload) != 1 or digit not in _DTMF_DIGITS:
+            if digit not in _DTMF_DIGITS:
                 raise ProtocolError(f"DTMF frame must carry one digit, got {payload!r}")
             return Dtmf(digit)
         case Kind.ERROR:
             return Error(payload[0] if payload else ErrorCode.NONE)
         case _:
-            if len(payload) % 2:
-                raise ProtocolError(f"audio frame with odd length {len(payload)}")
             return Audio(payload, SAMPLE_RATES[kind])
 
 
 _FIXED_LENGTHS = {Kind.UUID: 16, Kind.DTMF: 1}
 
 
-def _check_header(kind_byte: int, length: int, max_payload: int) -> None:
+def _check_header(kind_byte: int, length: int, max_payload: int) -> Kind:
     try:
         kind = Kind(kind_byte)
     except ValueError:
@@ -136,6 +129,7 @@ def _check_header(kind_byte: int, length: int, max_payload: int) -> None:
         raise ProtocolError(f"{kind.name} frame must carry {expected} bytes, got {length}")
     if kind in SAMPLE_RATES and length % 2:
         raise ProtocolError(f"audio frame with odd length {length}")
+    return kind
 
 
 class Decoder:
@@ -149,11 +143,10 @@ class Decoder:
         self._buffer += data
         frames: list[Frame] = []
         while len(self._buffer) >= HEADER_SIZE:
-            kind = self._buffer[0]
             length = int.from_bytes(self._buffer[1:3], "big")
             # Judge the header before waiting for its payload: garbage (an HTTP request, a port scanner) is
             # refused on its first 3 bytes instead of after up to MAX_PAYLOAD more.
-            _check_header(kind, length, self._max_payload)
+            kind = _check_header(self._buffer[0], length, self._max_payload)
             end = HEADER_SIZE + length
             if len(self._buffer) < end:
                 break

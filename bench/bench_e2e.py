@@ -39,9 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audiosocket.speech.normalize import contains_keywords  # noqa: E402
 from controller.settings import Settings, load_settings  # noqa: E402
 from controller.tools.report import Report, build_report, collect  # noqa: E402
+from controller.tools.scoring import contains_keywords  # noqa: E402
 from controller.tools.simulator import SimulatedVisitor, call_gate  # noqa: E402
 from controller.wiring import Service  # noqa: E402
 

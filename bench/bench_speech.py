@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from audiosocket.speech import install_model  # noqa: E402
 from audiosocket.speech.espeak import EspeakTTS  # noqa: E402
-from audiosocket.speech.normalize import contains_keywords, word_error_rate  # noqa: E402
 from audiosocket.speech.prompt_cache import PromptCache  # noqa: E402
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT  # noqa: E402
+from controller.tools.scoring import contains_keywords, word_error_rate  # noqa: E402
 
 FIXTURES = ROOT / "tests/fixtures/speech"
 MODEL = ROOT / "models/whisper-base"

@@ -61,11 +61,17 @@ HUNDREDS = {
     "trezentos": 300,
     "trezentas": 300,
     "quatrocentos": 400,
+    "quatrocentas": 400,
     "quinhentos": 500,
+    "quinhentas": 500,
     "seiscentos": 600,
+    "seiscentas": 600,
     "setecentos": 700,
+    "setecentas": 700,
     "oitocentos": 800,
+    "oitocentas": 800,
     "novecentos": 900,
+    "novecentas": 900,
 }
 THOUSAND = "mil"
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HUNDREDS) | {THOUSAND}
@@ -103,10 +109,10 @@ def _word_value(word: str) -> int | None:
     return 1000 if word == THOUSAND else None
 
 
-def _joins(chunk: int, word: str) -> bool:
-    """Can `word` fill a place still empty in the composed `chunk` ("cento" + "três", "mil" + "duzentos")?"""
-    value = _word_value(word)
-    if value is None or value == 0 or word == THOUSAND:
+def _joins(chunk: int, value: int | None) -> bool:
+    """Can a part worth `value` fill a place still empty in the composed `chunk` ("cento" + "três", "mil" +
+    "duzentos")? Thousands never join: "mil" multiplies instead."""
+    if value is None or value == 0 or value >= 1000:
         return False
     place = _place(chunk)
     if place == 1000:
@@ -134,30 +140,42 @@ class _Run:
         return NumberSpan(self.start, self.end, "".join(self.chunks), self.words)
 
 
-def find_numbers(folded: tuple[str, ...] | list[str]) -> list[NumberSpan]:
-    """Every number in the folded tokens, in order."""
+def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = False) -> list[NumberSpan]:
+    """Every number in the folded tokens, in order.
+
+    A digit token is a chunk as written ("1 0 1" = 101). With `compose_digits` it composes like the word it
+    stands for ("cento e 1" = 101, "200 e 2" = 202), as recognisers write one number half in words, half in
+    digits; one with a leading zero ("07") stays as written.
+    """
+
+    def value(word: str) -> int | None:
+        if word.isdecimal():
+            return int(word) if compose_digits and word[0] != "0" else None
+        return _word_value(word)
+
     spans: list[NumberSpan] = []
     run: _Run | None = None
     index = 0
     while index < len(folded):
         word = folded[index]
-        if word.isdigit():
-            if run is None:
-                run = _Run(index, index, [], None, 0)
-            run.close()
-            run.chunks.append(word)
-            run.words += 1
-            run.end = index + 1
-        elif word in NUMBER_WORDS:
+        worth = value(word)
+        if worth is not None:
             if run is None:
                 run = _Run(index, index, [], None, 0)
             if word == THOUSAND and run.composed is not None and run.composed < 1000:
                 run.composed *= 1000
-            elif run.composed is not None and _joins(run.composed, word):
-                run.composed += _word_value(word) or 0
+            elif run.composed is not None and _joins(run.composed, worth):
+                run.composed += worth
             else:
                 run.close()
-                run.composed = _word_value(word)
+                run.composed = worth
+            run.words += 1
+            run.end = index + 1
+        elif word.isdigit():
+            if run is None:
+                run = _Run(index, index, [], None, 0)
+            run.close()
+            run.chunks.append(word)
             run.words += 1
             run.end = index + 1
         elif (
@@ -165,9 +183,9 @@ def find_numbers(folded: tuple[str, ...] | list[str]) -> list[NumberSpan]:
             and run is not None
             and run.composed is not None
             and index + 1 < len(folded)
-            and _joins(run.composed, folded[index + 1])
+            and _joins(run.composed, value(folded[index + 1]))
         ):
-            run.composed += _word_value(folded[index + 1]) or 0
+            run.composed += value(folded[index + 1]) or 0
             run.words += 1
             run.end = index + 2
             index += 1

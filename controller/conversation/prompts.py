@@ -43,8 +43,13 @@ def first_name(name: str) -> str:
     return words[0] if words else name
 
 
+def address(apartment: str, block: str | None) -> str:
+    """'101, bloco B'; just '101' where the building has no blocks."""
+    return f"{apartment}, bloco {block}" if block else apartment
+
+
 def _where(candidate: Candidate) -> str:
-    return f"{candidate.apartment}, bloco {candidate.block}" if candidate.block else candidate.apartment
+    return address(candidate.apartment, candidate.block)
 
 
 def _pick(variants: tuple[str, ...], state: DialogState, slot: Slot) -> str:
@@ -178,12 +183,19 @@ def still_there() -> str:
     return "Não ouvi."
 
 
+def transfer(asked: bool) -> str:
+    """Said before a hand-over to the concierge, in either phase; "Tudo bem" when the visitor asked for it."""
+    if asked:
+        return "Tudo bem, vou transferir para a portaria. Um momento."
+    return "Vou transferir para a portaria. Um momento."
+
+
 def fallback(asked: bool, concierge: bool) -> str:
     if not concierge:
         return "Desculpe, não consegui ajudar por aqui. Por favor, ligue para o morador. Até logo."
     if asked:
-        return "Tudo bem, vou transferir para a portaria. Um momento."
-    return "Não estou conseguindo entender. Vou transferir para a portaria. Um momento."
+        return transfer(asked=True)
+    return f"Não estou conseguindo entender. {transfer(asked=False)}"
 
 
 def fixed_phrases() -> list[str]:

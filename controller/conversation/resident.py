@@ -53,6 +53,7 @@ from controller.conversation.events import (
     UtteranceHeard,
     WriteAudit,
 )
+from controller.conversation.prompts import transfer
 from controller.conversation.resident_rules import DTMF_ANSWERS, Answer, read_answer
 from controller.conversation.state import DialogState, Phase, ResidentCall, Stage
 from controller.conversation.understanding import Intent, Parser, UnderstandingContext
@@ -104,7 +105,8 @@ class ResidentPhase:
             case UtteranceHeard(leg=Leg.GATE, text=text, understood=understood):
                 heard = understood or self.parser.parse(text, UnderstandingContext())
                 if heard.asks_for_human and self._concierge and call.stage in (Stage.DIALING, Stage.ASKING):
-                    return self._end(state, Decision.TRANSFERRED, say.resident_transferred(), say.transferred(), True)
+                    to_visitor = transfer(asked=True)
+                    return self._end(state, Decision.TRANSFERRED, say.resident_transferred(), to_visitor, True)
             case ResidentAnswered(target=target) if call.stage is Stage.DIALING and target == call.target:
                 return self._answered(state, call)
             case ResidentUnavailable() if call.stage is Stage.DIALING:

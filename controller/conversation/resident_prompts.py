@@ -7,7 +7,7 @@ answered, and the outcome. A denial is told to the visitor without naming who de
 from __future__ import annotations
 
 from controller.conversation.events import VisitorRequest
-from controller.conversation.prompts import article, first_name
+from controller.conversation.prompts import address, article, first_name, transfer
 from controller.conversation.understanding import Intent
 
 KEYS = "Diga sim ou não, ou tecle 1 para liberar, 2 para recusar, 3 para falar com o visitante."
@@ -139,7 +139,7 @@ def talk(resident: str) -> str:
 
 
 def _then(concierge: bool, otherwise: str) -> str:
-    return "Vou transferir para a portaria. Um momento." if concierge else otherwise
+    return transfer(asked=False) if concierge else otherwise
 
 
 def no_decision(resident: str, concierge: bool) -> str:
@@ -153,7 +153,7 @@ def resident_hung_up(resident: str) -> str:
 
 
 def no_answer(request: VisitorRequest, concierge: bool) -> str:
-    where = f"{request.apartment}, bloco {request.block}" if request.block else request.apartment
+    where = address(request.apartment, request.block)
     return f"Ninguém atendeu no {where}. " + _then(concierge, "Por favor, tente mais tarde. Até logo.")
 
 
@@ -165,10 +165,6 @@ def gate_failed(resident: str, concierge: bool) -> str:
     return "Não consegui abrir o portão. " + (
         "Vou chamar o porteiro. Um momento." if concierge else f"Por favor, avise {who(resident)}. Até logo."
     )
-
-
-def transferred() -> str:
-    return "Tudo bem, vou transferir para a portaria. Um momento."
 
 
 def error(concierge: bool) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from controller.conversation.text import fold
+from controller.conversation.text import fold, has_phrase
 
 
 class Answer(StrEnum):
@@ -82,10 +82,6 @@ _WEAK_YES = frozenset({"deixa", "manda", "certo", "isso"})
 _AMBIGUOUS = frozenset({"pode deixar", "deixa", "deixa ai", "manda", "certo", "isso ai"})
 
 
-def _has(padded: str, phrases: tuple[str, ...]) -> bool:
-    return any(f" {phrase} " in padded for phrase in phrases)
-
-
 def read_answer(text: str, *, delivery: bool) -> Answer:
     """The resident's reply to "Posso liberar a entrada?"; `delivery` enables the front-desk answer."""
     folded = fold(text)
@@ -93,22 +89,22 @@ def read_answer(text: str, *, delivery: bool) -> Answer:
         return Answer.UNCLEAR
     padded = f" {folded} "
     words = folded.split()
-    if folded in _REPEAT_UTTERANCES or _has(padded, _REPEAT_PHRASES):
+    if folded in _REPEAT_UTTERANCES or has_phrase(padded, _REPEAT_PHRASES):
         return Answer.REPEAT
-    if any(_has(padded, (place,)) for place in _FRONT_DESK_PLACES) and any(v in words for v in _FRONT_DESK_VERBS):
+    if has_phrase(padded, _FRONT_DESK_PLACES) and any(verb in words for verb in _FRONT_DESK_VERBS):
         return Answer.FRONT_DESK if delivery else Answer.UNCLEAR  # "leave it at the desk" never lets anyone in
-    if _has(padded, _TALK_PHRASES):
+    if has_phrase(padded, _TALK_PHRASES):
         return Answer.TALK
-    if _has(padded, _WAIT_PHRASES):
+    if has_phrase(padded, _WAIT_PHRASES):
         return Answer.WAIT
     cleared = padded
     for idiom in _YES_IDIOMS:
         cleared = cleared.replace(f" {idiom} ", " sem problema ")
-    if any(word in _NO_WORDS for word in cleared.split()) or _has(cleared, _NO_PHRASES):
+    if any(word in _NO_WORDS for word in cleared.split()) or has_phrase(cleared, _NO_PHRASES):
         return Answer.NO
     if folded in _AMBIGUOUS:
         return Answer.UNCLEAR
     strong = [word for word in cleared.split() if word in _YES_WORDS and word not in _WEAK_YES]
-    if strong or _has(cleared, _YES_PHRASES):
+    if strong or has_phrase(cleared, _YES_PHRASES):
         return Answer.YES
     return Answer.UNCLEAR

@@ -42,7 +42,7 @@ from controller.conversation.lexicon import (
 from controller.conversation.matching import HONORIFICS
 from controller.conversation.nicknames import expand
 from controller.conversation.numbers import NumberSpan, find_numbers, parse_number
-from controller.conversation.text import NAME_CONNECTORS, Tokens, fold, phonetic, title_name, tokenize
+from controller.conversation.text import NAME_CONNECTORS, Tokens, fold, has_phrase, phonetic, title_name, tokenize
 from controller.conversation.understanding import Intent, Slot, UnderstandingContext, Understood
 
 _GLUED = re.compile(r"(\d{1,5})([a-z])")
@@ -51,10 +51,6 @@ _VISITOR_CUES = tuple(tuple(cue.split()) for cue in VISITOR_CUES)
 _RESIDENT_CUES = tuple(tuple(cue.split()) for cue in RESIDENT_CUES)
 _MAX_NAME_WORDS = 3
 _BARE_ANSWER_SLOTS = frozenset({Slot.RESIDENT, Slot.CHOICE})  # where an unknown bare name is still a name
-
-
-def _has(padded: str, phrases: tuple[str, ...]) -> bool:
-    return any(f" {phrase} " in padded for phrase in phrases)
 
 
 def _is_namey(word: str) -> bool:
@@ -96,9 +92,9 @@ class _Reading:
             resident = self._first_name(known_only=expecting not in _BARE_ANSWER_SLOTS, resident=True)
         if block is None and expecting is Slot.BLOCK:
             block = self._bare_block()
-        dont_know = _has(self.padded, DONT_KNOW_PHRASES)
-        negated = _has(self.padded, NO_PHRASES) and not (dont_know and self.padded.count(" nao ") <= 1)
-        affirmation = False if negated else True if _has(self.padded, YES_PHRASES) else None
+        dont_know = has_phrase(self.padded, DONT_KNOW_PHRASES)
+        negated = has_phrase(self.padded, NO_PHRASES) and not (dont_know and self.padded.count(" nao ") <= 1)
+        affirmation = False if negated else True if has_phrase(self.padded, YES_PHRASES) else None
         joined = " ".join(self.words)
         return Understood(
             intent=self._intent(),
@@ -106,12 +102,12 @@ class _Reading:
             apartment=apartment,
             block=block or glued_block,
             resident=" ".join(resident) if resident else None,
-            asks_for_human=_has(self.padded, HUMAN_PHRASES),
+            asks_for_human=has_phrase(self.padded, HUMAN_PHRASES),
             affirmation=affirmation,
             dont_know=dont_know,
-            any_choice=_has(self.padded, ANY_PHRASES),
+            any_choice=has_phrase(self.padded, ANY_PHRASES),
             ordinal=next((ORDINALS[word] for word in self.words if word in ORDINALS), None),
-            repeat=joined in REPEAT_UTTERANCES or _has(self.padded, REPEAT_PHRASES),
+            repeat=joined in REPEAT_UTTERANCES or has_phrase(self.padded, REPEAT_PHRASES),
         )
 
     def _mark(self, start: int, end: int) -> None:
@@ -262,7 +258,7 @@ class _Reading:
     def _intent(self) -> Intent | None:
         scores: dict[Intent, int] = {}
         for phrase, intent, weight in INTENT_PHRASES:
-            if f" {phrase} " in self.padded:
+            if has_phrase(self.padded, (phrase,)):
                 scores[intent] = scores.get(intent, 0) + weight
         if not scores:
             return None

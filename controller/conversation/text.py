@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -22,6 +23,11 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(_NON_WORD.sub(" ", stripped.replace("_", " ")).split())
+
+
+def has_phrase(padded: str, phrases: Iterable[str]) -> bool:
+    """Does one of the folded `phrases` stand in `padded` (folded words, a space at each end) as whole words?"""
+    return any(f" {phrase} " in padded for phrase in phrases)
 
 
 @dataclass(frozen=True, slots=True)

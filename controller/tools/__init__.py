@@ -1,1 +1,1 @@
-"""Command-line tools around the service: chat, check, demo, report, audit, the test phone."""
+"""Tools around the service: chat, check, demo, report, audit, the test phone, transcript scoring for tests."""

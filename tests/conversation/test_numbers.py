@@ -34,6 +34,7 @@ from controller.conversation.text import fold
         ("quatorze", "14"),
         ("catorze", "14"),
         ("dezesseis zero dois", "1602"),
+        ("novecentas e duas", "902"),
     ],
 )
 def test_spoken_numbers(spoken: str, digits: str) -> None:
@@ -57,3 +58,20 @@ def test_numbers_are_found_with_their_positions() -> None:
 def test_a_lone_small_number_is_weak() -> None:
     spans = find_numbers(fold("um pacote para o 15 e o cento e um").split())
     assert [span.is_weak for span in spans] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("written", "composed", "as_written"),
+    [
+        ("cento e 1", ["101"], ["100", "1"]),
+        ("200 e 2", ["202"], ["200", "2"]),
+        ("1 0 1", ["101"], ["101"]),
+        ("zero 07", ["007"], ["007"]),
+    ],
+)
+def test_digits_compose_with_number_words_only_when_asked(
+    written: str, composed: list[str], as_written: list[str]
+) -> None:
+    words = fold(written).split()
+    assert [span.value for span in find_numbers(words, compose_digits=True)] == composed
+    assert [span.value for span in find_numbers(words)] == as_written

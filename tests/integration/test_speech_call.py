@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from audiosocket.speech.normalize import normalize
+from controller.tools.scoring import normalize
 from controller.tools.simulator import SimulatedVisitor, call_gate, recording
 from controller.wiring import Service
 from tests.support.calls import EventWatcher

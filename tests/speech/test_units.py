@@ -12,10 +12,10 @@ from pydantic import SecretStr
 
 from audiosocket.speech import install_model
 from audiosocket.speech.base import BufferedStream, EngineError, Transcript
-from audiosocket.speech.normalize import contains_keywords, normalize, word_error_rate
 from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
 from audiosocket.speech.whisper import max_new_tokens, pcm_to_float
 from controller.settings import Settings, SettingsError, SttEngine, TtsEngine
+from controller.tools.scoring import contains_keywords, normalize, word_error_rate
 from controller.wiring import azure_problems as azure_settings_problems
 from controller.wiring import speech_engines as build_speech
 from controller.wiring import speech_problems as speech_settings_problems
@@ -35,7 +35,8 @@ from tests.speech.fakes import FakeTTS
         ("trinta e quatro", "34"),
         ("mil e quinhentos", "1500"),
         ("dois mil e vinte e seis", "2026"),
-        ("dois três", "2 3"),
+        ("dois três", "23"),  # digit by digit, as the dialog reads an apartment
+        ("doze zero três", "1203"),
         ("Não autorizo.", "nao autorizo"),
         ("uma visita para a Renata Souza", "uma visita para a renata souza"),
         ("1º andar", "1 andar"),

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from audiosocket.speech.normalize import contains_keywords
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
+from controller.tools.scoring import contains_keywords
 from tests.speech.conftest import MODEL, SPEECH_FIXTURES, SpeechFixture
 
 
