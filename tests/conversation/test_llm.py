@@ -49,7 +49,7 @@ from controller.conversation.directory import Directory
 from controller.conversation.matching import ResidentIndex
 from controller.conversation.reading import dialog_facts
 from controller.conversation.understanding import UnderstandingError
-from controller.settings import Settings, SettingsError, load_settings
+from controller.settings import Settings, load_settings
 from controller.tools import chat
 from controller.understanding.fallback import WithFallback
 from controller.understanding.llm import LlmUnderstanding
@@ -375,27 +375,6 @@ async def test_a_model_saying_yes_for_the_resident_does_not_open_the_gate(
 
 
 # Settings, the factory and `chat` -----------------------------------------------------------------------------
-
-
-def test_rules_are_the_default() -> None:
-    assert isinstance(build_understanding(load_settings()), RuleUnderstanding)
-
-
-def test_a_missing_extra_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "crewai", None)  # what `import crewai` sees without the llm extra
-    with pytest.raises(SettingsError, match=r"UNDERSTANDING=llm needs the optional 'llm' extra \(CrewAI\)"):
-        build_understanding(load_settings(understanding="llm", llm_api_key=API_KEY))
-
-
-def test_a_model_crewai_cannot_use_is_a_settings_error() -> None:
-    with pytest.raises(SettingsError, match="PORTARIA_LLM_MODEL='nosuchprovider/x'") as raised:
-        build_understanding(load_settings(understanding="llm", llm_model="nosuchprovider/x", llm_api_key=API_KEY))
-    assert API_KEY not in str(raised.value)
-
-
-def test_settings_never_show_the_key() -> None:
-    settings = load_settings(understanding="llm", llm_api_key=API_KEY)
-    assert API_KEY not in repr(settings) and API_KEY not in str(settings.model_dump())
 
 
 def test_chat_uses_the_model(
