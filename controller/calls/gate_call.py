@@ -34,7 +34,7 @@ from audiosocket.media_leg import LegConfig
 from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import SpeechEngines
 from audiosocket.vad_pool import VadPool
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
 from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, channel_id, is_end
 from controller.calls import dialling
@@ -81,7 +81,7 @@ class CallConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallDeps:
-    ari: Asterisk
+    ari: AsteriskOps
     media: AudioSocketServer
     events: EventSink
     config: CallConfig

@@ -25,7 +25,7 @@ from audiosocket.media_leg import LegConfig, MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.events import StasisStart
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Leg
@@ -54,7 +54,7 @@ class CallMedia:
         self,
         call_id: str,
         *,
-        asterisk: Asterisk,
+        asterisk: AsteriskOps,
         server: AudioSocketServer,
         vads: VadPool,
         waiters: EventWaiters,
