@@ -124,6 +124,23 @@ async def test_media_that_never_connects_times_out_and_tears_down() -> None:
         assert not bed.events.named("dialog_turn", call_id=call.id)  # no conversation without media
 
 
+async def test_a_caller_who_hangs_up_during_set_up_ends_the_call_cleanly() -> None:
+    async with gate_bed() as bed:
+        holder: list[object] = []
+
+        async def visitor_leaves(*_: object) -> None:
+            running = bed.calls[0]
+            bed.ari.caller_hangs_up(GATE)  # just after the bridge is made, before the media has connected
+            await asyncio.wait_for(running.call.hung_up.wait(), GUARD_S)
+            holder.append(running)
+
+        bed.ari.after("add_to_bridge", visitor_leaves)
+        call = bed.call(GATE)
+        await bed.ended(call)  # the runner used to raise IllegalTransition (LegHungUp before CallStarted)
+        assert holder and bed.turns(call)[:2] == ["CallStarted", "LegHungUp"]
+        assert bed.ari.leftovers() == ([], [])
+
+
 async def test_the_stasis_app_starts_a_call_for_the_gate_and_forgets_it_at_the_end() -> None:
     async with gate_bed() as bed:
         app = StasisApp(bed.ari, lambda: bed.deps)

@@ -244,6 +244,16 @@ async def test_a_hang_up_reported_twice_reaches_the_conversation_once() -> None:
         assert h.gate.stops == 1
 
 
+async def test_a_caller_who_left_before_the_call_started_is_told_after_call_started() -> None:
+    """The gate call reports a hang-up that came during set-up right after creating the runner, before run()."""
+    async with running(start=False) as h:
+        h.runner.leg_gone(Leg.GATE)
+        h.start()
+        await h.ended()  # with LegHungUp first, the conversation raised IllegalTransition
+        assert h.turns()[:2] == ["CallStarted", "LegHungUp"]
+        assert h.control.names()[-1] == "end_call"
+
+
 async def test_a_detached_leg_is_no_longer_listened_to() -> None:
     async with running() as h:
         await h.turn("PlaybackFinished")
