@@ -263,7 +263,8 @@ class CallRunner:
         pending = [task for task in io.speaking if not task.done()]
         io.speaking = pending
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            # wait, not gather: a timer cancelled while it waits here must not cancel (cut) the prompts themselves
+            await asyncio.wait(pending)
 
     def _start_timer(self, timer: Timer, seconds: float) -> None:
         self._cancel_timer(timer)

@@ -22,7 +22,7 @@ def said(bed: Bed, call: RunningCall, leg: str) -> list[str]:
 async def test_an_answering_resident_gets_a_media_leg_and_a_yes_by_keypad_opens_the_gate() -> None:
     async with gate_bed() as bed:
         call = bed.call(GATE)
-        await bed.visitor_asks_for_renata(call)
+        gate = await bed.visitor_asks_for_renata(call)
         resident = await bed.media(call, "resident")
         await bed.turn(call, "ResidentAnswered")
         channel = f"portaria-resident-{call.id}-1"
@@ -39,6 +39,7 @@ async def test_an_answering_resident_gets_a_media_leg_and_a_yes_by_keypad_opens_
         assert record.decision is Decision.AUTHORISED and (gate_channel, resident_channel) == (GATE, channel)
         assert [context.apartment for context in bed.opener.opened] == ["101"]
         assert bed.turns(call).index("AuditWritten") < bed.turns(call).index("GateOpened")
+        assert gate.texts() == said(bed, call, "gate")  # every prompt reached the visitor, none was cut
         assert bed.ari.leftovers() == ([], []) and GATE not in bed.ari.live_channels
 
 

@@ -211,6 +211,23 @@ async def test_the_keypad_pause_timer_completes_a_typed_apartment() -> None:
         assert h.runner.state.transcript[-2].text == "[teclado] 301"
 
 
+async def test_restarting_a_timer_does_not_cut_the_prompt_it_waits_for() -> None:
+    """A timer counts from the end of the prompt playing when it was started; restarting (or cancelling) it
+    must not cancel that prompt: the visitor would miss the rest of it and its PlaybackFinished never come."""
+    async with running(replace(POLICY, dtmf_gap_s=0.05), hold=True) as h:  # the greeting plays while they type
+        await asyncio.wait_for(h.gate.wait_said(1), GUARD_S)
+        h.runner.post(DtmfReceived("1"))  # StartTimer(DTMF): waits for the greeting to end
+        await h.turn("DtmfReceived")
+        h.runner.post(DtmfReceived("0"))  # StartTimer(DTMF) again: the first timer is cancelled
+        await h.turn("DtmfReceived", 2)
+        await settle()
+        assert h.gate.cancelled == 0
+        h.gate.release()
+        await h.turn("PlaybackFinished")
+        await h.turn("TimerFired")
+        assert h.runner.state.transcript[-2].text == "[teclado] 10"
+
+
 @pytest.mark.parametrize("audit_ok", [True, False], ids=["written", "not-written"])
 async def test_the_audit_result_reaches_the_conversation_and_only_a_written_yes_opens(audit_ok: bool) -> None:
     async with running() as h:
