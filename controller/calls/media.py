@@ -129,7 +129,7 @@ class CallMedia:
             if media.connection is not None:
                 stats = media.connection.stats
                 self._emit(
-                    Leg.GATE, "audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in
+                    media.leg, "audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in
                 )
                 media.connection.close("call ended")
 

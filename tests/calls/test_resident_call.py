@@ -41,6 +41,7 @@ async def test_an_answering_resident_gets_a_media_leg_and_a_yes_by_keypad_opens_
         assert bed.turns(call).index("AuditWritten") < bed.turns(call).index("GateOpened")
         assert gate.texts() == said(bed, call, "gate")  # every prompt reached the visitor, none was cut
         assert bed.ari.leftovers() == ([], []) and GATE not in bed.ari.live_channels
+        assert sorted(e["leg"] for e in bed.events.named("audio_in", call_id=call.id)) == ["gate", "resident"]
 
 
 @pytest.mark.parametrize("trouble", ["audit", "gate"])
