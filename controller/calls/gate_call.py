@@ -53,6 +53,7 @@ from controller.conversation.events import (
     ResidentAnswered,
     ResidentRinging,
     ResidentUnavailable,
+    Unavailable,
 )
 from controller.conversation.phases import Conversation
 from controller.conversation.understanding import Understanding
@@ -248,9 +249,14 @@ class GateCall:
         try:
             media_leg = await self._media.open(Leg.RESIDENT, channel, started)
         except (AriError, TimeoutError) as error:
+            # Not reached after all: the dial ends as any dial does, with ResidentUnavailable (a LegHungUp here
+            # would reach the conversation while it still waits for the dial's outcome, which it then never gets).
             self.emit("error", Leg.RESIDENT, stage="resident_media", message=str(error))
+            # Before hanging up: its end is ours, not the resident leaving. Still owned: teardown hangs it up too.
+            self._resident_answered = False
+            self._resident_channel = None
             await _quietly(deps.ari.hang_up(channel))
-            self._leg_left(Leg.RESIDENT)
+            runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
         runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
         runner.post(ResidentAnswered(action.target))

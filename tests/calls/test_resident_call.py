@@ -110,3 +110,40 @@ async def test_a_hand_over_returns_the_caller_to_the_dialplan_without_hanging_up
         assert gate.texts()[-1] == said(bed, call, "gate")[-1]  # the hand-over was announced before it happened
         [fallback] = bed.events.named("fallback", call_id=call.id)
         assert (fallback["reason"], fallback["to"]) == ("visitor_asked", "PJSIP/portaria")
+
+
+async def test_a_resident_whose_media_cannot_be_set_up_is_an_unavailable_dial_not_a_stuck_call() -> None:
+    """The dial answered, but bridging the resident's media failed: the conversation waited in DIALING forever
+    (the lost leg reached it as LegHungUp, which DIALING ignores: a dial's end must be ResidentUnavailable)."""
+    async with gate_bed() as bed:
+        bed.ari.fail("add_to_bridge", 500, when=lambda bridge, channels: bridge.endswith("-resident"))
+        call = bed.call(GATE)
+        await bed.visitor_asks_for_renata(call)
+        await bed.ended(call)
+        assert bed.events.named("error", call_id=call.id, leg="resident")[0]["stage"] == "resident_media"
+        assert "ResidentUnavailable" in bed.turns(call) and "ResidentAnswered" not in bed.turns(call)
+        assert bed.ari.leftovers() == ([], [])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the retry's media set-up reuses the leg's ids; the failed attempt's externalMedia channel "
+    "portaria-media-<call>-resident is still up until teardown, so Asterisk refuses the new one (409)",
+)
+async def test_after_a_failed_resident_media_set_up_the_retry_can_still_reach_the_resident() -> None:
+    async with gate_bed() as bed:
+        failures = iter([True])
+        bed.ari.fail(
+            "add_to_bridge", 500, when=lambda bridge, _: bridge.endswith("-resident") and next(failures, False)
+        )
+        call = bed.call(GATE)
+        await bed.visitor_asks_for_renata(call)
+        await bed.turn(call, "ResidentUnavailable")  # the first attempt's media failed: dialled again
+
+        def settled() -> bool:
+            turns = bed.turns(call)
+            return "ResidentAnswered" in turns or turns.count("ResidentUnavailable") >= 2
+
+        async with asyncio.timeout(GUARD_S):
+            await bed.events.wait_until(settled)
+        assert "ResidentAnswered" in bed.turns(call)
