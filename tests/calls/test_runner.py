@@ -16,12 +16,17 @@ from controller.calls.runner import CallRunner, LegIO
 from controller.conversation import Conversation, prompts
 from controller.conversation.dialog import Dialog, DialogPolicy
 from controller.conversation.events import (
+    CallAction,
     CallStarted,
     Decision,
     DtmfReceived,
+    EndCall,
+    Event,
     Leg,
+    Say,
     UtteranceHeard,
 )
+from controller.conversation.state import DialogState
 from controller.records.directory_file import load_directory
 from controller.records.store import MemoryStore
 from tests.calls.bed import DELIVERY, GREETING, SAMPLE
@@ -75,7 +80,12 @@ class Harness:
 
 @asynccontextmanager
 async def running(
-    policy: DialogPolicy = POLICY, *, limits: GuardLimits | None = None, start: bool = True, hold: bool = False
+    policy: DialogPolicy = POLICY,
+    *,
+    limits: GuardLimits | None = None,
+    start: bool = True,
+    hold: bool = False,
+    conversation: type[Conversation] = Conversation,
 ) -> AsyncIterator[Harness]:
     """A runner on the gate leg, started (CallStarted handled) unless `start` is False; `hold`: prompts play until
     released."""
@@ -86,8 +96,9 @@ async def running(
         return CallSpeech(stt, tts, cache, limits or GuardLimits())
 
     events, control, understanding = EventLog(), FakeControl(speech), ScriptedUnderstanding()
-    conversation = Conversation(Dialog(load_directory(SAMPLE), policy))
-    runner = CallRunner("call-1", conversation, control, events, MemoryStore(60), understanding)
+    runner = CallRunner(
+        "call-1", conversation(Dialog(load_directory(SAMPLE), policy)), control, events, MemoryStore(60), understanding
+    )
     control.runner = runner
     gate = FakeMediaLeg()
     gate.hold = hold
@@ -192,6 +203,29 @@ async def test_the_call_ends_only_after_the_goodbye_was_heard(concierge: bool, t
         h.gate.release()
         await h.ended()
         assert h.control.names()[-2:] == [then, "end_call"]
+
+
+class GoodbyeOnNine(Conversation):
+    """The real conversation, except that a 9 on the keypad is answered with last words and EndCall alone."""
+
+    def handle(self, state: DialogState, event: Event) -> tuple[DialogState, list[CallAction]]:
+        if event == DtmfReceived("9"):
+            return state, [Say(Leg.GATE, "Até logo."), EndCall()]
+        return super().handle(state, event)
+
+
+async def test_end_call_itself_waits_for_the_last_words_before_ending_the_call() -> None:
+    async with running(conversation=GoodbyeOnNine) as h:
+        await h.turn("PlaybackFinished")
+        h.gate.hold = True
+        h.runner.post(DtmfReceived("9"))
+        last = await asyncio.wait_for(h.gate.wait_said(2), GUARD_S)
+        assert last.text == "Até logo."
+        await settle()
+        assert not h.control.ended.is_set()
+        h.gate.release()
+        await h.ended()
+        assert h.control.names() == ["end_call"] and last.done.result().interrupted is False
 
 
 async def test_a_silence_timer_fires_and_the_visitor_is_asked_again() -> None:
