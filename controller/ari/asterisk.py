@@ -8,11 +8,52 @@ Errors are the client's :class:`~controller.ari.client.AriError` family.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from controller.ari.client import AriClient, AriConflict, AriNotFound
 
 ADD_TO_BRIDGE_TRIES = 3
+
+
+class AsteriskOps(Protocol):
+    """What call code asks of Asterisk: :class:`Asterisk` over ARI, or a test's fake with the same methods."""
+
+    @property
+    def app(self) -> str: ...
+
+    async def answer(self, channel_id: str) -> None: ...
+
+    async def hang_up(self, channel_id: str) -> bool: ...
+
+    async def channel(self, channel_id: str) -> dict[str, Any]: ...
+
+    async def channels(self) -> list[dict[str, Any]]: ...
+
+    async def originate(
+        self, channel_id: str, endpoint: str, *, app_args: str, caller_id: str, timeout_s: float
+    ) -> None: ...
+
+    async def external_media(self, channel_id: str, *, host: str, media_format: str, connection_id: str) -> None: ...
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str = "s", priority: int = 1
+    ) -> None: ...
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None: ...
+
+    async def send_dtmf(
+        self, channel_id: str, digits: str, *, between_ms: int | None = None, duration_ms: int | None = None
+    ) -> None: ...
+
+    async def create_bridge(self, bridge_id: str) -> None: ...
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
+
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None: ...
+
+    async def destroy_bridge(self, bridge_id: str) -> bool: ...
+
+    async def bridges(self) -> list[dict[str, Any]]: ...
 
 
 class Asterisk:

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
 from controller.ari.events import (
     BUSY_STATE,
@@ -78,7 +78,7 @@ def why_not_reached(cause: int, rang_s: float, timeout_s: float, dialstatus: str
 
 
 async def ring(
-    asterisk: Asterisk,
+    asterisk: AsteriskOps,
     waiters: EventWaiters,
     channel: str,
     endpoint: str,

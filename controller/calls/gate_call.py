@@ -34,7 +34,7 @@ from audiosocket.media_leg import LegConfig
 from audiosocket.server import AudioSocketServer
 from audiosocket.speech.factory import SpeechEngines
 from audiosocket.vad_pool import VadPool
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
 from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, channel_id, is_end
 from controller.calls import dialling
@@ -53,6 +53,7 @@ from controller.conversation.events import (
     ResidentAnswered,
     ResidentRinging,
     ResidentUnavailable,
+    Unavailable,
 )
 from controller.conversation.phases import Conversation
 from controller.conversation.understanding import Understanding
@@ -81,7 +82,7 @@ class CallConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallDeps:
-    ari: Asterisk
+    ari: AsteriskOps
     media: AudioSocketServer
     events: EventSink
     config: CallConfig
@@ -248,9 +249,14 @@ class GateCall:
         try:
             media_leg = await self._media.open(Leg.RESIDENT, channel, started)
         except (AriError, TimeoutError) as error:
+            # Not reached after all: the dial ends as any dial does, with ResidentUnavailable (a LegHungUp here
+            # would reach the conversation while it still waits for the dial's outcome, which it then never gets).
             self.emit("error", Leg.RESIDENT, stage="resident_media", message=str(error))
+            # Before hanging up: its end is ours, not the resident leaving. Still owned: teardown hangs it up too.
+            self._resident_answered = False
+            self._resident_channel = None
             await _quietly(deps.ari.hang_up(channel))
-            self._leg_left(Leg.RESIDENT)
+            runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
         runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
         runner.post(ResidentAnswered(action.target))

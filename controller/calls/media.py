@@ -25,7 +25,7 @@ from audiosocket.media_leg import LegConfig, MediaLeg
 from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.events import StasisStart
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Leg
@@ -54,7 +54,7 @@ class CallMedia:
         self,
         call_id: str,
         *,
-        asterisk: Asterisk,
+        asterisk: AsteriskOps,
         server: AudioSocketServer,
         vads: VadPool,
         waiters: EventWaiters,
@@ -129,7 +129,7 @@ class CallMedia:
             if media.connection is not None:
                 stats = media.connection.stats
                 self._emit(
-                    Leg.GATE, "audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in
+                    media.leg, "audio_in", frames=stats.frames_in, bytes=stats.audio_bytes_in, dropped=stats.dropped_in
                 )
                 media.connection.close("call ended")
 

@@ -143,30 +143,36 @@ class CallRunner:
             await io.media.aclose()
 
     async def run(self, first: Event) -> None:
-        """Feed the conversation until it ends the call (EndCall) or the gate call cancels this."""
+        """Feed the conversation until it ends the call (EndCall) or the gate call cancels this.
+
+        `first` (CallStarted) goes before anything posted earlier: a hang-up during set-up, or a leg's event from
+        a listener attached before this runs, must not reach the conversation before the call has started.
+        """
         self._spawn(self._understand_in_order(), "understand")
-        self.post(first)
         try:
+            await self._feed(first)
             while not self._ended:
-                event = await self._inbox.get()
-                if isinstance(event, UtteranceHeard) and event.leg is Leg.GATE and event.understood is None:
-                    self._to_understand.put_nowait(event)
-                    continue
-                started = self._clock()
-                self.state, actions = self._conversation.handle(self.state, event)
-                self._emit(
-                    Leg.GATE,
-                    "dialog_turn",
-                    input=type(event).__name__,
-                    phase=str(self.state.phase),
-                    actions=[type(action).__name__ for action in actions],
-                    ms=round((self._clock() - started) * 1000, 3),
-                )
-                await self._save()
-                for action in actions:
-                    await self._execute(action)
+                await self._feed(await self._inbox.get())
         finally:
             await self._cancel_all()
+
+    async def _feed(self, event: Event) -> None:
+        if isinstance(event, UtteranceHeard) and event.leg is Leg.GATE and event.understood is None:
+            self._to_understand.put_nowait(event)
+            return
+        started = self._clock()
+        self.state, actions = self._conversation.handle(self.state, event)
+        self._emit(
+            Leg.GATE,
+            "dialog_turn",
+            input=type(event).__name__,
+            phase=str(self.state.phase),
+            actions=[type(action).__name__ for action in actions],
+            ms=round((self._clock() - started) * 1000, 3),
+        )
+        await self._save()
+        for action in actions:
+            await self._execute(action)
 
     async def _understand_in_order(self) -> None:
         """Read the visitor's words with the configured backend (rules, or an LLM that falls back to them)."""
@@ -257,7 +263,8 @@ class CallRunner:
         pending = [task for task in io.speaking if not task.done()]
         io.speaking = pending
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            # wait, not gather: a timer cancelled while it waits here must not cancel (cut) the prompts themselves
+            await asyncio.wait(pending)
 
     def _start_timer(self, timer: Timer, seconds: float) -> None:
         self._cancel_timer(timer)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from controller.ari.asterisk import Asterisk
+from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError, AriNotFound
 from controller.ari.events import Channel, ChannelDestroyed, MalformedEvent, StasisStart, channel_id, parse_event
 from controller.calls.gate_call import CallDeps, GateCall
@@ -23,7 +23,7 @@ GATE_ARG = "gate"
 
 
 class StasisApp:
-    def __init__(self, ari: Asterisk, deps_for_call: Callable[[], CallDeps]) -> None:
+    def __init__(self, ari: AsteriskOps, deps_for_call: Callable[[], CallDeps]) -> None:
         self._ari = ari
         self._deps_for_call = deps_for_call
         self._calls: dict[str, GateCall] = {}

@@ -1,0 +1,148 @@
+"""TurnListener: a leg's media events become conversation events through the real guarded recognition stream
+(CallSpeech around PhraseSTT, whose recognitions are counted)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from audiosocket.media_leg import EarlyUtterance, LegClosed, LegEvent, SpeechResumed, UtteranceEnded, UtteranceStarted
+from audiosocket.speech.guard import GuardLimits
+from controller.calls.turns import LegIO, TurnListener
+from controller.conversation.events import ErrorOccurred, Event, Leg, NothingHeard, SpeechStarted, UtteranceHeard
+from tests.calls.fakes import PHRASES, FakeMediaLeg, PhraseSTT, call_speech, engine_error, settle
+
+GUARD_S = 5.0
+HELLO, MORE = "meu nome e joao", "vim visitar o francisco"
+
+
+def started() -> UtteranceStarted:
+    return UtteranceStarted(onset=0.0, at=0.0)
+
+
+def early(pcm: bytes) -> EarlyUtterance:
+    return EarlyUtterance(pcm, 8000, len(pcm) // 16, at=0.0)
+
+
+def ended(pcm: bytes) -> UtteranceEnded:
+    return UtteranceEnded(pcm, 8000, len(pcm) // 16, 200, at=0.0)
+
+
+@dataclass
+class Listened:
+    posted: list[Event] = field(default_factory=list)
+    lost: list[tuple[Leg, str]] = field(default_factory=list)
+    emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    apologies: int = 0
+
+    def transcripts(self) -> list[dict[str, Any]]:
+        return [fields for name, fields in self.emitted if name == "transcript"]
+
+
+async def listen(stt: PhraseSTT, *events: LegEvent, limits: GuardLimits | None = None) -> Listened:
+    """Run a listener over `events` (then LegClosed) to its end; what it reported."""
+    media = FakeMediaLeg()
+    io = LegIO(media, await call_speech(stt, limits=limits))  # type: ignore[arg-type]
+    out = Listened()
+
+    def apologise(leg: Leg, io: LegIO) -> None:
+        out.apologies += 1
+
+    listener = TurnListener(
+        Leg.GATE,
+        io,
+        post=out.posted.append,
+        lost=lambda leg, reason: out.lost.append((leg, reason)),
+        emit=lambda leg, name, **fields: out.emitted.append((name, fields)),
+        apologise=apologise,
+    )
+    media.push(*events, LegClosed("test over", at=0.0))
+    await asyncio.wait_for(listener.run(), GUARD_S)
+    return out
+
+
+def heard(out: Listened) -> list[Event]:
+    return [event for event in out.posted if not isinstance(event, SpeechStarted)]
+
+
+async def test_a_turn_without_early_flush_is_recognised_once_at_its_end() -> None:
+    stt = PhraseSTT()
+    pcm = PHRASES.pcm(HELLO, 200)
+    out = await listen(stt, started(), ended(pcm))
+    assert out.posted == [SpeechStarted(Leg.GATE), UtteranceHeard(HELLO, leg=Leg.GATE)]
+    assert stt.calls == [pcm]
+    assert out.transcripts() == [{"text": HELLO, "early": False}]
+
+
+async def test_the_early_result_stands_when_speech_did_not_resume() -> None:
+    stt = PhraseSTT()
+    pcm = PHRASES.pcm(HELLO, 200)
+    out = await listen(stt, started(), early(pcm), ended(pcm + bytes(800)))  # only trailing silence came after
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE)]
+    assert stt.calls == [pcm]  # recognised once, on the early flush; the end re-used it
+    assert out.transcripts() == [{"text": HELLO, "early": True}]
+
+
+async def test_speech_resumed_after_the_flush_recognises_the_whole_turn_again() -> None:
+    stt = PhraseSTT()
+    first, rest = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
+    out = await listen(stt, started(), early(first), SpeechResumed(at=0.0), ended(first + rest))
+    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE)]
+    assert stt.calls[-1] == first + rest and len(stt.calls) == 2
+    assert out.transcripts() == [{"text": f"{HELLO} {MORE}", "early": False}]
+
+
+async def test_a_second_early_flush_after_resumed_speech_is_the_one_that_stands() -> None:
+    stt = PhraseSTT()
+    first, rest = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
+    events = (started(), early(first), SpeechResumed(at=0.0), early(first + rest), ended(first + rest))
+    out = await listen(stt, *events)
+    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE)]
+    assert stt.calls == [first, first + rest]  # one per flush; the end re-used the second
+    assert out.transcripts()[0]["early"] is True
+
+
+async def test_two_turns_are_two_utterances() -> None:
+    stt = PhraseSTT()
+    one, two = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
+    out = await listen(stt, started(), early(one), ended(one), started(), ended(two))
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE), UtteranceHeard(MORE, leg=Leg.GATE)]
+    assert stt.calls == [one, two]  # the second turn starts a new stream: nothing of the first is in it
+
+
+async def test_no_words_is_nothing_heard() -> None:
+    out = await listen(PhraseSTT(), started(), ended(bytes(3200)))
+    assert out.posted == [SpeechStarted(Leg.GATE), NothingHeard(Leg.GATE)]
+
+
+async def test_a_recognition_failure_is_apologised_for_while_the_guard_has_not_given_up() -> None:
+    stt = PhraseSTT(engine_error())
+    pcm = PHRASES.pcm(HELLO, 200)
+    out = await listen(stt, started(), ended(pcm), started(), ended(pcm))
+    assert out.apologies == 1
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE)]  # the next turn is heard as usual
+
+
+async def test_a_recognition_failure_when_the_guard_gives_up_is_an_error_for_the_conversation() -> None:
+    stt = PhraseSTT(engine_error())
+    out = await listen(stt, started(), ended(PHRASES.pcm(HELLO, 200)), limits=GuardLimits(max_consecutive_failures=1))
+    assert out.apologies == 0
+    [error] = heard(out)
+    assert isinstance(error, ErrorOccurred) and "failed 1 times" in error.detail
+
+
+async def test_a_closed_leg_is_reported_as_lost_with_its_reason() -> None:
+    out = await listen(PhraseSTT())
+    assert out.lost == [(Leg.GATE, "test over")]
+    assert out.posted == []
+
+
+async def test_a_turn_cut_by_the_leg_closing_abandons_its_recognition() -> None:
+    stt = PhraseSTT()
+    stt.hold = asyncio.Event()  # the early recognition is still running when the leg closes
+    out = await listen(stt, started(), early(PHRASES.pcm(HELLO, 200)))
+    assert out.lost == [(Leg.GATE, "test over")]
+    assert heard(out) == []
+    await settle()  # the cancelled recognition task runs its cancellation
+    assert stt.calls and stt.cancelled == 1
