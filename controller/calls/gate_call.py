@@ -211,8 +211,14 @@ class GateCall:
         deps, runner = self.deps, self._runner
         assert runner is not None and self._media is not None
         self._dials += 1
+        self._left.discard(Leg.RESIDENT)  # a new resident leg: its own hang-up must be reported again
         channel = f"portaria-resident-{self.call_id}-{self._dials}"
-        endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
+        try:
+            endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
+        except ValueError as error:  # a directory entry or template we cannot dial: this target is unreachable
+            self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", cause=str(error))
+            runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
+            return
         other_half = dialling.local_other_half(channel, endpoint)
         self.owned_channels.update(c for c in (channel, other_half) if c is not None)
         self._resident_channel = channel

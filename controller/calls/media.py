@@ -80,10 +80,14 @@ class CallMedia:
     async def open(self, leg: Leg, caller_channel: str, started: float) -> MediaLeg:
         """Bridge `caller_channel` with a new externalMedia channel and return its running MediaLeg."""
         setup, asterisk = self._setup, self._asterisk
-        bridge_id = f"portaria-{self._call_id}-{leg}"
+        # A leg opened again (a resident dialled after a failed set-up) gets new ids: the failed attempt's
+        # channel and bridge stay until teardown, and Asterisk refuses an id that is still in use.
+        tries = sum(1 for known in self._channels if known.leg is leg)
+        suffix = f"{leg}" if tries == 0 else f"{leg}-{tries + 1}"
+        bridge_id = f"portaria-{self._call_id}-{suffix}"
         await asterisk.create_bridge(bridge_id)
         self.bridges.append(bridge_id)
-        media = _MediaChannel(leg, f"portaria-media-{self._call_id}-{leg}", uuid.uuid4())
+        media = _MediaChannel(leg, f"portaria-media-{self._call_id}-{suffix}", uuid.uuid4())
         self._channels.append(media)
         media.vad = await self._vads.acquire()
         connected = self._server.expect(media.connection_id, self._call_id, str(leg))

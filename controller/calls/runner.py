@@ -127,6 +127,7 @@ class CallRunner:
 
     def attach(self, leg: Leg, io: LegIO) -> None:
         """Start listening to a leg's media; its events reach the conversation from now on."""
+        self._gone.discard(leg)  # a new resident leg (another dial) can hang up in its turn
         self._legs[leg] = io
         listener = TurnListener(
             leg, io, post=self.post, lost=self._control.leg_lost, emit=self._emit, apologise=self._apologise
