@@ -1,12 +1,18 @@
-"""Fixtures for tests against the real Asterisk: a Portaria service running in the test's event loop."""
+"""Fixtures for tests against the real Asterisk: a Portaria service running in the test's event loop.
+
+`service` is shared by the tests of one module (start-up loads Whisper and fills the prompt cache: seconds per
+test otherwise); a module that uses it runs its tests in one module-wide event loop
+(``pytest.mark.asyncio(loop_scope="module")``). Tests that need their own settings build their own Service.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from controller.settings import Settings, load_settings
 from controller.wiring import Service
@@ -16,14 +22,13 @@ from tests.support.testbed import REPO, Testbed
 SettingsFactory = Callable[..., Settings]
 
 
-@pytest.fixture
-def make_settings(testbed: Testbed, tmp_path: Path) -> SettingsFactory:
+def settings_factory(testbed: Testbed, folder: Path) -> SettingsFactory:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "ari_url": testbed.ari_url,
             "ari_password": testbed.ari_password,
             "audiosocket_bind": "127.0.0.1:0",
-            "events_file": tmp_path / "events.jsonl",
+            "events_file": folder / "events.jsonl",
             "directory": REPO / "data" / "apartamentos.json",
         }
         values.update(overrides)
@@ -33,8 +38,13 @@ def make_settings(testbed: Testbed, tmp_path: Path) -> SettingsFactory:
 
 
 @pytest.fixture
-async def service(make_settings: SettingsFactory) -> AsyncIterator[Service]:
-    running = Service(make_settings())
+def make_settings(testbed: Testbed, tmp_path: Path) -> SettingsFactory:
+    return settings_factory(testbed, tmp_path)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    running = Service(settings_factory(testbed, tmp_path_factory.mktemp("service"))())
     await running.start()
     await running.wait_connected()
     yield running
@@ -42,7 +52,7 @@ async def service(make_settings: SettingsFactory) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-async def watcher(service: Service) -> AsyncIterator[EventWatcher]:
+def watcher(service: Service) -> Iterator[EventWatcher]:
     watching = EventWatcher(service)
     yield watching
     watching.close()

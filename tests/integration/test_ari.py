@@ -13,7 +13,7 @@ from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.testbed import Testbed, run_testbed
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
 
 async def test_errors_carry_the_http_status_and_never_the_password(testbed: Testbed) -> None:

@@ -248,7 +248,7 @@ async def test_dtmf_from_the_gate_reaches_the_controller_once(
     call_id, channel_id = await start_call(service, watcher, visitor)
     async with asyncio.timeout(15):
         while len(watcher.find("dtmf", call_id=call_id)) < 4:
-            await watcher.wait_for("dtmf", call_id=call_id)
+            await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)  # time for a duplicate to show up, if there were one
     await hang_up(service, watcher, call_id, channel_id)
     logged = watcher.find("dtmf", call_id=call_id)

@@ -14,7 +14,7 @@ from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
 
 async def test_report_on_a_real_gate_call(
