@@ -27,6 +27,7 @@ from controller.conversation.events import DtmfReceived
 from controller.tools.simulator import SimulatedVisitor, call_gate, recording
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
+from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 
 pytestmark = pytest.mark.asterisk
@@ -246,9 +247,10 @@ async def test_dtmf_from_the_gate_reaches_the_controller_once(
     service, watcher, scripted = media_call
     visitor = SimulatedVisitor("none", f"m-{uuid.uuid4().hex[:8]}", lead_s=1, dtmf="159#")
     call_id, channel_id = await start_call(service, watcher, visitor)
-    async with asyncio.timeout(15):
-        while len(watcher.find("dtmf", call_id=call_id)) < 4:
-            await asyncio.sleep(0.1)
+    async def four_digits() -> bool:
+        return len(watcher.find("dtmf", call_id=call_id)) >= 4
+
+    await eventually(four_digits, within=15)
     await asyncio.sleep(0.5)  # time for a duplicate to show up, if there were one
     await hang_up(service, watcher, call_id, channel_id)
     logged = watcher.find("dtmf", call_id=call_id)

@@ -8,31 +8,60 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from audiosocket.speech.base import Transcript
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
 from controller.tools.scoring import contains_keywords
-from tests.speech.conftest import MODEL, SPEECH_FIXTURES, SpeechFixture
+from tests.speech.conftest import MODEL, RATES, SPEECH_FIXTURES, SpeechFixture
+from tests.speech.scoring import score
 
 
-@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("fixture", SPEECH_FIXTURES, ids=lambda fixture: fixture.name)
-async def test_fixture_keywords_are_heard(whisper: WhisperSTT, fixture: SpeechFixture, rate: int) -> None:
-    transcript = await whisper.transcribe(fixture.pcm(rate), rate)
+def test_each_fixture_is_heard_with_its_reliable_keywords(
+    heard: dict[tuple[str, int], Transcript], fixture: SpeechFixture, rate: int
+) -> None:
+    """Per clip, only what has margin: the keywords heard under every kernel and perturbation tried
+    (`reliable_8k` / `reliable_16k` in fixtures.json); the rest is bounded in aggregate below."""
+    transcript = heard[fixture.name, rate]
     assert not transcript.empty
-    assert contains_keywords(transcript.text, fixture.expected(rate)) == [], transcript.text
+    assert contains_keywords(transcript.text, fixture.reliable(rate)) == [], transcript.text
     assert transcript.language == "pt" and 0 < transcript.confidence <= 1
 
 
-@pytest.mark.parametrize("rate", [8000, 16000])
-@pytest.mark.parametrize("name", ["visitor-farmacia", "resident-nao-conheco", "visitor-morador-34"])
+# Bounds for the whole set (10 clips, 22 keywords, 54 reference words), the same at both rates. Measured on an
+# AMD EPYC (family 25, AVX2, no AVX512) with tests/speech/margin.py, plain path, over 7 kernel configurations
+# (CTranslate2 ISA GENERIC / AVX / AVX2, each with oneDNN and with Intel MKL as on Intel CPUs; auto = AVX2 oneDNN):
+#   as is:                       8 kHz recall 0.86-0.91, WER 0.22-0.37; 16 kHz recall 0.86-0.95, WER 0.31-0.43
+#   +-1 dB, -70 dBFS noise too:  worst 8 kHz 0.82 / 0.43; 16 kHz 0.82 / 0.46
+# The bounds tolerate 3 more lost keywords and 7 more word errors than the worst of those, yet fail a real
+# regression, measured the same way: 8 kHz audio declared 16 kHz (or the reverse) recall <= 0.05, WER >= 1.20;
+# language "en" recall <= 0.09, WER 1.52; a resampler at the wrong ratio recall 0.00; a sample-and-hold resampler
+# recall 0.55; beam_size=1 recall 0.50 at 8 kHz, WER 0.69 at 16 kHz. A 2.5 ms shift of the input is as bad as
+# beam_size=1 (worst recall 0.64 at 8 kHz) and is left to the per-clip rule. docs/speech.md, "Test fixtures".
+MIN_RECALL = 0.68  # 15 of 22 keywords
+MAX_WER = 0.60  # 32 word errors in 54
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_the_fixture_set_is_heard_well_enough(heard: dict[tuple[str, int], Transcript], rate: int) -> None:
+    """Keyword recall and corpus WER over all ten clips: marginal clips may flip, the set may not sink."""
+    result = score((item.text, item.keywords, heard[item.name, rate].text) for item in SPEECH_FIXTURES)
+    detail = "\n".join(f"{item.name}: {heard[item.name, rate].text}" for item in SPEECH_FIXTURES)
+    assert result.recall >= MIN_RECALL and result.wer <= MAX_WER, f"{result}\n{detail}"
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("name", ["resident-nao-conheco", "resident-pode-subir", "visitor-encomenda-bloco-b"])
 async def test_short_encoder_input_path(
     whisper: WhisperSTT, speech_executor: ThreadPoolExecutor, name: str, rate: int
 ) -> None:
-    """The opt-in faster path (PORTARIA_WHISPER_SHORT_INPUT) on fixtures it hears as well as the default."""
+    """The opt-in faster path (PORTARIA_WHISPER_SHORT_INPUT) on the clips where it heard every keyword under all 7
+    kernel configurations (it hears less than plain overall: docs/speech.md); asserted: the reliable ones."""
     short = WhisperSTT(MODEL, speech_executor, WhisperOptions(short_input=True))
     short.load_blocking()
     fixture = next(item for item in SPEECH_FIXTURES if item.name == name)
     transcript = await short.transcribe(fixture.pcm(rate), rate)
-    assert contains_keywords(transcript.text, fixture.expected(rate)) == [], transcript.text
+    assert contains_keywords(transcript.text, fixture.reliable(rate)) == [], transcript.text
     assert (await short.transcribe(bytes(16000 * 2), 16000)).empty
 
 
@@ -41,18 +70,36 @@ async def test_silence_is_an_empty_transcript(whisper: WhisperSTT) -> None:
     assert transcript.empty
 
 
-async def test_stream_recognition_started_on_flush_is_reused(whisper: WhisperSTT) -> None:
+async def test_stream_recognition_started_on_flush_is_reused(
+    whisper: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-sim")
     pcm = fixture.pcm(8000)
+    recognised: list[int] = []
+    recognize = whisper.recognize
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def counting(audio: bytes, rate: int) -> Transcript:  # runs in the executor
+        transcript = recognize(audio, rate)
+        recognised.append(len(audio))
+        loop.call_soon_threadsafe(done.set)
+        return transcript
+
+    monkeypatch.setattr(whisper, "recognize", counting)
     stream = whisper.stream(8000)
     for start in range(0, len(pcm), 320):
         stream.push_frame(pcm[start : start + 320])
     stream.flush()
-    await asyncio.sleep(2.0)  # endpointing's silence wait, during which recognition runs (~0.4 s here)
+    # Endpointing's silence wait, during which recognition runs: wait for it to end rather than a fixed 2 s, which
+    # a slow kernel (CT2_FORCE_CPU_ISA=GENERIC) on 2 busy cores overran. The timeout is a guard, not a measure.
+    async with asyncio.timeout(30):
+        await done.wait()
     started = time.monotonic()
     transcript = await stream.finish()
     assert time.monotonic() - started < 0.1  # already done: only the result was collected
-    assert contains_keywords(transcript.text, fixture.keywords) == [], transcript.text
+    assert recognised == [len(pcm)]  # the flush's recognition was reused, not run again
+    assert contains_keywords(transcript.text, fixture.reliable(8000)) == [], transcript.text
 
 
 async def test_the_event_loop_keeps_ticking_while_transcribing(whisper: WhisperSTT) -> None:
@@ -90,12 +137,12 @@ async def test_offline_engines_from_settings_end_to_end() -> None:
         started = time.monotonic()
         first = await anext(leg.synthesize(settings.greeting, 8000))
         assert time.monotonic() - started < 0.1 and first
-        fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-nao")
+        fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-nao-conheco")
         stream = leg.stream(8000)
         stream.push_frame(fixture.pcm(8000))
         stream.flush()
         transcript = await stream.finish()
-        assert contains_keywords(transcript.text, fixture.expected(8000)) == [], transcript.text
+        assert contains_keywords(transcript.text, fixture.reliable(8000)) == [], transcript.text
         assert [event["event"] for event in events.events] == ["tts_first_audio", "stt_done"]
         assert leg.fallback_audio(8000)
     finally:
