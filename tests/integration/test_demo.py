@@ -34,7 +34,10 @@ def test_the_demo_runs_one_gate_call_end_to_end(testbed: Testbed, tmp_path: Path
     heard = [line for line in out.splitlines() if "Visitante (reconhecido): «" in line]
     assert heard and any(not line.endswith("«»") for line in heard), out  # Whisper heard the visitor's sentence
     # The apartment typed on the keypad (101#) was taken: the concierge goes on to ask whom the delivery is for.
-    assert "Portaria: «Para quem é a entrega?»" in out, out
+    # The digits and the recognised sentence race (the visitor keys 101# as recognition runs), so the question
+    # may come alone or after "Não encontrei <name> no 101.": either way it is asked about 101.
+    asked = [line for line in out.splitlines() if "Portaria: «" in line and "Para quem é a entrega?" in line]
+    assert asked and all("no 101" in line or line.endswith("«Para quem é a entrega?»") for line in asked), out
     assert any(" call_end " in line for line in out.splitlines()), out
 
     events = read_events(tmp_path / "events.jsonl")
