@@ -145,9 +145,7 @@ async def test_resident_presses_1_and_the_http_opener_calls_the_webhook(
 # No: the gate stays shut --------------------------------------------------------------------------------------
 
 
-# The spoken no is "não conheço essa pessoa": recognised under every CPU kernel we tried (docs/speech.md), where
-# the short "não, não autorizo" sometimes came out with no word of refusal in it.
-@pytest.mark.parametrize("behaviour", ["dtmf-2", "say-resident-nao-conheco"], ids=["dtmf", "voice"])
+@pytest.mark.parametrize("behaviour", ["dtmf-2", "say-resident-nao"], ids=["dtmf", "voice"])
 async def test_resident_says_no_and_the_visitor_is_told(
     make_settings: SettingsFactory, tmp_path: Path, behaviour: str
 ) -> None:
