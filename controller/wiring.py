@@ -142,7 +142,8 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
     if problems:
         raise SettingsError("; ".join(problems))
     azure = None
-    if settings.azure_speech_key is not None and settings.azure_speech_key.get_secret_value().strip():
+    if SttEngine.AZURE is settings.stt_engine or TtsEngine.AZURE is settings.tts_engine:
+        assert settings.azure_speech_key is not None  # azure_problems said so otherwise
         azure = AzureConfig(
             key=settings.azure_speech_key,
             region=settings.azure_speech_region,
