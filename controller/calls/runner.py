@@ -189,7 +189,7 @@ class CallRunner:
                 continue
             ms = round((self._clock() - started) * 1000, 3)
             self._emit(event.leg, "understood", ms=ms, intent=str(understood.intent))
-            self.post(UtteranceHeard(event.text, understood, leg=event.leg))
+            self.post(UtteranceHeard(event.text, understood, leg=event.leg, confidence=event.confidence))
 
     # Actions ---------------------------------------------------------------------------------------------------
 

@@ -123,8 +123,8 @@ class TurnListener:
             return
         finally:
             await turn.stream.aclose()
-        self._emit(self._leg, "transcript", text=transcript.text, early=early)
+        self._emit(self._leg, "transcript", text=transcript.text, early=early, confidence=transcript.confidence)
         if transcript.text.strip():
-            self._post(UtteranceHeard(transcript.text, leg=self._leg))
+            self._post(UtteranceHeard(transcript.text, leg=self._leg, confidence=transcript.confidence))
         else:
             self._post(NothingHeard(self._leg))

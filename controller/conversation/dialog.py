@@ -39,7 +39,7 @@ from controller.conversation.events import (
     UtteranceHeard,
     VisitorRequest,
 )
-from controller.conversation.matching import ACCEPT, Outcome, ResidentIndex
+from controller.conversation.matching import ACCEPT, Candidate, Outcome, ResidentIndex
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.state import DialogState, Line, Phase, Target
 from controller.conversation.text import fold
@@ -63,7 +63,7 @@ class DialogPolicy:
     reassure_every_s: float = 6.0  # the waiting visitor hears something at least this often
     resident_silence_s: float = 8.0  # the resident's silence after the question before asking again
     resident_max_asks: int = 3  # the question and its repetitions before "no decision"
-
+    doubt_below: float = 0.5  # a request recognised with less confidence is read back before ringing
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +109,10 @@ class Dialog:
         if state.phase is not Phase.COLLECTING:
             return state, []  # later events belong to the resident phase, or the call is over
         match event:
-            case UtteranceHeard(text=text, understood=understood, leg=Leg.GATE):
+            case UtteranceHeard(text=text, understood=understood, leg=Leg.GATE, confidence=confidence):
                 heard = understood or self.parser.parse(text, self.context(state))
-                return self._turn(state, text, heard, [CancelTimer(Timer.SILENCE)])
+                doubtful = confidence is not None and confidence < self.policy.doubt_below
+                return self._turn(state, text, heard, [CancelTimer(Timer.SILENCE)], doubtful)
             case SpeechStarted(leg=Leg.GATE):
                 return state, [CancelTimer(Timer.SILENCE)]
             case NothingHeard(leg=Leg.GATE):
@@ -154,14 +155,17 @@ class Dialog:
         return self._reply(turn, [])
 
     def _turn(
-        self, state: DialogState, text: str, heard: Understood, actions: list[Action]
+        self, state: DialogState, text: str, heard: Understood, actions: list[Action], doubtful: bool = False
     ) -> tuple[DialogState, list[Action]]:
         state = replace(state, transcript=(*state.transcript, Line("visitor", text)))
         if heard.asks_for_human:
             return self._fallback(state, FallbackReason.VISITOR_ASKED, actions)
         if heard.block and not self._has_blocks:
             heard = replace(heard, block=None)  # a building without blocks: "bloco b" is noise, not a wrong address
-        return self._reply(self._absorb(state, heard), actions)
+        turn = self._absorb(state, heard)
+        if turn.state.target is not None and turn.state.target != state.target:
+            turn = replace(turn, state=replace(turn.state, doubt=doubtful))  # the target was found just now
+        return self._reply(turn, actions)
 
     def _absorb(self, state: DialogState, heard: Understood) -> _Turn:
         """Fold what the visitor said into the state."""
@@ -237,6 +241,8 @@ class Dialog:
                 state = replace(state, target=Target(found.candidates[0], certain=found.certain))
             case Outcome.AMBIGUOUS:
                 state = replace(state, candidates=found.candidates)
+            case Outcome.NOT_IN_APARTMENT if not found.candidates and (home := self._home(apartment, block)):
+                state = replace(state, target=Target(home, certain=False))  # a guest, or a misheard name
             case Outcome.NOT_IN_APARTMENT if len(found.candidates) == 1:
                 stated = f"{apartment}, bloco {block}" if block else apartment
                 state = replace(state, target=Target(found.candidates[0], certain=False, stated_apartment=stated))
@@ -255,13 +261,17 @@ class Dialog:
                 progress = False
         return replace(turn, state=state, progress=turn.progress or progress, notices=turn.notices + notices)
 
+    def _home(self, apartment: str | None, block: str | None) -> Candidate | None:
+        units = [unit for unit in self.index.directory.units(apartment or "") if block is None or unit.block == block]
+        return Candidate(None, units[0].number, units[0].block) if len(units) == 1 else None
+
     # Replies --------------------------------------------------------------------------------------------------
 
     def _reply(self, turn: _Turn, actions: list[Action]) -> tuple[DialogState, list[Action]]:
         state = replace(turn.state, stalled=0 if turn.progress else turn.state.stalled + 1)
         if state.stalled >= self.policy.max_turns_without_progress:
             return self._fallback(state, FallbackReason.NO_PROGRESS, actions)
-        if turn.call_now and state.valid:
+        if state.valid and (turn.call_now or self._ready(state)):
             return self._call(state, actions)
         question = self._next_question(state)
         if question is None:
@@ -283,30 +293,40 @@ class Dialog:
             outcome = self.index.resolve(state.resident, state.apartment, state.block).outcome
             if outcome is Outcome.BLOCK_NEEDED:
                 return Slot.BLOCK, prompts.ask_block(state)
-            if outcome is Outcome.NEED_RESIDENT or Slot.APARTMENT in state.unknown:
+            if Slot.APARTMENT in state.unknown:
                 if Slot.RESIDENT in state.unknown:
                     return None
                 return Slot.RESIDENT, prompts.ask_resident(state)
             return Slot.APARTMENT, prompts.ask_apartment(state)
-        if state.visitor_name is None:
-            return Slot.VISITOR_NAME, prompts.ask_visitor_name(state)
         if state.intent is Intent.DESCONHECIDO:
             return Slot.INTENT, prompts.ask_intent(state)
+        if self._wants_name(state):
+            return Slot.VISITOR_NAME, prompts.ask_visitor_name(state)
         return Slot.CONFIRM, prompts.ask_confirm(state)
+
+    @staticmethod
+    def _wants_name(state: DialogState) -> bool:
+        """A visit is announced by name, so ask once; a courier or a technician need not say who they are."""
+        return state.visitor_name is None and state.intent is Intent.VISITA and Slot.VISITOR_NAME not in state.asked
+
+    def _ready(self, state: DialogState) -> bool:
+        """Ring now, without reading the request back: nothing is missing and nothing was guessed."""
+        return not self._wants_name(state) and not state.doubt
 
     def _call(self, state: DialogState, actions: list[Action]) -> tuple[DialogState, list[Action]]:
         target = state.target
-        assert target is not None and state.visitor_name is not None
+        assert target is not None
         chosen = target.candidate
         apartment = self.index.apartment(chosen)
         assert apartment is not None
-        residents = (chosen.resident, *(name for name in apartment.residents if name != chosen.resident))
+        first = () if chosen.resident is None else (chosen.resident,)
+        residents = (*first, *(name for name in apartment.residents if name != chosen.resident))
         targets = tuple(CallTarget(name, apartment.endpoint_for(name)) for name in residents)
         request = VisitorRequest(
             state.call_id, state.intent, state.visitor_name, chosen.apartment, chosen.block, chosen.resident
         )
         calling = replace(state, phase=Phase.CALLING, expecting=None)
-        state, actions = self._say(calling, prompts.calling(target), actions)
+        state, actions = self._say(calling, prompts.calling(state, target), actions)
         return state, [*actions, CallResident(request, targets)]
 
     def _fallback(

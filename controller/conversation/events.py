@@ -87,6 +87,7 @@ class UtteranceHeard:
     text: str
     understood: Understood | None = None
     leg: Leg = Leg.GATE
+    confidence: float | None = None  # the recogniser's, 0..1; None when typed or unknown (trusted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +225,10 @@ class VisitorRequest:
 
     call_id: str
     intent: Intent
-    visitor_name: str
+    visitor_name: str | None  # None: a courier need not say who they are
     apartment: str
     block: str | None
-    resident: str  # as written in the directory
+    resident: str | None  # as written in the directory; None: the apartment, nobody in particular
 
 
 @dataclass(frozen=True, slots=True)

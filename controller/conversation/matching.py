@@ -38,13 +38,14 @@ class Outcome(StrEnum):
     BLOCK_NEEDED = "block_needed"
     NOT_IN_APARTMENT = "not_in_apartment"  # the name lives elsewhere (candidates) or nowhere (no candidates)
     NOT_FOUND = "not_found"
-    NEED_RESIDENT = "need_resident"
     NOTHING = "nothing"
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    resident: str  # exactly as written in the directory
+    """A resident, or a whole apartment (`resident` None): the apartment is the key, a name only helps."""
+
+    resident: str | None  # exactly as written in the directory
     apartment: str
     block: str | None = None
 
@@ -76,6 +77,12 @@ def _similarity(heard: str, name: str, name_sound: str) -> float:
     spelled = fuzz.ratio(heard, name)
     sounded = fuzz.ratio(phonetic(heard), name_sound) - 5.0
     return max(spelled, sounded)
+
+
+def _home(unit: Apartment) -> Candidate:
+    """The apartment itself; when one person lives there, that person (to greet and to name on the phone)."""
+    only = unit.residents[0] if len(unit.residents) == 1 else None
+    return Candidate(only, unit.number, unit.block)
 
 
 class ResidentIndex:
@@ -166,13 +173,18 @@ class ResidentIndex:
                 return Resolution(Outcome.NOTHING)
             if len(units) > 1:
                 return Resolution(Outcome.BLOCK_NEEDED)
-            return Resolution(Outcome.NEED_RESIDENT)
+            return Resolution(Outcome.RESOLVED, (_home(units[0]),), certain=True)
         found = self.search(query, units)
         if units is not None and not found:
             elsewhere = self.search(query)
             return Resolution(Outcome.NOT_IN_APARTMENT, tuple(candidate for _, candidate in elsewhere))
         if not found:
             return Resolution(Outcome.NOT_FOUND)
+        homes = {(candidate.apartment, candidate.block) for _, candidate in found}
+        if len(found) > 1 and len(homes) == 1:  # "a família Tanaka", "o Souza do 101": they live together
+            home = found[0][1]
+            certain = units is not None or found[0][0] >= CERTAIN
+            return Resolution(Outcome.RESOLVED, (Candidate(None, home.apartment, home.block),), certain=certain)
         if len(found) > 1:
             return Resolution(Outcome.AMBIGUOUS, tuple(candidate for _, candidate in found))
         score, candidate = found[0]

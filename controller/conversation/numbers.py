@@ -56,6 +56,7 @@ HUNDREDS = {
     "cem": 100,
     "cento": 100,
     "sento": 100,  # how recognisers often write "cento"
+    "centro": 100,  # ... and "centro" ("do centro e tres"): a number, never a name
     "duzentos": 200,
     "duzentas": 200,
     "trezentos": 300,
@@ -116,7 +117,7 @@ def _joins(chunk: int, value: int | None) -> bool:
         return False
     place = _place(chunk)
     if place == 1000:
-        return value < 100 or value % 100 == 0
+        return True  # "mil duzentos", and "mil 203" as recognisers write it
     if place == 100:
         return value < 100
     return place == 10 and chunk % 100 >= 20 and value < 10

@@ -19,8 +19,11 @@ _FEMININE = frozenset(
      "lourdes", "mercedes", "irene", "jaqueline", "cleide", "ivone", "elis", "luz", "mel", "sol", "vitoria"}
 )
 _MASCULINE_A = frozenset({"luca", "nicola", "joshua", "jonatha", "elia", "andrea"})
+_MASCULINE = frozenset({"jose", "andre", "vicente", "alexandre", "rene", "noe", "jaime"})
 _FEMININE_ENDINGS = ("a", "ine", "ane", "ene", "ele", "ice", "ete", "ide", "iz")
-_MASCULINE_ENDINGS = ("o", "os", "us", "as", "or", "on", "el", "uel", "iel", "ael", "im", "ique", "ge", "pe", "es")
+_MASCULINE_ENDINGS = (
+    "o", "os", "us", "as", "or", "on", "el", "uel", "iel", "ael", "im", "ique", "ge", "pe", "es", "er"
+)
 
 _INTENT_WORDS = {Intent.VISITA: "visita", Intent.ENTREGA: "entrega", Intent.SERVICO: "serviço"}
 
@@ -30,7 +33,7 @@ def article(name: str) -> str:
     first = next(iter(fold(name).split()), "")
     if first in _FEMININE or (first.endswith(_FEMININE_ENDINGS) and first not in _MASCULINE_A):
         return "a "
-    if first.endswith(_MASCULINE_ENDINGS) or first in _MASCULINE_A:
+    if first.endswith(_MASCULINE_ENDINGS) or first in _MASCULINE_A or first in _MASCULINE:
         return "o "
     return ""
 
@@ -107,10 +110,30 @@ def ask_intent(state: DialogState) -> str:
     return _pick(variants, state, Slot.INTENT)
 
 
+def whom(candidate: Candidate) -> str:
+    """'a Giovanna' for a resident, 'o 101' (or 'o 101, bloco B') for a whole apartment."""
+    if candidate.resident is None:
+        return f"o {_where(candidate)}"
+    return f"{article(candidate.resident)}{first_name(candidate.resident)}"
+
+
+def _whom_fully(candidate: Candidate) -> str:
+    """'a Renata Souza, no 101'; 'o 101' alone for a whole apartment."""
+    if candidate.resident is None:
+        return f"o {_where(candidate)}"
+    return f"{article(candidate.resident)}{candidate.resident}, no {_where(candidate)}"
+
+
 def ask_check(state: DialogState, target: Target) -> str:
-    who = target.candidate.resident
     where = _where(target.candidate)
-    if target.stated_apartment:
+    who = target.candidate.resident
+    if who is None:  # the apartment exists, the name heard is not in it: ring it anyway only if they say so
+        heard = (state.resident or "").title()
+        variants = (
+            f"Não encontrei {heard} no {where}. Quer que eu chame o {where} mesmo assim?",
+            f"Posso chamar o apartamento {where}? Diga sim ou não.",
+        )
+    elif target.stated_apartment:
         variants = (
             f"{article(who).capitalize()}{who} mora no {where}, não no {target.stated_apartment}. É para o {where}?",
             f"É para {article(who)}{first_name(who)}, do {where}? Diga sim ou não.",
@@ -125,14 +148,15 @@ def ask_check(state: DialogState, target: Target) -> str:
 
 def ask_choice(state: DialogState) -> str:
     options = state.candidates
+    named = [option.resident or "" for option in options]
     if len(options) == 2:
         one, two = options
         if (one.apartment, one.block) == (two.apartment, two.block):
-            first = f"É para {article(one.resident)}{one.resident} ou para {article(two.resident)}{two.resident}?"
+            first = f"É para {article(named[0])}{named[0]} ou para {article(named[1])}{named[1]}?"
         else:
             first = (
-                f"É {article(one.resident)}{one.resident}, do {_where(one)}, "
-                f"ou {article(two.resident)}{two.resident}, do {_where(two)}?"
+                f"É {article(named[0])}{named[0]}, do {_where(one)}, "
+                f"ou {article(named[1])}{named[1]}, do {_where(two)}?"
             )
     else:
         first = f"Temos {len(options)} moradores com esse nome. Qual é o apartamento?"
@@ -141,22 +165,28 @@ def ask_choice(state: DialogState) -> str:
 
 
 def ask_confirm(state: DialogState) -> str:
-    assert state.target is not None and state.visitor_name is not None
-    who = state.target.candidate.resident
-    where = _where(state.target.candidate)
+    """Asked only on doubt (the request was heard with low confidence): the whole request, then yes or no."""
+    assert state.target is not None
+    candidate = state.target.candidate
     errand = _INTENT_WORDS.get(state.intent, "visita")
-    visitor = state.visitor_name.split()[0]
-    variants = (
-        f"{visitor}, {errand} para {article(who)}{who}, no {where}. Posso chamar?",
-        f"Posso chamar {article(who)}{first_name(who)}? Diga sim ou não.",
-        f"Confirma: {errand} para {article(who)}{first_name(who)}, no {where}?",
+    visitor = f"{state.visitor_name.split()[0]}, " if state.visitor_name else ""
+    variants: tuple[str, ...] = (
+        f"{visitor}{errand} para {_whom_fully(candidate)}. Posso chamar?",
+        f"Posso chamar {whom(candidate)}, do {_where(candidate)}? Diga sim ou não.",
+        f"Confirma: {errand} para {whom(candidate)}, no {_where(candidate)}?",
     )
+    if candidate.resident is None:
+        variants = (f"{visitor}{errand} para o {_where(candidate)}. Posso chamar?", *variants[2:])
     return _pick(variants, state, Slot.CONFIRM)
 
 
-def calling(target: Target) -> str:
-    who = target.candidate.resident
-    return f"Certo, vou chamar {article(who)}{first_name(who)}. Um momento."
+def calling(state: DialogState, target: Target) -> str:
+    """'Certo, Marcos. Vou chamar a Giovanna, do 702. Um momento.': said as the ring starts, never a question."""
+    thanks = f"Certo, {state.visitor_name.split()[0]}." if state.visitor_name else "Certo."
+    candidate = target.candidate
+    if candidate.resident is None:
+        return f"{thanks} Vou chamar o apartamento {_where(candidate)}. Um momento."
+    return f"{thanks} Vou chamar {whom(candidate)}, do {_where(candidate)}. Um momento."
 
 
 def acknowledge(name: str) -> str:

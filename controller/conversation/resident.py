@@ -296,14 +296,15 @@ class ResidentPhase:
             actions.append(WriteAudit(self._record(call, decision, how)))
             call = replace(call, decision=call.decision or decision, how=how if call.decision is None else call.how)
         resident_up = call.stage in _UP and not call.resident_gone
+        # Both callers hear the outcome at once: both sentences are queued before either hang-up waits for one.
         if resident is not None and resident_up and not call.bridged:
             actions.append(Say(Leg.RESIDENT, resident))
+        if visitor is not None and not call.bridged and not call.visitor_gone:
+            actions.append(Say(Leg.GATE, visitor, protected=True))
         if (call.stage is Stage.DIALING and not call.resident_gone) or resident_up:
             actions.append(Hangup(Leg.RESIDENT))
         handed_over = False
         if not call.visitor_gone:
-            if visitor is not None and not call.bridged:
-                actions.append(Say(Leg.GATE, visitor, protected=True))
             if fallback and self._concierge and not call.bridged:
                 actions.append(Fallback(reason or _reason(decision)))
                 handed_over = True
@@ -316,12 +317,12 @@ class ResidentPhase:
     def _record(self, call: ResidentCall, decision: Decision, how: How) -> AuditRecord:
         request = call.request
         answered = call.stage is not Stage.DIALING
-        resident = call.target.resident if answered else request.resident
+        resident = call.target.resident if answered else (request.resident or "")
         return AuditRecord(
             request.call_id,
             decision,
             how,
-            request.visitor_name,
+            request.visitor_name or "",
             request.intent,
             request.apartment,
             request.block,

@@ -10,7 +10,8 @@ from controller.conversation.events import VisitorRequest
 from controller.conversation.prompts import address, article, first_name, transfer
 from controller.conversation.understanding import Intent
 
-KEYS = "Diga sim ou não, ou tecle 1 para liberar, 2 para recusar, 3 para falar com o visitante."
+KEYS = "Tecle 1 para sim, 2 para não."
+MORE_KEYS = "Tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante."
 
 
 def who(name: str) -> str:
@@ -23,29 +24,44 @@ def _who_cap(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _visitor(request: VisitorRequest) -> str:
-    name = request.visitor_name.split()[0] if request.visitor_name.split() else request.visitor_name
-    return f"{_who_cap(name)}"
+def _visitor(request: VisitorRequest) -> str | None:
+    words = (request.visitor_name or "").split()
+    return words[0] if words else None
+
+
+def _for_whom(request: VisitorRequest) -> str:
+    """'a Renata', or 'o 101' when the visitor asked for the apartment and named no one."""
+    if request.resident:
+        return who(request.resident)
+    return f"o {address(request.apartment, request.block)}"
 
 
 # To the resident ---------------------------------------------------------------------------------------------
 
 
+def _facts(request: VisitorRequest) -> str:
+    """Who is at the gate and for whom, in a few words: the resident decides on these."""
+    visitor, whom = _visitor(request), _for_whom(request)
+    match request.intent:
+        case Intent.ENTREGA:
+            return f"Entrega para {whom}."
+        case Intent.SERVICO:
+            return f"{visitor}, serviço para {whom}." if visitor else f"Um serviço para {whom}."
+        case Intent.VISITA:
+            return f"{visitor} quer visitar {whom}." if visitor else f"Visita para {whom}."
+    return f"{visitor} procura {whom}." if visitor else f"Tem alguém no portão para {whom}."
+
+
 def question(request: VisitorRequest) -> str:
-    visitor, resident = _visitor(request), who(request.resident)
-    why = {
-        Intent.ENTREGA: f"com uma entrega para {resident}",
-        Intent.VISITA: f"para visitar {resident}",
-        Intent.SERVICO: f"para um serviço para {resident}",
-    }.get(request.intent, f"procurando {resident}")
-    return f"{visitor} está no portão {why}. Posso liberar a entrada? {KEYS}"
+    """The first thing the resident hears: one short breath (about 6 s), the facts first, then the keys.
+    Voice and keys both interrupt it; "quem é?" gets it again."""
+    return f"Portaria. {_facts(request)} Posso liberar? {KEYS}"
 
 
 def ask_again(request: VisitorRequest, asks: int) -> str:
-    visitor = request.visitor_name.split()[0] if request.visitor_name.split() else "visitante"
     variants = (
-        f"Não entendi. Posso liberar a entrada para {who(visitor)}? Diga sim ou não.",
-        "Por favor, tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante.",
+        f"Não entendi. {_facts(request)} Posso liberar? Diga sim ou não.",
+        f"Por favor, {MORE_KEYS[0].lower()}{MORE_KEYS[1:]}",
     )
     return variants[(asks - 1) % len(variants)]
 

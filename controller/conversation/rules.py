@@ -86,8 +86,10 @@ class _Reading:
         resident = self._after_cue(_RESIDENT_CUES, resident=True)
         if visitor is None and expecting is Slot.VISITOR_NAME:
             visitor = self._first_name(known_only=False, resident=False)
-            if visitor is not None and len(visitor) > 1 and all(self._is_known(fold(word)) for word in visitor):
-                visitor, resident = None, resident or visitor  # the resident's full name again, not the visitor's
+            known = visitor is not None and all(self._is_known(fold(word)) for word in visitor)
+            spoken_of = bool(self.words) and self.words[0] in {"a", "o"}  # "a Renata": someone else, not me
+            if visitor is not None and known and (len(visitor) > 1 or spoken_of):
+                visitor, resident = None, resident or visitor  # the resident's name again, not the visitor's
         if resident is None and expecting is not Slot.VISITOR_NAME:
             resident = self._first_name(known_only=expecting not in _BARE_ANSWER_SLOTS, resident=True)
         if block is None and expecting is Slot.BLOCK:
@@ -147,7 +149,7 @@ class _Reading:
                 return glued.group(1), glued.group(2).upper()
         best: tuple[int, NumberSpan] | None = None
         unread = [word if not used else "" for word, used in zip(self.words, self.used, strict=True)]
-        for span in find_numbers(unread):
+        for span in find_numbers(unread, compose_digits=True):  # Whisper writes "400 e 2"
             score = self._apartment_score(span)
             if score > 0 and (best is None or score > best[0]):
                 best = (score, span)

@@ -90,15 +90,15 @@ class DialogState:
     dtmf: str = ""  # keypad digits not yet complete
     transcript: tuple[Line, ...] = ()
     call: ResidentCall | None = None  # the resident phase, once CallResident was emitted
+    doubt: bool = False  # the turn that found the target was heard with low confidence: confirm before ringing
 
     @property
     def valid(self) -> bool:
-        """Complete and validated against the directory: the resident can be called."""
+        """Validated against the directory with a known errand: the apartment can be rung (a name is optional)."""
         return (
             self.phase is not Phase.FALLBACK
             and self.target is not None
             and self.target.valid
             and not self.candidates
-            and self.visitor_name is not None
             and self.intent is not Intent.DESCONHECIDO
         )

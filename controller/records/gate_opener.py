@@ -52,8 +52,8 @@ class GateContext:
     gate_channel: str | None  # the intercom's Asterisk channel id
     apartment: str
     block: str | None
-    resident: str
-    visitor_name: str
+    resident: str | None  # None: the visitor asked for the apartment, not for someone in it
+    visitor_name: str | None
     intent: str
 
     @classmethod

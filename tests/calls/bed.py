@@ -42,7 +42,7 @@ from tests.calls.fakes import EventLog, LoudnessVad, PhraseSTT, PhraseTTS, speec
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "apartamentos.json"  # 101: Renata and Carlos Souza on PJSIP/101
 GREETING = "Condomínio Apoena, em que posso ajudar?"
-DELIVERY = ("sou o joao tenho uma entrega pra renata do cento e um", "sim")
+DELIVERY = ("sou o joao tenho uma entrega pra renata do cento e um",)  # clear: rung at once
 GUARD_S = 15.0  # no test waits this long unless something hangs
 
 
@@ -107,7 +107,7 @@ class Bed:
             await self.events.wait_for("dialog_turn", count, call_id=running.id, input=name)
 
     async def visitor_asks_for_renata(self, running: RunningCall) -> FakeAudioSocketClient:
-        """The visitor phase, spoken through the media: a delivery for Renata (101), confirmed; the dial follows."""
+        """The visitor phase, spoken through the media: a delivery for Renata (101); the dial follows at once."""
         gate = await self.media(running)
         async with asyncio.timeout(GUARD_S):
             await gate.wait_heard(GREETING)

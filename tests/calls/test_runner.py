@@ -271,7 +271,7 @@ async def test_the_audit_result_reaches_the_conversation_and_only_a_written_yes_
             await h.turn("UtteranceHeard", count)
         await h.turn("ResidentAnswered")
         question = await asyncio.wait_for(h.control.resident.wait_said(1), GUARD_S)
-        assert "Posso liberar a entrada?" in question.text
+        assert "Posso liberar?" in question.text
         h.runner.post(DtmfReceived("1", leg=Leg.RESIDENT))
         await h.ended()
         assert "AuditWritten" in h.turns()

@@ -70,27 +70,27 @@ async def test_a_turn_without_early_flush_is_recognised_once_at_its_end() -> Non
     stt = PhraseSTT()
     pcm = PHRASES.pcm(HELLO, 200)
     out = await listen(stt, started(), ended(pcm))
-    assert out.posted == [SpeechStarted(Leg.GATE), UtteranceHeard(HELLO, leg=Leg.GATE)]
+    assert out.posted == [SpeechStarted(Leg.GATE), UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9)]
     assert stt.calls == [pcm]
-    assert out.transcripts() == [{"text": HELLO, "early": False}]
+    assert out.transcripts() == [{"text": HELLO, "early": False, "confidence": 0.9}]
 
 
 async def test_the_early_result_stands_when_speech_did_not_resume() -> None:
     stt = PhraseSTT()
     pcm = PHRASES.pcm(HELLO, 200)
     out = await listen(stt, started(), early(pcm), ended(pcm + bytes(800)))  # only trailing silence came after
-    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE)]
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9)]
     assert stt.calls == [pcm]  # recognised once, on the early flush; the end re-used it
-    assert out.transcripts() == [{"text": HELLO, "early": True}]
+    assert out.transcripts() == [{"text": HELLO, "early": True, "confidence": 0.9}]
 
 
 async def test_speech_resumed_after_the_flush_recognises_the_whole_turn_again() -> None:
     stt = PhraseSTT()
     first, rest = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
     out = await listen(stt, started(), early(first), SpeechResumed(at=0.0), ended(first + rest))
-    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE)]
+    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE, confidence=0.9)]
     assert stt.calls[-1] == first + rest and len(stt.calls) == 2
-    assert out.transcripts() == [{"text": f"{HELLO} {MORE}", "early": False}]
+    assert out.transcripts() == [{"text": f"{HELLO} {MORE}", "early": False, "confidence": 0.9}]
 
 
 async def test_a_second_early_flush_after_resumed_speech_is_the_one_that_stands() -> None:
@@ -98,7 +98,7 @@ async def test_a_second_early_flush_after_resumed_speech_is_the_one_that_stands(
     first, rest = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
     events = (started(), early(first), SpeechResumed(at=0.0), early(first + rest), ended(first + rest))
     out = await listen(stt, *events)
-    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE)]
+    assert heard(out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.GATE, confidence=0.9)]
     assert stt.calls == [first, first + rest]  # one per flush; the end re-used the second
     assert out.transcripts()[0]["early"] is True
 
@@ -107,7 +107,7 @@ async def test_two_turns_are_two_utterances() -> None:
     stt = PhraseSTT()
     one, two = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
     out = await listen(stt, started(), early(one), ended(one), started(), ended(two))
-    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE), UtteranceHeard(MORE, leg=Leg.GATE)]
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9), UtteranceHeard(MORE, leg=Leg.GATE, confidence=0.9)]
     assert stt.calls == [one, two]  # the second turn starts a new stream: nothing of the first is in it
 
 
@@ -121,7 +121,7 @@ async def test_a_recognition_failure_is_apologised_for_while_the_guard_has_not_g
     pcm = PHRASES.pcm(HELLO, 200)
     out = await listen(stt, started(), ended(pcm), started(), ended(pcm))
     assert out.apologies == 1
-    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE)]  # the next turn is heard as usual
+    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9)]  # the next turn is heard as usual
 
 
 async def test_a_recognition_failure_when_the_guard_gives_up_is_an_error_for_the_conversation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.conversation.directory import Directory
-from controller.conversation.matching import Candidate, Outcome, ResidentIndex
+from controller.conversation.matching import Candidate, Outcome, ResidentIndex, Resolution
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,26 @@ def test_a_weak_match_without_apartment_is_not_certain(index: ResidentIndex) -> 
     ("heard", "residents"),
     [
         ("ana", {"Ana Paula Ferreira", "Ana Lúcia Santos"}),
-        ("oliveira", {"Beatriz Oliveira", "Marcos Oliveira"}),
-        ("souza", {"Renata Souza", "Carlos Souza"}),
     ],
 )
 def test_close_candidates_are_ambiguous(index: ResidentIndex, heard: str, residents: set[str]) -> None:
     found = index.resolve(heard, None)
     assert found.outcome is Outcome.AMBIGUOUS
     assert {candidate.resident for candidate in found.candidates} == residents
+
+
+@pytest.mark.parametrize(("heard", "apartment"), [("oliveira", "201"), ("familia souza", "101"), ("souza", "101")])
+def test_a_family_name_finds_the_apartment_they_share(index: ResidentIndex, heard: str, apartment: str) -> None:
+    for stated in (None, apartment):
+        found = index.resolve(heard, stated)
+        assert found.outcome is Outcome.RESOLVED and found.certain
+        assert found.candidates == (Candidate(None, apartment),)
+
+
+def test_the_apartment_alone_is_enough(index: ResidentIndex) -> None:
+    """The apartment is the key: no name needed; a lone resident is named, a household is the apartment."""
+    assert index.resolve(None, "101") == Resolution(Outcome.RESOLVED, (Candidate(None, "101"),), certain=True)
+    assert index.resolve(None, "102") == Resolution(Outcome.RESOLVED, (Candidate("José Almeida", "102"),), True)
 
 
 def test_the_apartment_settles_an_ambiguous_name(index: ResidentIndex) -> None:
@@ -87,7 +99,6 @@ def test_resident_of_another_apartment_is_not_validated(index: ResidentIndex) ->
         (None, "999", Outcome.NO_SUCH_APARTMENT),
         ("fulano", "999", Outcome.NO_SUCH_APARTMENT),
         ("fulano de tal", None, Outcome.NOT_FOUND),
-        (None, "101", Outcome.NEED_RESIDENT),
         (None, None, Outcome.NOTHING),
         ("dona", None, Outcome.NOTHING),  # only an honorific: no name at all
     ],
@@ -100,7 +111,7 @@ def test_unvalidated_requests(index: ResidentIndex, heard: str | None, apartment
 
 def test_blocks(condo_index: ResidentIndex) -> None:
     assert condo_index.resolve(None, "101").outcome is Outcome.BLOCK_NEEDED
-    assert condo_index.resolve(None, "101", "B").outcome is Outcome.NEED_RESIDENT
+    assert condo_index.resolve(None, "101", "B").candidates == (Candidate("Renato Souza", "101", "B"),)
     assert condo_index.resolve(None, "1001", "A").outcome is Outcome.NO_SUCH_APARTMENT
     renata = condo_index.resolve("renata", "101")
     assert renata.candidates == (Candidate("Renata Souza", "101", "A"),) and renata.certain

@@ -20,8 +20,8 @@ POLICY = DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?", conci
 NO_CONCIERGE = DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?", concierge_available=False)
 
 RENATA = CallTarget("Renata Souza", "PJSIP/101")
-DELIVERY = ("sou o joao tenho uma entrega pra renata do cento e um", "sim")
-VISIT = ("meu nome e joao vim visitar o francisco do 301", "sim")
+DELIVERY = ("sou o joao tenho uma entrega pra renata do cento e um",)
+VISIT = ("meu nome e joao vim visitar o francisco do 301",)
 
 
 def feed(conversation: Conversation, state: DialogState, *inputs: Event | str) -> tuple[DialogState, list[CallAction]]:

@@ -102,8 +102,9 @@ def test_visitor_asking_for_a_person_while_we_call(conversation: Conversation, a
     state, _ = calling(conversation)
     _, actions = feed(conversation, state, UtteranceHeard("quero falar com o porteiro"))
     assert of_type(actions, WriteAudit) == [WriteAudit(record(Decision.TRANSFERRED, How.NONE))]
-    assert actions[-3:] == [
+    assert actions[-4:] == [
         Say(Leg.GATE, "Tudo bem, vou transferir para a portaria. Um momento.", protected=True),
+        Hangup(Leg.RESIDENT),
         Fallback(FallbackReason.VISITOR_ASKED),
         EndCall(),
     ]

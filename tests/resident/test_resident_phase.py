@@ -53,7 +53,7 @@ def record(decision: Decision, how: How, resident: str = "Renata Souza") -> Audi
 def test_the_visitor_phase_ends_with_the_first_dial_and_the_reassurance_timer(conversation: Conversation) -> None:
     state, actions = calling(conversation)
     assert actions[-4:] == [
-        Say(Leg.GATE, "Certo, vou chamar a Renata. Um momento."),
+        Say(Leg.GATE, "Certo, Joao. Vou chamar a Renata, do 101. Um momento."),
         CallResident(REQUEST, (RENATA, CallTarget("Carlos Souza", "PJSIP/101"))),
         DialResident(RENATA, 1, POLICY.ring_timeout_s),
         StartTimer(Timer.REASSURE, POLICY.reassure_every_s),
@@ -64,7 +64,7 @@ def test_the_visitor_phase_ends_with_the_first_dial_and_the_reassurance_timer(co
 
 def test_residents_with_their_own_phones_are_called_in_turn(condo: Directory) -> None:
     conversation = Conversation(Dialog(condo, POLICY))
-    state, actions = calling(conversation, "servico de internet pro felipe andrade meu nome e marcos", "sim")
+    state, actions = calling(conversation, "servico de internet pro felipe andrade meu nome e marcos")
     felipe, juliana = CallTarget("Felipe Andrade", "PJSIP/felipe-celular"), CallTarget("Juliana Andrade", "PJSIP/b301")
     assert of_type(actions, DialResident) == [DialResident(felipe, 1, 25.0)]
     state, actions = feed(conversation, state, ResidentUnavailable(felipe, 1, Unavailable.NO_ANSWER))
@@ -74,8 +74,7 @@ def test_residents_with_their_own_phones_are_called_in_turn(condo: Directory) ->
     assert said(actions, Leg.GATE) == ["O Felipe não atendeu. Vou chamar a Juliana."]
     state, actions = feed(conversation, state, ResidentAnswered(juliana))
     assert said(actions, Leg.RESIDENT) == [
-        "O Marcos está no portão para um serviço para o Felipe. Posso liberar a entrada? "
-        "Diga sim ou não, ou tecle 1 para liberar, 2 para recusar, 3 para falar com o visitante."
+        "Portaria. Marcos, serviço para o Felipe. Posso liberar? Tecle 1 para sim, 2 para não."
     ]
     state, actions = feed(conversation, state, "pode subir")
     assert of_type(actions, WriteAudit)[0] == WriteAudit(
@@ -85,7 +84,7 @@ def test_residents_with_their_own_phones_are_called_in_turn(condo: Directory) ->
 
 def test_a_rejected_call_is_not_rung_again(condo: Directory) -> None:
     conversation = Conversation(Dialog(condo, POLICY))
-    state, _ = calling(conversation, "servico de internet pro felipe andrade meu nome e marcos", "sim")
+    state, _ = calling(conversation, "servico de internet pro felipe andrade meu nome e marcos")
     felipe = CallTarget("Felipe Andrade", "PJSIP/felipe-celular")
     _, actions = feed(conversation, state, ResidentUnavailable(felipe, 1, Unavailable.REJECTED))
     assert of_type(actions, DialResident) == [DialResident(CallTarget("Juliana Andrade", "PJSIP/b301"), 1, 25.0)]
@@ -94,8 +93,7 @@ def test_a_rejected_call_is_not_rung_again(condo: Directory) -> None:
 def test_yes_is_recorded_before_the_gate_opens_then_both_told_and_ended(conversation: Conversation) -> None:
     state, actions = asking(conversation)
     assert said(actions, Leg.RESIDENT) == [
-        "O Joao está no portão com uma entrega para a Renata. Posso liberar a entrada? "
-        "Diga sim ou não, ou tecle 1 para liberar, 2 para recusar, 3 para falar com o visitante."
+        "Portaria. Entrega para a Renata. Posso liberar? Tecle 1 para sim, 2 para não."
     ]
     assert said(actions, Leg.GATE) == ["A Renata atendeu. Só um momento."]
     state, actions = feed(conversation, state, "pode subir")
@@ -108,8 +106,8 @@ def test_yes_is_recorded_before_the_gate_opens_then_both_told_and_ended(conversa
         CancelTimer(Timer.REASSURE),
         CancelTimer(Timer.RESIDENT_SILENCE),
         Say(Leg.RESIDENT, "Pronto, entrada liberada. Obrigado!"),
+        Say(Leg.GATE, "A Renata liberou a entrada. Pode entrar.", protected=True),  # at once, not after the other
         Hangup(Leg.RESIDENT),
-        Say(Leg.GATE, "A Renata liberou a entrada. Pode entrar.", protected=True),
         Hangup(Leg.GATE),
         EndCall(),
     ]
@@ -126,8 +124,9 @@ def test_dtmf_1_authorises_2_denies(conversation: Conversation) -> None:
     assert of_type(actions, WriteAudit) == [WriteAudit(record(Decision.DENIED, How.DTMF))]
     assert not of_type(actions, OpenGate)
     assert Say(Leg.GATE, "Desculpe, a entrada não foi autorizada. Até logo.", protected=True) in actions
-    assert actions[-3:] == [
+    assert actions[-4:] == [
         Say(Leg.GATE, "Desculpe, a entrada não foi autorizada. Até logo.", protected=True),
+        Hangup(Leg.RESIDENT),
         Hangup(Leg.GATE),
         EndCall(),
     ]
@@ -194,7 +193,7 @@ def test_a_talk_that_ends_without_1_is_recorded_as_talked(conversation: Conversa
 def test_unclear_answers_are_asked_again_then_no_decision(conversation: Conversation) -> None:
     state, _ = asking(conversation)
     state, actions = feed(conversation, state, "hmm deixa eu ver")
-    assert said(actions) == ["Não entendi. Posso liberar a entrada para o Joao? Diga sim ou não."]
+    assert said(actions) == ["Não entendi. Entrega para a Renata. Posso liberar? Diga sim ou não."]
     state, actions = feed(conversation, state, PlaybackFinished(Leg.RESIDENT))
     assert actions == [StartTimer(Timer.RESIDENT_SILENCE, POLICY.resident_silence_s)]
     state, actions = feed(conversation, state, TimerFired(Timer.RESIDENT_SILENCE))
