@@ -10,7 +10,7 @@ from controller.conversation.events import VisitorRequest
 from controller.conversation.prompts import address, article, first_name, transfer
 from controller.conversation.understanding import Intent
 
-KEYS = "Tecle 1 para sim, 2 para não."
+KEYS = "Tecle 1 sim, 2 não."
 MORE_KEYS = "Tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante."
 
 
@@ -53,9 +53,9 @@ def _facts(request: VisitorRequest) -> str:
 
 
 def question(request: VisitorRequest) -> str:
-    """The first thing the resident hears: one short breath (about 6 s), the facts first, then the keys.
-    Voice and keys both interrupt it; "quem é?" gets it again."""
-    return f"Portaria. {_facts(request)} Posso liberar? {KEYS}"
+    """The first thing the resident hears: one short breath (under 6 s with espeak), the facts first, then the
+    keys; the phone already shows "Portaria" as the caller. Voice and keys both interrupt it; "quem é?" repeats it."""
+    return f"{_facts(request)} Posso liberar? {KEYS}"
 
 
 def ask_again(request: VisitorRequest, asks: int) -> str:

@@ -107,7 +107,10 @@ async def test_two_turns_are_two_utterances() -> None:
     stt = PhraseSTT()
     one, two = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
     out = await listen(stt, started(), early(one), ended(one), started(), ended(two))
-    assert heard(out) == [UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9), UtteranceHeard(MORE, leg=Leg.GATE, confidence=0.9)]
+    assert heard(out) == [
+        UtteranceHeard(HELLO, leg=Leg.GATE, confidence=0.9),
+        UtteranceHeard(MORE, leg=Leg.GATE, confidence=0.9),
+    ]
     assert stt.calls == [one, two]  # the second turn starts a new stream: nothing of the first is in it
 
 

@@ -74,7 +74,7 @@ def test_residents_with_their_own_phones_are_called_in_turn(condo: Directory) ->
     assert said(actions, Leg.GATE) == ["O Felipe não atendeu. Vou chamar a Juliana."]
     state, actions = feed(conversation, state, ResidentAnswered(juliana))
     assert said(actions, Leg.RESIDENT) == [
-        "Portaria. Marcos, serviço para o Felipe. Posso liberar? Tecle 1 para sim, 2 para não."
+        "Marcos, serviço para o Felipe. Posso liberar? Tecle 1 sim, 2 não."
     ]
     state, actions = feed(conversation, state, "pode subir")
     assert of_type(actions, WriteAudit)[0] == WriteAudit(
@@ -93,7 +93,7 @@ def test_a_rejected_call_is_not_rung_again(condo: Directory) -> None:
 def test_yes_is_recorded_before_the_gate_opens_then_both_told_and_ended(conversation: Conversation) -> None:
     state, actions = asking(conversation)
     assert said(actions, Leg.RESIDENT) == [
-        "Portaria. Entrega para a Renata. Posso liberar? Tecle 1 para sim, 2 para não."
+        "Entrega para a Renata. Posso liberar? Tecle 1 sim, 2 não."
     ]
     assert said(actions, Leg.GATE) == ["A Renata atendeu. Só um momento."]
     state, actions = feed(conversation, state, "pode subir")
