@@ -204,15 +204,15 @@ def testbed_env() -> dict[str, str]:
 
 
 def make_settings(env: dict[str, str], events_file: Path, overrides: dict[str, str]) -> Settings:
-    return load_settings(
-        ari_url=env["PORTARIA_ARI_URL"],
-        ari_password=env["PORTARIA_ARI_PASSWORD"],
-        ari_app=APP,
-        audiosocket_bind="127.0.0.1:0",
-        events_file=events_file,
-        directory=ROOT / "data" / "apartamentos.json",
-        **overrides,
-    )
+    defaults: dict[str, object] = {
+        "ari_url": env["PORTARIA_ARI_URL"],
+        "ari_password": env["PORTARIA_ARI_PASSWORD"],
+        "ari_app": APP,
+        "audiosocket_bind": "127.0.0.1:0",
+        "events_file": events_file,
+        "directory": ROOT / "data" / "apartamentos.json",
+    }
+    return load_settings(**{**defaults, **overrides})
 
 
 def fmt(value: float | None) -> str:
