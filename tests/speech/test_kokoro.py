@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from audiosocket.speech import install_model
-from audiosocket.speech.base import EngineError
+from audiosocket.speech.base import EngineError, TextToSpeech
 from audiosocket.speech.install_model import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES
 from audiosocket.speech.kokoro import KokoroOptions, KokoroTTS
+from audiosocket.speech.tts_cache import CachedTTS, DiskCache
 from audiosocket.speech.whisper import WhisperSTT
 from controller.tools.scoring import contains_keywords, normalize, word_error_rate
 
@@ -33,7 +34,7 @@ def kokoro() -> KokoroTTS:
     return engine
 
 
-async def _say(engine: KokoroTTS, text: str, rate: int) -> tuple[list[bytes], float]:
+async def _say(engine: TextToSpeech, text: str, rate: int) -> tuple[list[bytes], float]:
     started = time.monotonic()
     first = 0.0
     chunks = []
@@ -119,6 +120,18 @@ async def test_a_live_synthesis_stops_a_background_one(kokoro: KokoroTTS) -> Non
     assert kokoro.preempted >= 1  # stopped, then redone in full
     alone = b"".join([chunk async for chunk in kokoro.synthesize(background_text, 8000)])
     assert abs(len(pcm) - len(alone)) <= 0.02 * len(alone)
+
+
+async def test_the_cache_in_front_reuses_clauses_across_sentences(kokoro: KokoroTTS, tmp_path: Path) -> None:
+    cached = CachedTTS(kokoro, kokoro.cache_id, DiskCache(tmp_path))
+    await _say(cached, "Certo, Marcos. Um momento.", 8000)
+    assert (cached.hits, cached.misses) == (0, 3)
+    chunks, first = await _say(cached, "Certo, Marcos. Vou chamar a Giovanna. Um momento.", 8000)
+    assert (cached.hits, cached.misses) == (3, 4)
+    assert first < 0.1  # "Certo," came from memory
+    fresh = CachedTTS(kokoro, kokoro.cache_id, DiskCache(tmp_path))
+    again, first = await _say(fresh, "Certo, Marcos. Vou chamar a Giovanna. Um momento.", 8000)
+    assert again == chunks and (fresh.hits, fresh.misses) == (4, 0) and first < 0.1  # all from disk
 
 
 async def test_not_loaded_is_an_engine_error(tmp_path: Path) -> None:
