@@ -38,6 +38,11 @@ class SttEngine(StrEnum):
 class TtsEngine(StrEnum):
     ESPEAK = "espeak"
     AZURE = "azure"
+    KOKORO = "kokoro"
+
+
+# The voice packs the Kokoro wheels ship (audiosocket.speech.kokoro.VOICES; Settings may not import the media layer).
+KokoroVoice = Literal["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
 
 
 class UnderstandingEngine(StrEnum):
@@ -199,7 +204,11 @@ class Settings(BaseSettings):
     ] = "INFO"
 
     stt_engine: SttEngine = Field(default=SttEngine.WHISPER, description="Speech-to-text: whisper (offline) or azure.")
-    tts_engine: TtsEngine = Field(default=TtsEngine.ESPEAK, description="Text-to-speech: espeak (offline) or azure.")
+    tts_engine: TtsEngine = Field(
+        default=TtsEngine.ESPEAK,
+        description="Text-to-speech: espeak (offline), kokoro (offline, Kokoro-82M: natural, ~0.5 s a clause) or "
+        "azure. espeak stays behind kokoro and azure as the fallback voice.",
+    )
     whisper_model: Path = Field(
         default=Path("models/whisper-base"),
         description="CTranslate2 Whisper model directory (made by `python -m audiosocket.speech.install_model`; "
@@ -220,6 +229,27 @@ class Settings(BaseSettings):
     )
     espeak_voice: str = Field(default="pt-br", min_length=1, description="espeak-ng voice (e.g. pt-br, pt-br+m3).")
     espeak_speed: int = Field(default=160, ge=80, le=450, description="espeak-ng speed in words per minute.")
+    kokoro_model: Path = Field(
+        default=Path("models/kokoro"),
+        description="Kokoro-82M model directory (made by `python -m audiosocket.speech.install_model`).",
+    )
+    kokoro_voice: KokoroVoice = Field(
+        default="jm_kumo",
+        description="Kokoro voice pack: jm_kumo (male), jf_alpha, jf_gongitsune, jf_nezumi or jf_tebukuro (female); "
+        "docs/speech.md has each one's intelligibility.",
+    )
+    kokoro_speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Kokoro speaking rate (1.0 = as trained).")
+    kokoro_threads: int = Field(
+        default=2, ge=1, le=16, description="onnxruntime threads per Kokoro inference (syntheses take turns)."
+    )
+    tts_cache_dir: Path | None = Field(
+        default=Path("var/tts-cache"),
+        description="Where synthesized Kokoro clauses are kept across restarts; empty or 'off' keeps them in "
+        "memory only.",
+    )
+    tts_cache_max_mb: int = Field(
+        default=256, ge=1, description="Size bound of tts_cache_dir in MB; least recently used clauses go first."
+    )
     azure_speech_key: SecretStr | None = Field(
         default=None, description="Azure Speech resource key (needed when an engine is azure)."
     )
@@ -233,6 +263,13 @@ class Settings(BaseSettings):
     speech_max_failures: int = Field(
         default=3, ge=1, description="Consecutive speech failures on a leg before the call takes the fallback path."
     )
+
+    @field_validator("tts_cache_dir", mode="before")
+    @classmethod
+    def _cache_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "false", "0"):
+            return None
+        return value
 
     @field_validator("audiosocket_bind", "audiosocket_advertise")
     @classmethod

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 from audiosocket.endpointing import EndpointingConfig
 from audiosocket.frame_clock import FrameClock
@@ -26,6 +27,8 @@ from audiosocket.server import AudioSocketServer
 from audiosocket.speech.azure import AzureConfig
 from audiosocket.speech.factory import SpeechConfig, SpeechEngines, build_speech
 from audiosocket.speech.guard import GuardLimits
+from audiosocket.speech.install_model import KOKORO_MODEL, read_kokoro_stamp
+from audiosocket.speech.kokoro import KokoroOptions
 from audiosocket.speech.whisper import WhisperOptions
 from audiosocket.vad import Vad, open_vad
 from audiosocket.vad_pool import VadPool
@@ -126,14 +129,24 @@ def azure_problems(settings: Settings) -> list[str]:
 
 
 def speech_problems(settings: Settings) -> list[str]:
-    """Everything `check` should report about speech: Azure credentials, the Whisper model's presence."""
+    """Everything `check` should report about speech: Azure credentials, the Whisper and Kokoro models' presence."""
     problems = azure_problems(settings)
     if settings.stt_engine is SttEngine.WHISPER and not (settings.whisper_model / "model.bin").is_file():
         problems.append(
             f"{ENV_PREFIX}WHISPER_MODEL: no model.bin in {settings.whisper_model} "
             "(run `python -m audiosocket.speech.install_model`)"
         )
+    if settings.tts_engine is TtsEngine.KOKORO and not kokoro_installed(settings.kokoro_model):
+        problems.append(
+            f"{ENV_PREFIX}KOKORO_MODEL: no assembled Kokoro model in {settings.kokoro_model} "
+            "(run `python -m audiosocket.speech.install_model`)"
+        )
     return problems
+
+
+def kokoro_installed(model_dir: Path) -> bool:
+    """The installer's files and stamp are there (the sha256 itself is checked when the engine loads)."""
+    return (model_dir / KOKORO_MODEL).is_file() and bool(read_kokoro_stamp(model_dir).get("sha256"))
 
 
 def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = None) -> SpeechConfig:
@@ -153,7 +166,7 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
         )
     return SpeechConfig(
         stt="azure" if settings.stt_engine is SttEngine.AZURE else "whisper",
-        tts="azure" if settings.tts_engine is TtsEngine.AZURE else "espeak",
+        tts=settings.tts_engine.value,
         whisper_model=settings.whisper_model,
         whisper=WhisperOptions(
             compute_type=settings.whisper_compute_type,
@@ -163,6 +176,13 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
         ),
         espeak_voice=settings.espeak_voice,
         espeak_speed=settings.espeak_speed,
+        kokoro_model=settings.kokoro_model,
+        kokoro=KokoroOptions(
+            voice=settings.kokoro_voice, speed=settings.kokoro_speed, threads=settings.kokoro_threads,
+            espeak_voice=settings.espeak_voice,
+        ),
+        tts_cache_dir=settings.tts_cache_dir,
+        tts_cache_max_bytes=settings.tts_cache_max_mb * 1024 * 1024,
         azure=azure,
         limits=GuardLimits(
             stt_timeout_s=settings.stt_timeout_s,

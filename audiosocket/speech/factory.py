@@ -6,12 +6,16 @@
     ...
     speech.close()
 
-When Azure synthesis is chosen, espeak stays behind it as the fallback voice (and fills the prompt cache if Azure
-cannot at start-up), so a revoked key or an outage still leaves the call with a voice.
+When Azure or Kokoro synthesis is chosen, espeak stays behind it as the fallback voice (and fills the prompt
+cache if the engine cannot at start-up), so a revoked key, an outage or a missing model still leaves the call
+with a voice. Kokoro is wrapped in a :class:`CachedTTS` (clauses from memory and, with `tts_cache_dir`, from
+disk); :meth:`SpeechEngines.prewarm` fills that cache in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,8 +27,12 @@ from audiosocket.speech.azure import AzureConfig, AzureSpeech, AzureSTT, AzureTT
 from audiosocket.speech.base import EngineError, SpeechToText, TextToSpeech
 from audiosocket.speech.espeak import EspeakTTS
 from audiosocket.speech.guard import CallSpeech, GuardLimits
+from audiosocket.speech.kokoro import KokoroOptions, KokoroTTS
 from audiosocket.speech.prompt_cache import STANDARD_PHRASES, PromptCache
+from audiosocket.speech.tts_cache import DEFAULT_MAX_BYTES, CachedTTS, DiskCache
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +40,15 @@ class SpeechConfig:
     """Which engines, and how. `azure` is required when either engine is ``azure``."""
 
     stt: Literal["whisper", "azure"] = "whisper"
-    tts: Literal["espeak", "azure"] = "espeak"
+    tts: Literal["espeak", "azure", "kokoro"] = "espeak"
     whisper_model: Path = Path("models/whisper-base")
     whisper: WhisperOptions = WhisperOptions()
     espeak_voice: str = "pt-br"
     espeak_speed: int = 160
+    kokoro_model: Path = Path("models/kokoro")
+    kokoro: KokoroOptions = KokoroOptions()
+    tts_cache_dir: Path | None = None  # None: Kokoro's clause cache stays in memory
+    tts_cache_max_bytes: int = DEFAULT_MAX_BYTES
     azure: AzureConfig | None = None
     limits: GuardLimits = GuardLimits()
     workers: int = 2
@@ -57,6 +69,9 @@ class SpeechEngines:
     whisper: WhisperSTT | None = None
     phrases: list[str] = field(default_factory=list)
     sample_rates: tuple[int, ...] = (8000,)
+    kokoro: KokoroTTS | None = None
+    cache: CachedTTS | None = None
+    _prewarming: set[asyncio.Task[int]] = field(default_factory=set)
 
     async def start(self, extra_phrases: Iterable[str] = ()) -> list[str]:
         """Load the model and fill the prompt cache; returns non-fatal problems (logged by the cache).
@@ -66,9 +81,18 @@ class SpeechEngines:
         """
         if self.whisper is not None:
             await self.whisper.load()
+        problems = []
+        if self.kokoro is not None:
+            try:
+                await self.kokoro.load()
+            except EngineError as error:  # the fallback voice takes every call; loud, not fatal
+                problems.append(f"Kokoro unavailable, espeak speaks instead: {error}")
+                log.error("speech: %s", problems[-1])
+        if self.cache is not None and self.cache.disk is not None:
+            await asyncio.to_thread(self.cache.disk.prune)
         phrases = [*self.phrases, *extra_phrases]
         timeout = self.limits.tts_timeout_s * 4
-        problems = await self.prompts.warm(phrases, self.sample_rates, timeout_s=timeout)
+        problems += await self.prompts.warm(phrases, self.sample_rates, timeout_s=timeout)
         if problems and self.fallback_tts is not None:
             backup = PromptCache(self.fallback_tts)
             await backup.warm(phrases, self.sample_rates, timeout_s=timeout)
@@ -83,8 +107,36 @@ class SpeechEngines:
             fallback_tts=self.fallback_tts, events=events, call_id=call_id, leg=leg,
         )
 
+    def prewarm(self, phrases: Iterable[str]) -> asyncio.Task[int]:
+        """Synthesize `phrases` into the clause cache in the background, at every leg rate; call after start().
+
+        One clause at a time, at low priority (a live synthesis stops a prewarm inference and goes first), so
+        live calls are not starved. The task's result is the number of clauses made; with an engine that has no
+        cache (espeak, Azure) it is 0 at once. Tasks still running at close() are cancelled.
+        """
+        wanted = list(phrases)
+        if self.cache is None:
+            return asyncio.ensure_future(_nothing())
+        task = asyncio.create_task(self.cache.prewarm(wanted, self.sample_rates), name="tts-prewarm")
+        self._prewarming.add(task)
+        task.add_done_callback(self._prewarm_done)
+        return task
+
+    def _prewarm_done(self, task: asyncio.Task[int]) -> None:
+        self._prewarming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("speech: prewarming failed: %s", task.exception())
+
     def close(self) -> None:
+        for task in list(self._prewarming):
+            task.cancel()
+        if self.kokoro is not None:
+            self.kokoro.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _nothing() -> int:
+    return 0
 
 
 def build_speech(config: SpeechConfig) -> SpeechEngines:
@@ -104,9 +156,16 @@ def build_speech(config: SpeechConfig) -> SpeechEngines:
         stt = whisper
     tts: TextToSpeech = espeak
     fallback_tts: TextToSpeech | None = None
+    kokoro: KokoroTTS | None = None
+    cache: CachedTTS | None = None
     if config.tts == "azure":
         assert azure is not None
         tts, fallback_tts = AzureTTS(azure), espeak
+    elif config.tts == "kokoro":
+        kokoro = KokoroTTS(config.kokoro_model, config.kokoro)
+        disk = DiskCache(config.tts_cache_dir, max_bytes=config.tts_cache_max_bytes) if config.tts_cache_dir else None
+        cache = CachedTTS(kokoro, kokoro.cache_id, disk, background=kokoro.low_priority)
+        tts, fallback_tts = cache, espeak
     return SpeechEngines(
         stt=stt,
         tts=tts,
@@ -117,4 +176,6 @@ def build_speech(config: SpeechConfig) -> SpeechEngines:
         whisper=whisper,
         phrases=[*config.phrases, *STANDARD_PHRASES],
         sample_rates=tuple(sorted(set(config.sample_rates))),
+        kokoro=kokoro,
+        cache=cache,
     )

@@ -170,6 +170,6 @@ def test_install_model_is_idempotent(tmp_path: Path) -> None:
     with (dest / "model.bin").open("r+b") as model:  # a truncated model is rebuilt
         model.truncate(1000)
     assert not install_model.is_installed(dest)
-    assert install_model.main(["--dest", str(dest)]) == 0
+    assert install_model.main(["--dest", str(dest), "--kokoro-dest", str(tmp_path / "kokoro")]) == 0
     assert install_model.is_installed(dest)
     assert {path.name for path in dest.iterdir()} >= {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
