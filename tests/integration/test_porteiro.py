@@ -20,6 +20,7 @@ import pytest_asyncio
 from controller.wiring import Service
 from tests.integration.conftest import settings_factory
 from tests.support.calls import EventWatcher
+from tests.support.poll import eventually
 from tests.support.resident_bed import APP, GateCallHandle, Webhook, nothing_of_ours_left, visitor_calls, webhook
 from tests.support.testbed import REPO, Testbed
 
@@ -179,9 +180,15 @@ async def test_asking_for_the_porteiro_reaches_the_concierge(porteiro: tuple[Ser
         assert handed["to"] == CONCIERGE and handed["reason"] == "visitor_asked"
         assert "Tudo bem, vou transferir para a portaria. Um momento." in _said(watcher, call)
         assert not watcher.find("resident_dial", call_id=call.call_id)
-        await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)
-        await nothing_of_ours_left(service, call)
+        await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)  # it left our app...
+
+        async def dialling_the_concierge() -> bool:  # ...for the dialplan, which rings the concierge's phone
+            return any("pconcierge" in channel["name"] for channel in await service.ari.get("channels"))
+
+        await eventually(dialling_the_concierge, within=GUARD_S)
     finally:
+        await service.asterisk.hang_up(call.visitor_channel)
+        await nothing_of_ours_left(service, call)
         watcher.close()
 
 
