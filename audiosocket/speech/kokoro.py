@@ -148,7 +148,7 @@ class KokoroTTS:
         return _LowPriority(self)
 
     async def load(self) -> None:
-        """Check and open the model off the event loop (~1-2 s, ~370 MB)."""
+        """Check and open the model off the event loop (~0.6 s with the sha256, ~200 MB)."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load_blocking)
 
     def load_blocking(self) -> None:
@@ -163,7 +163,11 @@ class KokoroTTS:
         if missing:
             raise EngineError(f"no Kokoro model in {self._dir} (missing {', '.join(missing)}): {hint}")
         expected = read_kokoro_stamp(self._dir).get("sha256")
-        if not isinstance(expected, str) or sha256_of(model) != expected:
+        try:
+            actual = sha256_of(model)
+        except OSError as error:
+            raise EngineError(f"cannot read the Kokoro model in {self._dir}: {error.strerror or error}") from None
+        if not isinstance(expected, str) or actual != expected:
             raise EngineError(f"the Kokoro model in {self._dir} is damaged or unverified (sha256 mismatch): {hint}")
         try:
             vocab = json.loads((self._dir / KOKORO_VOCAB).read_text(encoding="utf-8"))["vocab"]
