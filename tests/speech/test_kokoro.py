@@ -113,7 +113,7 @@ async def test_a_live_synthesis_stops_a_background_one(kokoro: KokoroTTS) -> Non
     async with asyncio.timeout(10):
         while not kokoro.background_running:  # noqa: ASYNC110 (the engine has no event for it: a test-only wait)
             await asyncio.sleep(0.01)
-    live, _ = await _say(kokoro, "Pode subir pelo elevador social.", 8000)  # said nowhere else: not memoized
+    live, _ = await _say(kokoro, "Pode subir pelo elevador social.", 8000)
     done.append("live")
     pcm = await task
     assert live and pcm and done == ["live", "background"]
