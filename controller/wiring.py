@@ -39,6 +39,8 @@ from controller.calls.runner import CallRunner
 from controller.calls.stasis import StasisApp
 from controller.conversation import prompts
 from controller.conversation.dialog import DialogPolicy
+from controller.conversation.directory import Directory
+from controller.conversation.knowable import directory_phrases
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditError, SqliteAuditLog
@@ -301,7 +303,7 @@ class Service:
             settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
         )
         self.asterisk = Asterisk(self.ari)
-        self.directory = LiveDirectory(settings.directory)
+        self.directory = LiveDirectory(settings.directory, on_reload=self._prewarm)
         self.speech = speech_engines(settings)
         self.store = conversation_store(settings)
         self.vads = VadPool(lambda: open_leg_vad(settings))
@@ -314,6 +316,10 @@ class Service:
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
         self._config: CallConfig | None = None
+
+    def _prewarm(self, directory: Directory) -> None:
+        """Synthesize the directory's names and apartments in the background (a no-op for uncached voices)."""
+        self.speech.prewarm(directory_phrases(directory))
 
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
@@ -337,6 +343,7 @@ class Service:
         self.events.open()
         await self.media.start()
         await self.speech.start(prompts.fixed_phrases())
+        self._prewarm(self.directory.current())
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision

@@ -42,8 +42,11 @@ class LiveDirectory:
         *,
         check_every_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        on_reload: Callable[[Directory], None] | None = None,
     ) -> None:
+        """`on_reload` hears of each new directory (not of the first load, nor of a broken file)."""
         self._path = path
+        self._on_reload = on_reload
         self._check_every_s = check_every_s
         self._clock = clock
         self._signature = self._stat()
@@ -73,4 +76,6 @@ class LiveDirectory:
         else:
             count = len(self._directory.apartments)
             log.info("residents directory reloaded from %s (%d apartments)", self._path, count)
+            if self._on_reload is not None:
+                self._on_reload(self._directory)
         return self._directory

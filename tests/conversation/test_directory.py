@@ -104,7 +104,10 @@ def test_live_directory_reloads_on_change_and_keeps_the_last_good_one(
     path = tmp_path / "apartamentos.json"
     _write(path, ["Ana"])
     clock = _Clock()
-    live = LiveDirectory(path, check_every_s=2.0, clock=clock)
+    reloaded: list[tuple[str, ...]] = []
+    live = LiveDirectory(
+        path, check_every_s=2.0, clock=clock, on_reload=lambda d: reloaded.append(d.apartments[0].residents)
+    )
     assert live.current().apartments[0].residents == ("Ana",)
 
     _write(path, ["Ana", "Bruno Bastos"])
@@ -121,6 +124,7 @@ def test_live_directory_reloads_on_change_and_keeps_the_last_good_one(
     _write(path, ["Carla"])
     clock.now = 7.5
     assert live.current().apartments[0].residents == ("Carla",)
+    assert reloaded == [("Ana", "Bruno Bastos"), ("Carla",)]  # each good reload, never the broken file
 
 
 def test_live_directory_needs_a_good_file_to_start(tmp_path: Path) -> None:
