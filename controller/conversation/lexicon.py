@@ -130,6 +130,7 @@ NOT_NAMES = (
         {
             "o", "a", "os", "as", "um", "uma", "de", "da", "do", "das", "dos", "e", "eu", "voce", "ele", "ela",
             "aqui", "ai", "la", "sou", "estou", "to", "ta", "tou", "esta", "vim", "vou", "venho", "veio", "quero",
+            "vem", "vai", "foi", "fui", "vir", "indo",
             "queria", "gostaria", "preciso", "pra", "para", "pro", "com", "no", "na", "nos", "nas", "em", "que",
             "quem", "qual", "meu", "minha", "nome", "chamo", "boa", "bom", "tarde", "dia", "noite", "oi", "ola",
             "tudo", "bem", "obrigado", "obrigada", "por", "favor", "sim", "nao", "isso", "entao", "ne", "tipo",

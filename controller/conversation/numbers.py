@@ -20,6 +20,8 @@ UNITS = {
     "dois": 2,
     "duas": 2,
     "tres": 3,
+    "treis": 3,
+    "tras": 3,  # "do centro e trás": Whisper's hearing of "do cento e três"
     "quatro": 4,
     "cinco": 5,
     "seis": 6,

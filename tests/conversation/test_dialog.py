@@ -129,7 +129,8 @@ def test_a_visit_asks_the_visitors_name_once_then_rings_anyway(dialog: Dialog) -
 @pytest.mark.parametrize(
     ("heard", "apartment"),
     [("visita para o 400 e 2", None), ("entrega no mil 1", "1001"), ("entrega pro 1.001", "1001"),
-     ("entrega para o cento e 3", "103"), ("entrega do centro e tres", "103"), ("entrega pro 200 e 2", "202")],
+     ("entrega para o cento e 3", "103"), ("entrega do centro e tres", "103"), ("entrega do centro e tras", "103"),
+     ("entrega pro 200 e 2", "202")],
 )
 def test_numbers_as_whisper_writes_them(dialog: Dialog, heard: str, apartment: str | None) -> None:
     state, actions = run(dialog, heard)
@@ -325,3 +326,8 @@ def test_no_visitor_input_opens_the_gate(dialog: Dialog, utterances: list[str]) 
 def test_a_block_in_a_building_without_blocks_is_ignored(dialog: Dialog) -> None:
     state, _ = run(dialog, "entrega para o 1001 bloco b")
     assert state.block is None and state.apartment == "1001" and state.phase is Phase.CALLING
+
+
+def test_a_verb_after_the_visitors_name_is_not_part_of_it(dialog: Dialog) -> None:
+    state, _ = run(dialog, "sou o paulo vem visitar a renata do 101")
+    assert state.visitor_name == "Paulo"
