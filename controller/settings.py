@@ -205,9 +205,9 @@ class Settings(BaseSettings):
 
     stt_engine: SttEngine = Field(default=SttEngine.WHISPER, description="Speech-to-text: whisper (offline) or azure.")
     tts_engine: TtsEngine = Field(
-        default=TtsEngine.ESPEAK,
-        description="Text-to-speech: espeak (offline), kokoro (offline, Kokoro-82M: natural, ~0.5 s a clause) or "
-        "azure. espeak stays behind kokoro and azure as the fallback voice.",
+        default=TtsEngine.KOKORO,
+        description="Text-to-speech: kokoro (offline, Kokoro-82M: understood, ~0.5 s a new clause, cached), espeak "
+        "(offline, instant, robotic) or azure. espeak stays behind kokoro and azure as the fallback voice.",
     )
     whisper_model: Path = Field(
         default=Path("models/whisper-base"),

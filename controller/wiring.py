@@ -342,8 +342,12 @@ class Service:
     async def start(self) -> None:
         self.events.open()
         await self.media.start()
-        await self.speech.start(prompts.fixed_phrases())
-        self._prewarm(self.directory.current())
+        if self.speech.cache is None:  # espeak, Azure: the dialog's fixed prompts in memory, a few ms each
+            await self.speech.start(prompts.fixed_phrases())
+            self._prewarm(self.directory.current())
+        else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
+            await self.speech.start()
+            self.speech.prewarm([*prompts.fixed_phrases(), *directory_phrases(self.directory.current())])
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision

@@ -45,7 +45,7 @@ def test_check_reports_a_missing_kokoro_model(tmp_path: Path) -> None:
     assert speech_problems(settings(tts_engine=TtsEngine.KOKORO)) == []
     problems = speech_problems(settings(tts_engine=TtsEngine.KOKORO, kokoro_model=tmp_path))
     assert len(problems) == 1 and "PORTARIA_KOKORO_MODEL" in problems[0] and "install_model" in problems[0]
-    assert speech_problems(settings(kokoro_model=tmp_path)) == []  # not selected: not needed
+    assert speech_problems(settings(tts_engine=TtsEngine.ESPEAK, kokoro_model=tmp_path)) == []  # not needed
 
 
 def test_kokoro_is_cached_in_front_and_espeak_behind(tmp_path: Path) -> None:

@@ -139,14 +139,20 @@ def test_missing_whisper_model_is_reported(tmp_path: Path) -> None:
 def test_build_speech_picks_engines_from_settings() -> None:
     from audiosocket.speech.azure import AzureSTT, AzureTTS
     from audiosocket.speech.espeak import EspeakTTS
+    from audiosocket.speech.tts_cache import CachedTTS
     from audiosocket.speech.whisper import WhisperSTT
 
-    offline = build_speech(settings())
+    offline = build_speech(settings())  # the default: Whisper, Kokoro behind its clause cache, espeak behind it
     try:
-        assert isinstance(offline.stt, WhisperSTT) and isinstance(offline.tts, EspeakTTS)
-        assert offline.fallback_tts is None and offline.sample_rates == (8000,)
+        assert isinstance(offline.stt, WhisperSTT) and isinstance(offline.tts, CachedTTS)
+        assert isinstance(offline.fallback_tts, EspeakTTS) and offline.sample_rates == (8000,)
     finally:
         offline.close()
+    plain = build_speech(settings(tts_engine=TtsEngine.ESPEAK))
+    try:
+        assert isinstance(plain.tts, EspeakTTS) and plain.fallback_tts is None
+    finally:
+        plain.close()
     online = build_speech(
         settings(
             stt_engine=SttEngine.AZURE, tts_engine=TtsEngine.AZURE, media_format="slin16",
