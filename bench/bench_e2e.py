@@ -210,6 +210,7 @@ def make_settings(env: dict[str, str], events_file: Path, overrides: dict[str, s
         "ari_app": APP,
         "audiosocket_bind": "127.0.0.1:0",
         "events_file": events_file,
+        "resource_journal": ROOT / "var" / "bench-asterisk-resources.jsonl",
         "directory": ROOT / "data" / "apartamentos.json",
     }
     return load_settings(**{**defaults, **overrides})

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     )
     gate_name: str = Field(default="portao", min_length=1, description="This gate's name in the audit log.")
     audit_db: Path = Field(default=Path("var/audit.sqlite3"), description="SQLite file of the decisions audit log.")
+    resource_journal: Path = Field(
+        default=Path("var/asterisk-resources.jsonl"),
+        description="What this instance made in Asterisk and not yet removed; after a crash the next start "
+        "removes it and hands waiting visitors to the concierge. One file per instance.",
+    )
     audit_retention_days: int = Field(
         default=90, ge=1, description="Audit records older than this are deleted (at start-up and daily; LGPD)."
     )

@@ -35,6 +35,7 @@ from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import Asterisk
 from controller.ari.client import AriClient
 from controller.calls.gate_call import CallConfig, CallDeps
+from controller.calls.recovery import sweep
 from controller.calls.runner import CallRunner
 from controller.calls.stasis import StasisApp
 from controller.conversation import prompts
@@ -55,6 +56,7 @@ from controller.records.gate_opener import (
     NoGateOpener,
     SendDtmf,
 )
+from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore, MemoryStore, RedisStore
 from controller.settings import ENV_PREFIX, Settings, SettingsError, SttEngine, TtsEngine, UnderstandingEngine
 from controller.understanding.fallback import WithFallback
@@ -309,6 +311,7 @@ class Service:
         self.vads = VadPool(lambda: open_leg_vad(settings))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
+        self.journal = ResourceJournal(settings.resource_journal)
         self.opener = gate_opener(settings, self.asterisk.send_dtmf)
         self._purging: asyncio.Task[None] | None = None
         self.app = StasisApp(self.asterisk, self._call_deps)
@@ -337,6 +340,7 @@ class Service:
             opener=self.opener,
             frame_clock=self.frame_clock,
             runner=self._runner,
+            journal=self.journal,
         )
 
     async def start(self) -> None:
@@ -356,11 +360,23 @@ class Service:
             log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
         self._purging = asyncio.create_task(self.audit.keep_purging(), name="audit-purge")
         self._config = call_config(self.settings, self.media.port)
+        self.journal.leftovers()  # claim it now: a second instance on the same journal must not even start
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
 
     async def _run_events(self) -> None:
+        config = self._config
+        assert config is not None
+
         async def on_connect(reconnected: bool) -> None:
+            if not reconnected:  # before any call: what a crashed run of ours left goes first
+                await sweep(
+                    self.asterisk,
+                    self.journal,
+                    concierge_endpoint=self.settings.concierge_endpoint.strip(),
+                    fallback_context=config.fallback_context,
+                )
+                self.journal.start()
             await self.app.on_connect(reconnected)
             self.connected.set()
 
@@ -407,5 +423,6 @@ class Service:
         await self.audit.aclose()
         await self.opener.aclose()
         self.speech.close()
+        self.journal.close()
         self.events.close()
         log.info("stopped")

@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from audiosocket.events import EventSink
@@ -40,6 +40,7 @@ from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, channe
 from controller.calls import dialling
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
+from controller.calls.recovery import JournaledAsterisk
 from controller.calls.runner import CallRunner, LegIO
 from controller.calls.waiters import EventWaiters
 from controller.conversation.dialog import Dialog, DialogPolicy
@@ -60,6 +61,7 @@ from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditError, AuditLog
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateContext, GateOpener, GateOpenError
+from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class CallDeps:
     frame_clock: FrameClock
     clock: Callable[[], float] = time.monotonic
     runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
+    journal: ResourceJournal | None = None  # what this call makes in Asterisk, for a restart after a crash
 
 
 @dataclass(eq=False)
@@ -117,6 +120,10 @@ class GateCall:
     _resident_channel: str | None = None
     _resident_answered: bool = False
     _dials: int = 0
+
+    def __post_init__(self) -> None:
+        if self.deps.journal is not None:
+            self.deps = replace(self.deps, ari=JournaledAsterisk(self.deps.ari, self.deps.journal, self.call_id))
 
     @property
     def gate_channel_id(self) -> str:
@@ -182,6 +189,8 @@ class GateCall:
                     await runner_task
             await self._teardown()
             pump.cancel()
+            if deps.journal is not None:
+                deps.journal.ended(self.call_id)
             self.emit("call_end", duration_ms=round((deps.clock() - started) * 1000))
 
     # CallControl: what the conversation asks of Asterisk, the audit log and the gate ----------------------------

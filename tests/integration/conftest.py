@@ -29,6 +29,7 @@ def settings_factory(testbed: Testbed, folder: Path) -> SettingsFactory:
             "ari_password": testbed.ari_password,
             "audiosocket_bind": "127.0.0.1:0",
             "events_file": folder / "events.jsonl",
+            "resource_journal": folder / "asterisk-resources.jsonl",  # each test service sweeps only its own
             "directory": REPO / "data" / "apartamentos.json",
         }
         values.update(overrides)
