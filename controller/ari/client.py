@@ -7,7 +7,8 @@ could not reconnect (see README, "Why our own ARI client"). This one:
 - sends credentials only in an Authorization header; URLs and errors never carry them;
 - raises :class:`AriError` subclasses carrying the HTTP status (404 -> AriNotFound, 401/403 -> AriAuthError,
   409/422 -> AriConflict); network failures raise :class:`AriConnectionError`, which is also a ConnectionError;
-- keeps the websocket alive with heartbeats and reconnects with capped exponential backoff;
+- keeps the websocket alive with heartbeats (a ping after 3 s of quiet, a pong due within 1.5 s, so a blackholed
+  socket is noticed within 4.5 s) and reconnects with capped exponential backoff, on a fresh connection pool;
 - hands events to one callback in the order Asterisk sent them (the app fans them out to per-call queues).
 """
 
@@ -98,6 +99,14 @@ class AriClient:
             await self._session.close()
             self._session = None
 
+    async def _renew(self) -> None:
+        """A fresh connection pool: when the events socket died silently (a blackhole), the idle REST
+        connections kept beside it are as dead, and a request on one would wait out its whole timeout."""
+        if self._session is not None:
+            old, self._session = self._session, None
+            await self.open()
+            await old.close()
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -149,7 +158,7 @@ class AriClient:
         *,
         on_connect: Callable[[bool], Awaitable[None]] | None = None,
         stop: asyncio.Event | None = None,
-        heartbeat: float = 5.0,
+        heartbeat: float = 3.0,
         max_backoff: float = 10.0,
     ) -> None:
         """Receive events until `stop` is set, reconnecting with backoff.
@@ -180,6 +189,7 @@ class AriClient:
                 log.warning("ARI events connection lost: %s", type(error).__name__)
             if stop.is_set():
                 break
+            await self._renew()
             attempt += 1
             delay = min(max_backoff, 0.25 * 2 ** min(attempt, 8)) * random.uniform(0.8, 1.2)
             log.info("ARI events reconnecting in %.1f s", delay)
