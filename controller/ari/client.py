@@ -7,8 +7,8 @@ could not reconnect (see README, "Why our own ARI client"). This one:
 - sends credentials only in an Authorization header; URLs and errors never carry them;
 - raises :class:`AriError` subclasses carrying the HTTP status (404 -> AriNotFound, 401/403 -> AriAuthError,
   409/422 -> AriConflict); network failures raise :class:`AriConnectionError`, which is also a ConnectionError;
-- keeps the websocket alive with heartbeats (a ping after 3 s of quiet, a pong due within 1.5 s, so a blackholed
-  socket is noticed within 4.5 s) and reconnects with capped exponential backoff, on a fresh connection pool;
+- keeps the websocket alive with heartbeats (a ping after 2.5 s of quiet, a pong due within 1.25 s, so a blackholed
+  socket is noticed within 3.75 s) and reconnects with capped exponential backoff, on a fresh connection pool;
 - hands events to one callback in the order Asterisk sent them (the app fans them out to per-call queues).
 """
 
@@ -158,7 +158,7 @@ class AriClient:
         *,
         on_connect: Callable[[bool], Awaitable[None]] | None = None,
         stop: asyncio.Event | None = None,
-        heartbeat: float = 3.0,
+        heartbeat: float = 2.5,
         max_backoff: float = 10.0,
     ) -> None:
         """Receive events until `stop` is set, reconnecting with backoff.
