@@ -152,6 +152,8 @@ class Decoder:
                 break
             payload = bytes(self._buffer[HEADER_SIZE:end])
             del self._buffer[:end]
+            if kind in SAMPLE_RATES and not payload:
+                continue  # no samples: nothing to hear, and a zero-length frame would upset frame timing
             frames.append(_decode_payload(kind, payload))
         return frames
 

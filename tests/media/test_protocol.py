@@ -156,3 +156,8 @@ def test_encode_refuses_non_frames() -> None:
 
 def test_kind_values_match_the_asterisk_header() -> None:
     assert (Kind.HANGUP, Kind.UUID, Kind.DTMF, Kind.SLIN_8K, Kind.SLIN_16K, Kind.ERROR) == (0, 1, 3, 0x10, 0x12, 0xFF)
+
+
+def test_an_audio_frame_without_samples_is_skipped() -> None:
+    """Found by tests/media/test_fuzz.py: a zero-length audio frame decoded to an Audio with no samples."""
+    assert Decoder().feed(b"\x10\x00\x00" + b"\x00\x00\x00") == [Hangup()]
