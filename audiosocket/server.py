@@ -126,6 +126,10 @@ class AudioSocketServer:
             return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self._host, self._port, reuse_address=True)
         log.info("AudioSocket server listening on %s:%d", self._host, self.port)

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     audiosocket_bind: str = Field(
         default="127.0.0.1:9092", description="host:port where the AudioSocket server listens."
     )
+    console_bind: str = Field(
+        default="",
+        description="host:port for /healthz, /readyz and /metrics (empty: off). Keep it on loopback or a "
+        "management network: the endpoints have no login.",
+    )
     audiosocket_advertise: str = Field(
         default="", description="host:port Asterisk dials for externalMedia (defaults to the bind address)."
     )
@@ -276,7 +281,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("audiosocket_bind", "audiosocket_advertise")
+    @field_validator("audiosocket_bind", "audiosocket_advertise", "console_bind")
     @classmethod
     def _host_port(cls, value: str, info: object) -> str:
         if value:
@@ -286,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def bind_host_port(self) -> tuple[str, int]:
         return _split_host_port(self.audiosocket_bind, "PORTARIA_AUDIOSOCKET_BIND")
+
+    @property
+    def console_host_port(self) -> tuple[str, int] | None:
+        return _split_host_port(self.console_bind, "PORTARIA_CONSOLE_BIND") if self.console_bind else None
 
     @property
     def advertise_address(self) -> str:

@@ -44,6 +44,9 @@ from controller.conversation.directory import Directory
 from controller.conversation.knowable import directory_phrases
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
+from controller.ops.http import OpsServer
+from controller.ops.metrics import CallMetrics
+from controller.ops.readiness import readiness_checks
 from controller.records.audit import AuditError, SqliteAuditLog
 from controller.records.call_log import JsonlEventLog
 from controller.records.directory_file import LiveDirectory
@@ -319,6 +322,18 @@ class Service:
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
         self._config: CallConfig | None = None
+        self.ari_reconnects = 0
+        self.audit_usable = False
+        self.metrics = CallMetrics({
+            "portaria_audiosocket_refused": ("AudioSocket connections refused.", lambda: self.media.refused),
+            "portaria_ari_reconnects": ("Times the ARI events socket was reconnected.", lambda: self.ari_reconnects),
+        })
+        self.events.subscribe(self.metrics.observe)
+        console = settings.console_host_port
+        checks = readiness_checks(
+            self.connected, self.ari, self.media, self.speech, audit_usable=lambda: self.audit_usable
+        )
+        self.ops = OpsServer(*console, self.metrics, checks) if console else None
 
     def _prewarm(self, directory: Directory) -> None:
         """Synthesize the directory's names and apartments in the background (a no-op for uncached voices)."""
@@ -355,6 +370,7 @@ class Service:
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision
+            self.audit_usable = True
         except AuditError as error:
             # Calls still work (visitors reach residents, who can talk to them); no decision can open the gate.
             log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
@@ -363,12 +379,15 @@ class Service:
         self.journal.leftovers()  # claim it now: a second instance on the same journal must not even start
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
+        if self.ops is not None:
+            await self.ops.start()
 
     async def _run_events(self) -> None:
         config = self._config
         assert config is not None
 
         async def on_connect(reconnected: bool) -> None:
+            self.ari_reconnects += reconnected
             if not reconnected:  # before any call: what a crashed run of ours left goes first
                 await sweep(
                     self.asterisk,
@@ -405,6 +424,8 @@ class Service:
             self._events_task.result()
 
     async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
         self._stop.set()
         await self.app.shutdown()
         if self._events_task is not None:

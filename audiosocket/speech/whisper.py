@@ -85,6 +85,10 @@ class WhisperSTT:
     def options(self) -> WhisperOptions:
         return self._options
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     async def load(self) -> None:
         """Load the model in the executor (about a second, ~320 MB for base)."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load_blocking)

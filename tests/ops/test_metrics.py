@@ -1,0 +1,57 @@
+"""Metrics from the per-call events: what moves, and that no call or person appears in them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.ops.metrics import CallMetrics
+
+
+def ev(name: str, mono: float, leg: str = "gate", **fields: Any) -> dict[str, Any]:
+    return {"event": name, "mono": mono, "leg": leg, "call_id": "call-7f3a", **fields}
+
+
+def samples(metrics: CallMetrics) -> dict[str, float]:
+    text = metrics.exposition().decode()
+    return {
+        f"{s.name}{sorted(s.labels.items()) if s.labels else ''}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_a_call_moves_the_counters_and_histograms() -> None:
+    refused = [3]
+    metrics = CallMetrics({"portaria_audiosocket_refused": ("refused", lambda: refused[0])})
+    for event in [
+        ev("stasis_start", 1.0, caller="1001"),
+        ev("speech_end", 5.0, endpointing_delay_ms=700),  # the visitor stopped at 4.3
+        ev("stt_done", 5.4, latency_ms=400, text="entrega pro 101"),
+        ev("tts_first_audio", 5.5, latency_ms=20),
+        ev("playout_start", 5.5),
+        ev("resident_answered", 9.0, leg="resident", ring_ms=3200, resident="Renata Souza"),
+        ev("audit_written", 12.0, decision="authorised", how="dtmf"),
+        ev("gate_opened", 12.1, attempt=1),
+    ]:
+        metrics.observe(event)
+    during = samples(metrics)
+    assert during["portaria_calls_active"] == 1
+    assert during["portaria_turn_latency_seconds_count[('leg', 'gate')]"] == 1
+    assert round(during["portaria_turn_latency_seconds_sum[('leg', 'gate')]"], 6) == 1.2
+    assert during["portaria_stt_seconds_count"] == 1 and during["portaria_resident_ring_seconds_sum"] == 3.2
+    assert during["portaria_decisions_total[('decision', 'authorised')]"] == 1
+    assert during["portaria_gate_openings_total"] == 1 and during["portaria_audiosocket_refused"] == 3
+    metrics.observe(ev("call_end", 20.0, duration_ms=19000))
+    after = samples(metrics)
+    assert after["portaria_calls_active"] == 0 and after["portaria_calls_total"] == 1
+    text = metrics.exposition().decode()
+    assert "call-7f3a" not in text and "Renata" not in text and "1001" not in text  # no per-call or personal labels
+
+
+def test_a_reply_without_a_turn_before_it_is_no_latency() -> None:
+    metrics = CallMetrics()
+    metrics.observe(ev("playout_start", 1.0))  # the greeting: nobody spoke before it
+    metrics.observe(ev("unknown_event", 2.0))
+    assert samples(metrics).get("portaria_turn_latency_seconds_count[('leg', 'gate')]", 0) == 0
