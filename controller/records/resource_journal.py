@@ -51,8 +51,13 @@ class ResourceJournal:
         if self._path is None:
             return []
         if self._file is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self._path.open("a+", encoding="utf-8", buffering=1)
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                handle = self._path.open("a+", encoding="utf-8", buffering=1)
+            except OSError as error:  # calls matter more than the clean-up after a crash: go on, loudly
+                log.error("resource journal %s unusable, a crash will leave calls behind: %s", self._path, error)
+                self._path = None
+                return []
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

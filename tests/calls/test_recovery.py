@@ -110,3 +110,12 @@ def test_a_second_live_instance_on_the_same_journal_is_refused(tmp_path: Path) -
         ResourceJournal(tmp_path / "journal.jsonl").leftovers()
     first.close()
     assert ResourceJournal(tmp_path / "journal.jsonl").leftovers() == []  # free once the first is gone
+
+
+def test_an_unusable_journal_path_is_logged_and_calls_go_on(caplog: pytest.LogCaptureFixture) -> None:
+    journal = ResourceJournal(Path("/proc/portaria-cannot/journal.jsonl"))
+    assert journal.leftovers() == []
+    journal.start()
+    journal.created("c1", "bridge", "portaria-c1-gate")  # in memory only
+    journal.ended("c1")
+    assert "unusable" in caplog.text
