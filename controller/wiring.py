@@ -33,7 +33,7 @@ from audiosocket.speech.whisper import WhisperOptions
 from audiosocket.vad import Vad, open_vad
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import Asterisk
-from controller.ari.client import AriClient
+from controller.ari.client import AriAppReplaced, AriClient
 from controller.calls.gate_call import CallConfig, CallDeps
 from controller.calls.recovery import sweep
 from controller.calls.runner import CallRunner
@@ -399,7 +399,12 @@ class Service:
             await self.app.on_connect(reconnected)
             self.connected.set()
 
-        await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
+        try:
+            await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
+        except AriAppReplaced as error:
+            self.connected.clear()  # not ready: /readyz says so, and run_until ends the service
+            log.error("%s", error)
+            raise
 
     async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait for the events websocket; surfaces a fatal error (e.g. refused credentials) instead of hanging."""

@@ -51,6 +51,11 @@ class AriAuthError(AriError):
     pass
 
 
+class AriAppReplaced(Exception):
+    """Another client connected with our app name and Asterisk gave it our app: taking it back would start a fight
+    (each reconnect steals the app from the other), so the events loop ends instead."""
+
+
 class AriConnectionError(AriError, ConnectionError):
     pass
 
@@ -165,7 +170,8 @@ class AriClient:
 
         `on_connect(reconnected)` runs after each successful (re)connection, before the first event is
         handled: events are lost while the socket is down, so a reconnect must rebuild state from REST.
-        Authentication failures are not retried: they raise AriAuthError.
+        Authentication failures are not retried: they raise AriAuthError. Another client taking our app
+        (ApplicationReplaced) raises AriAppReplaced: reconnecting would take it back, and the two would fight.
         """
         stop = stop or asyncio.Event()
         attempt = 0
@@ -219,6 +225,11 @@ class AriClient:
                     except json.JSONDecodeError:
                         log.warning("ARI sent a non-JSON event; ignored")
                         continue
+                    if isinstance(event, dict) and event.get("type") == "ApplicationReplaced":
+                        raise AriAppReplaced(
+                            f"another client took the ARI app {self.app!r}: this instance stops taking calls "
+                            "(give each instance its own PORTARIA_ARI_APP)"
+                        )
                     await handler(event)
                 elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     raise ConnectionError("websocket closed")
