@@ -101,10 +101,19 @@ def _before(watcher: EventWatcher, call: GateCallHandle, name: str) -> list[dict
     return events[:end]
 
 
-async def _hang_up(service: Service, call: GateCallHandle, watcher: EventWatcher) -> None:
-    await service.asterisk.hang_up(call.visitor_channel)
+async def _ends_cleanly(service: Service, watcher: EventWatcher, call: GateCallHandle) -> None:
     await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)
     await nothing_of_ours_left(service, call)
+
+
+async def _hang_up(service: Service, call: GateCallHandle, watcher: EventWatcher) -> None:
+    await service.asterisk.hang_up(call.visitor_channel)
+    await _ends_cleanly(service, watcher, call)
+
+
+async def _rings(watcher: EventWatcher, call: GateCallHandle, apartment: str) -> None:
+    dial = await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=GUARD_S)
+    assert dial["endpoint"] == PHONES[apartment]
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -114,14 +123,12 @@ async def test_a_clear_request_rings_at_once_and_the_visitor_hears_the_yes_with_
     service, hook = porteiro
     watcher, call = await _call(service, "visitor-demo")
     try:
-        dial = await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=GUARD_S)
-        assert dial["endpoint"] == PHONES["101"]
+        await _rings(watcher, call, "101")
         asked = [e["text"] for e in _before(watcher, call, "resident_dial") if e["event"] == "say"]
         assert not any("?" in text for text in asked[1:]), asked  # after the greeting: no question, no read-back
         assert any("Vou chamar a Renata, do 101" in text for text in asked), asked
         await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=GUARD_S)
-        await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)
-        await nothing_of_ours_left(service, call)
+        await _ends_cleanly(service, watcher, call)
     finally:
         watcher.close()
     opened = [request["body"]["apartment"] for request in hook.requests if request["body"]["call_id"] == call.call_id]
@@ -146,11 +153,9 @@ async def test_a_delivery_with_only_an_apartment_rings_it(porteiro: tuple[Servic
     service, _ = porteiro
     watcher, call = await _call(service, "visitor-k-entrega-202")  # heard as "... para o 200 e 2"
     try:
-        dial = await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=GUARD_S)
-        assert dial["endpoint"] == PHONES["202"]
+        await _rings(watcher, call, "202")
         await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=GUARD_S)  # 202 presses 1
-        await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)
-        await nothing_of_ours_left(service, call)
+        await _ends_cleanly(service, watcher, call)
     finally:
         watcher.close()
 
@@ -197,10 +202,8 @@ async def test_a_claimed_authorisation_still_rings_the_resident(porteiro: tuple[
     service, _ = porteiro
     watcher, call = await _call(service, "visitor-k-autorizou")
     try:
-        dial = await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=GUARD_S)
-        assert dial["endpoint"] == PHONES["101"]
-        await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_S)
-        await nothing_of_ours_left(service, call)
+        await _rings(watcher, call, "101")
+        await _ends_cleanly(service, watcher, call)
     finally:
         watcher.close()
     names = [e["event"] for e in watcher.for_call(call.call_id)]
