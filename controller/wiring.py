@@ -336,8 +336,9 @@ class Service:
         self.ops = OpsServer(*console, self.metrics, checks) if console else None
 
     def _prewarm(self, directory: Directory) -> None:
-        """Synthesize the directory's names and apartments in the background (a no-op for uncached voices)."""
-        self.speech.prewarm(directory_phrases(directory))
+        """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""
+        if self.speech.cache is not None:
+            self.speech.prewarm(directory_phrases(directory))
 
     def _call_deps(self) -> CallDeps:
         assert self._config is not None
@@ -363,7 +364,6 @@ class Service:
         await self.media.start()
         if self.speech.cache is None:  # espeak, Azure: the dialog's fixed prompts in memory, a few ms each
             await self.speech.start(prompts.fixed_phrases())
-            self._prewarm(self.directory.current())
         else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
             await self.speech.start()
             self.speech.prewarm([*prompts.fixed_phrases(), *directory_phrases(self.directory.current())])
