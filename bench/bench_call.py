@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from bench_e2e import CONTEXT, DOCS, RESULTS, machine, make_settings, testbed_en
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import Timeline, timeline  # noqa: E402
+from controller.tools.report import percentile  # noqa: E402
 from controller.tools.simulator import SimulatedVisitor, call_gate  # noqa: E402
 from controller.wiring import Service  # noqa: E402
 
@@ -51,8 +51,8 @@ def spread(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"count": 0, "p50": None, "min": None, "max": None, "p95": None}
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"count": len(values), "p50": statistics.median(values), "min": ordered[0], "max": ordered[-1], "p95": p95}
+    return {"count": len(values), "p50": percentile(ordered, 50), "min": ordered[0], "max": ordered[-1],
+            "p95": percentile(ordered, 95)}
 
 
 async def one_call(service: Service, events: list[dict[str, Any]], utterance: str, dtmf: str) -> str:
