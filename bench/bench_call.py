@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_e2e import CONTEXT, DOCS, RESULTS, machine, make_settings, testbed_env, warm_up  # noqa: E402
+from bench_e2e import CONTEXT, RESULTS, machine, make_settings, replace_section, testbed_env, warm_up  # noqa: E402
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import Timeline, timeline  # noqa: E402
@@ -149,13 +149,7 @@ def write_docs(result: dict[str, Any]) -> None:
         *table(result),
         MARK_END,
     ]
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Performance\n\n"
-    if MARK_BEGIN in text and MARK_END in text:
-        before, rest = text.split(MARK_BEGIN, 1)
-        text = before + "\n".join(lines) + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    DOCS.write_text(text, encoding="utf-8")
+    replace_section(lines)
 
 
 def main() -> int:

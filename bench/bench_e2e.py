@@ -255,11 +255,16 @@ def write_docs(result: dict[str, Any]) -> None:
         + (f"(next level: {result['knee_reason']})." if result["knee_reason"] else "(no knee within the levels run)."),
         MARK_END,
     ]
+    replace_section(lines)
+
+
+def replace_section(lines: list[str]) -> None:
+    """Put `lines` (which start and end with their markers) into docs/performance.md, in place of the old ones."""
+    begin, end = lines[0], lines[-1]
     text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Performance\n\n"
-    if MARK_BEGIN in text and MARK_END in text:
-        before, rest = text.split(MARK_BEGIN, 1)
-        after = rest.split(MARK_END, 1)[1]
-        text = before + "\n".join(lines) + after
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + "\n".join(lines) + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
     DOCS.write_text(text, encoding="utf-8")
