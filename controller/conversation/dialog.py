@@ -262,7 +262,7 @@ class Dialog:
         return replace(turn, state=state, progress=turn.progress or progress, notices=turn.notices + notices)
 
     def _home(self, apartment: str | None, block: str | None) -> Candidate | None:
-        units = [unit for unit in self.index.directory.units(apartment or "") if block is None or unit.block == block]
+        units = self.index.units(apartment or "", block)
         return Candidate(None, units[0].number, units[0].block) if len(units) == 1 else None
 
     # Replies --------------------------------------------------------------------------------------------------

@@ -110,6 +110,10 @@ class ResidentIndex:
         )
         self.name_sounds = frozenset(phonetic(word) for word in self.name_words)
 
+    def units(self, apartment: str, block: str | None = None) -> tuple[Apartment, ...]:
+        """The apartments with this number (in that block, if one is given)."""
+        return tuple(u for u in self.directory.units(apartment) if block is None or u.block == block)
+
     def apartment(self, candidate: Candidate) -> Apartment | None:
         return self.directory.find(candidate.apartment, candidate.block)
 
@@ -162,7 +166,7 @@ class ResidentIndex:
         """What the directory says about this request; see :class:`Outcome`."""
         units: tuple[Apartment, ...] | None = None
         if apartment is not None:
-            units = tuple(u for u in self.directory.units(apartment) if block is None or u.block == block)
+            units = self.units(apartment, block)
             if not units:
                 elsewhere = self.search(query) if query and query_words(query) else []
                 if elsewhere:
