@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Protocol
 
 from audiosocket.events import EventSink
@@ -189,7 +190,7 @@ class CallRunner:
                 continue
             ms = round((self._clock() - started) * 1000, 3)
             self._emit(event.leg, "understood", ms=ms, intent=str(understood.intent))
-            self.post(UtteranceHeard(event.text, understood, leg=event.leg, confidence=event.confidence))
+            self.post(replace(event, understood=understood))  # the same utterance, now read
 
     # Actions ---------------------------------------------------------------------------------------------------
 
