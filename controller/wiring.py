@@ -317,7 +317,7 @@ class Service:
         self.journal = ResourceJournal(settings.resource_journal)
         self.opener = gate_opener(settings, self.asterisk.send_dtmf)
         self._purging: asyncio.Task[None] | None = None
-        self.app = StasisApp(self.asterisk, self._call_deps)
+        self.app = StasisApp(self.asterisk, self._call_deps, self.ari.app)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None

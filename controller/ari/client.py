@@ -87,6 +87,7 @@ class AriClient:
         self.app = app
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._retiring: set[asyncio.Task[None]] = set()  # old pools, closed once their requests had their time
 
     async def __aenter__(self) -> AriClient:
         await self.open()
@@ -100,17 +101,31 @@ class AriClient:
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
 
     async def close(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _renew(self) -> None:
         """A fresh connection pool: when the events socket died silently (a blackhole), the idle REST
-        connections kept beside it are as dead, and a request on one would wait out its whole timeout."""
+        connections kept beside it are as dead, and a request on one would wait out its whole timeout.
+
+        New requests take the new pool at once; the old one is closed only after the request timeout, so a
+        request already under way on it (when only the websocket dropped, the others are fine) still finishes."""
         if self._session is not None:
             old, self._session = self._session, None
             await self.open()
-            await old.close()
+            task = asyncio.create_task(self._retire(old), name="ari-retire-pool")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, session: aiohttp.ClientSession) -> None:
+        try:
+            await asyncio.sleep(self._timeout.total or 0)
+        finally:
+            await session.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:

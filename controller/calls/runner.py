@@ -255,7 +255,13 @@ class CallRunner:
     def _apologise(self, leg: Leg, io: LegIO) -> None:
         """Recognition failed this once: "Desculpe, pode repetir?" from the prompt cache."""
         self._emit(leg, "say", text="(fallback)", cause="stt")
-        self._spawn(io.media.say(io.speech.fallback_audio(io.rate)), "say-fallback")
+        self._spawn(self._say_apology(leg, io), "say-fallback")
+
+    async def _say_apology(self, leg: Leg, io: LegIO) -> None:
+        result = await io.media.say(io.speech.fallback_audio(io.rate))
+        # The conversation waits for the caller again from here: told nothing, it would never start its
+        # silence timer, and a caller who then says nothing would be left in silence for good.
+        self.post(PlaybackFinished(leg=leg, played_ms=result.played_ms, interrupted=result.interrupted))
 
     async def _after_speech(self, leg: Leg) -> None:
         """Let a leg finish what it is saying (a goodbye must be heard before the hang-up)."""

@@ -3,6 +3,11 @@
 Events arrive on one websocket in Asterisk's order. Each gate call gets its own queue, so a slow call never
 delays another, and events of one call are never reordered (one consumer per queue). Events for channels no
 call owns are ignored: with Local channels Asterisk also reports the half that is not in Stasis.
+
+Events that happen while the websocket is down are lost, and the channels stay in Stasis. So after a
+reconnect the app asks Asterisk what exists and tells each call what it missed: a channel of its that is gone
+(ChannelDestroyed), or one that entered our app meanwhile, such as the resident who answered (StasisStart); and
+a visitor who called meanwhile gets a call of their own instead of waiting in silence.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.ari.asterisk import AsteriskOps
-from controller.ari.client import AriError, AriNotFound
+from controller.ari.client import AriError
 from controller.ari.events import Channel, ChannelDestroyed, MalformedEvent, StasisStart, channel_id, parse_event
 from controller.calls.gate_call import CallDeps, GateCall
 
@@ -23,8 +28,9 @@ GATE_ARG = "gate"
 
 
 class StasisApp:
-    def __init__(self, ari: AsteriskOps, deps_for_call: Callable[[], CallDeps]) -> None:
+    def __init__(self, ari: AsteriskOps, deps_for_call: Callable[[], CallDeps], app: str) -> None:
         self._ari = ari
+        self._app = app
         self._deps_for_call = deps_for_call
         self._calls: dict[str, GateCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -75,16 +81,42 @@ class StasisApp:
             self._tasks.pop(call.call_id, None)
 
     async def on_connect(self, reconnected: bool) -> None:
-        """After a reconnect, events may have been lost: end calls whose gate channel is gone."""
+        """After a reconnect, events may have been lost: rebuild from what Asterisk has now."""
         if not reconnected:
             return
+        try:
+            present = {raw["id"]: raw for raw in await self._ari.channels() if isinstance(raw.get("id"), str)}
+        except AriError as error:
+            log.warning("cannot list channels after reconnect: %s", error)
+            return
+        missed = 0
         for call in list(self._calls.values()):
-            try:
-                await self._ari.channel(call.gate_channel_id)
-            except AriNotFound:
-                call.deliver(ChannelDestroyed(Channel(call.gate_channel_id)))
-            except AriError as error:
-                log.warning("cannot check channel %s after reconnect: %s", call.gate_channel_id, error)
+            for owned in (call.gate_channel_id, *sorted(call.owned_channels)):
+                raw = present.get(owned)
+                if raw is None:
+                    call.deliver(ChannelDestroyed(Channel(owned)))
+                    missed += owned == call.gate_channel_id
+                elif owned != call.gate_channel_id and raw.get("state") == "Up" and self._stasis_args(raw) is not None:
+                    # Harmless if it was not missed: nothing waits for a StasisStart twice.
+                    call.deliver(StasisStart(_channel(raw), self._stasis_args(raw) or ()))
+        adopted = 0
+        for found, raw in present.items():
+            args = self._stasis_args(raw)
+            if args is not None and GATE_ARG in args and self._owner(found) is None:
+                self._start_call(_channel(raw))
+                adopted += 1
+        if missed or adopted:
+            log.warning("after reconnect: %d calls had ended meanwhile, %d visitors called meanwhile", missed, adopted)
+
+    def _stasis_args(self, raw: dict[str, Any]) -> tuple[str, ...] | None:
+        """The args of a channel that sits in our Stasis app; None for any other channel."""
+        dialplan = raw.get("dialplan")
+        if not isinstance(dialplan, dict) or str(dialplan.get("app_name", "")).lower() != "stasis":
+            return None
+        app, *args = str(dialplan.get("app_data", "")).split(",")
+        if app != self._app:
+            return None
+        return tuple(arg.strip() for arg in args)
 
     async def shutdown(self) -> None:
         """Hand callers back to the dialplan (which falls back to the concierge) and remove what we created."""
@@ -95,3 +127,9 @@ class StasisApp:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _channel(raw: dict[str, Any]) -> Channel:
+    caller = raw.get("caller")
+    number = caller.get("number", "") if isinstance(caller, dict) else ""
+    return Channel(str(raw["id"]), str(raw.get("state", "")), str(number))

@@ -230,7 +230,16 @@ class FakeAsterisk:
 
     async def channels(self) -> list[dict[str, Any]]:
         await self._request("channels")
-        return [{"id": c.id, "state": c.state} for c in self.live_channels.values()]
+        return [
+            {"id": c.id, "state": c.state, "caller": {"number": c.caller}, "dialplan": self._dialplan(c)}
+            for c in self.live_channels.values()
+        ]
+
+    def _dialplan(self, channel: FakeChannel) -> dict[str, Any]:
+        """As Asterisk lists a channel: in Stasis, with the args it entered with (callers: gate)."""
+        if not channel.in_stasis:
+            return {"app_name": "Dial", "app_data": ""}
+        return {"app_name": "Stasis", "app_data": f"{self._app},{'resident' if channel.ours else 'gate'}"}
 
     async def originate(
         self, channel_id: str, endpoint: str, *, app_args: str, caller_id: str, timeout_s: float

@@ -143,7 +143,7 @@ async def test_a_caller_who_hangs_up_during_set_up_ends_the_call_cleanly() -> No
 
 async def test_the_stasis_app_starts_a_call_for_the_gate_and_forgets_it_at_the_end() -> None:
     async with gate_bed() as bed:
-        app = StasisApp(bed.ari, lambda: bed.deps)
+        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
         bed.ari.listener = app.handle
         bed.ari.caller_dials_in("visitor-x", args=("other",))  # not for us: ignored
         bed.ari.caller_dials_in("visitor-9")
@@ -159,4 +159,30 @@ async def test_the_stasis_app_starts_a_call_for_the_gate_and_forgets_it_at_the_e
         await settle()
         assert app.active_calls == 0
         assert bed.ari.leftovers() == ([], [])
+        await app.shutdown()
+
+
+async def test_after_a_reconnect_the_app_ends_calls_that_ended_meanwhile_and_takes_visitors_who_called() -> None:
+    """Events of the websocket's gap are lost: a caller who hung up then, and one who dialled in then."""
+    async with gate_bed() as bed:
+        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
+        bed.ari.listener = app.handle
+        bed.ari.caller_dials_in("visitor-1")
+        async with asyncio.timeout(GUARD_S):
+            first = await bed.events.wait_for("media_connected")
+        bed.ari.live_channels.pop("visitor-1")  # hung up while the socket was down: no event reached us
+        bed.ari.caller_in_stasis("visitor-2")  # dialled in meanwhile: its StasisStart was lost
+        await app.on_connect(reconnected=True)
+        async with asyncio.timeout(GUARD_S):
+            await bed.events.wait_for("call_end", call_id=first["call_id"])
+            second = await bed.events.wait_for("stasis_start", channel="visitor-2")
+            await bed.events.wait_for("media_connected", call_id=second["call_id"])
+        assert app.active_calls == 1
+        await app.on_connect(reconnected=True)  # nothing missed this time: the call goes on, no second copy
+        assert app.active_calls == 1
+        bed.ari.caller_hangs_up("visitor-2")
+        async with asyncio.timeout(GUARD_S):
+            await bed.events.wait_for("call_end", call_id=second["call_id"])
+        await settle()
+        assert app.active_calls == 0
         await app.shutdown()

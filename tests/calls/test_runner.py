@@ -328,6 +328,19 @@ async def test_a_failed_recognition_is_apologised_for_and_the_call_goes_on() -> 
         assert "ErrorOccurred" not in h.turns()
 
 
+async def test_a_visitor_silent_after_the_apology_is_asked_again() -> None:
+    """Found under load (recognition timing out while the websocket dropped): after the apology the call
+    waited for good, because the conversation never heard that its silence timer should start again."""
+    async with running(replace(POLICY, silence_timeout_s=0.05)) as h:
+        await h.turn("PlaybackFinished")
+        h.stt.failures.append(engine_error())
+        h.speak(DELIVERY[0])
+        await asyncio.wait_for(h.gate.wait_said(2), GUARD_S)  # the apology
+        await h.turn("TimerFired")
+        await asyncio.wait_for(h.gate.wait_said(3), GUARD_S)
+        assert h.gate.texts()[2].startswith(prompts.still_there())
+
+
 async def test_recognition_giving_up_hands_the_visitor_over() -> None:
     async with running(limits=GuardLimits(max_consecutive_failures=1)) as h:
         h.stt.failures.append(engine_error())

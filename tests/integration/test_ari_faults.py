@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,7 +24,9 @@ from controller.tools.simulator import SimulatedVisitor, call_gate
 from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
-from tests.support.testbed import Testbed
+from tests.support.poll import eventually
+from tests.support.resident_bed import APP, GateCallHandle, nothing_of_ours_left, running, visitor_calls, webhook
+from tests.support.testbed import REPO, Testbed
 
 pytestmark = pytest.mark.asterisk
 
@@ -34,9 +39,23 @@ class Proxy:
         self.connected_at: list[float] = []
         self._holes: set[int] = set()  # connection numbers that are blackholed
         self._tasks: set[asyncio.Task[None]] = set()
+        self._websockets: dict[int, list[asyncio.StreamWriter]] = {}  # the events websockets open now
+        self.drops = 0
 
     def blackhole_open_connections(self) -> None:
         self._holes = set(range(1, self.connections + 1))
+
+    @property
+    def websockets_open(self) -> int:
+        return len(self._websockets)
+
+    def drop_websockets(self) -> None:
+        """What a network reset does to the events websocket: both ends closed at once (REST is left alone)."""
+        for writers in self._websockets.values():
+            for writer in writers:
+                writer.transport.abort()
+        self._websockets.clear()
+        self.drops += 1
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -47,10 +66,13 @@ class Proxy:
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await source.read(65536):
+                    if source is reader and data.startswith(b"GET /ari/events"):
+                        self._websockets[number] = [writer, up_writer]
                     if number not in self._holes:
                         sink.write(data)
                         await sink.drain()
             sink.close()
+            self._websockets.pop(number, None)
 
         tasks = [asyncio.create_task(pump(reader, up_writer)), asyncio.create_task(pump(up_reader, writer))]
         self._tasks.update(tasks)
@@ -97,3 +119,72 @@ async def test_a_blackholed_events_websocket_is_noticed_and_the_service_takes_ca
                 watcher.close()
         finally:
             await service.stop()
+
+
+# Each apartment's phone is a simulated resident: 101 listens 7 s (the question) and says yes; 202 presses 1.
+CHAOS_PHONES = {"101": "Local/say-resident-k-sim+c101+7@resident-sim/n", "202": "Local/dtmf-1+c202@resident-sim/n"}
+CHAOS_VISITORS = ("visitor-demo", "visitor-k-entrega-202")
+DROPS = 50
+
+
+def _chaos_directory(path: Path) -> Path:
+    entries = json.loads((REPO / "data" / "apartamentos.json").read_text(encoding="utf-8"))
+    for entry in entries:
+        entry["voip_number"] = CHAOS_PHONES.get(entry["apartment_number"], "PJSIP/nobody-here")
+    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing_and_never_opens_unasked(
+    make_settings: SettingsFactory, testbed: Testbed, tmp_path: Path
+) -> None:
+    """Calls run back to back, two at a time, while the events websocket is reset at random moments. Events of
+    the gaps are lost; each call must still end by itself (continued, or ended politely), leave nothing in
+    Asterisk, and the gate opens only after a resident's yes with its audit row written first."""
+    target = urlsplit(testbed.ari_url)
+    rng = random.Random(15)
+    async with Proxy((target.hostname or "127.0.0.1", target.port or 80)).running() as proxy, webhook() as hook:
+        settings = make_settings(
+            ari_url=f"http://127.0.0.1:{proxy.port}",
+            ari_app=APP,
+            directory=_chaos_directory(tmp_path / "directory.json"),
+            audit_db=tmp_path / "audit.sqlite3",
+            gate_opener="http",
+            gate_http_preset="webhook",
+            gate_http_url=hook.url,
+        )
+        async with running(settings) as (service, watcher):
+            calls: list[GateCallHandle] = []
+            chaos_done = asyncio.Event()
+
+            async def reconnected() -> bool:
+                return proxy.websockets_open > 0
+
+            async def chaos() -> None:
+                for _ in range(DROPS):
+                    await eventually(reconnected, within=30)  # then drop it again a moment later
+                    await asyncio.sleep(rng.uniform(0.3, 2.0))
+                    proxy.drop_websockets()
+                chaos_done.set()
+
+            async def caller(first: str) -> None:
+                while not chaos_done.is_set():
+                    call = await visitor_calls(service, watcher, first=first, second="noise-1s", lead_s=3)
+                    calls.append(call)
+                    await watcher.wait_for("call_end", call_id=call.call_id, timeout=120)
+
+            await asyncio.gather(chaos(), *(caller(first) for first in CHAOS_VISITORS))
+            assert proxy.drops == DROPS and service.ari_reconnects >= DROPS
+            for call in calls:
+                await nothing_of_ours_left(service, call)
+                names = [e["event"] for e in watcher.for_call(call.call_id)]
+                assert "error" not in names, watcher.for_call(call.call_id)
+                if "gate_opened" in names:
+                    assert "resident_answered" in names and names.index("audit_written") < names.index("gate_opened")
+                    assert watcher.find("audit_written", call_id=call.call_id)[0]["decision"] == "authorised"
+            opened = {request["body"]["call_id"] for request in hook.requests}
+            assert opened <= {c.call_id for c in calls if watcher.find("gate_opened", call_id=c.call_id)}
+            print(f"{len(calls)} calls, {len(opened)} opened, {service.ari_reconnects} reconnects")
+            for call in calls:
+                kept = ("resident_dial", "resident_answered", "resident_unavailable", "audit_written", "gate_opened")
+                print(call.call_id, [e["event"] for e in watcher.for_call(call.call_id) if e["event"] in kept])
