@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from controller.ari.client import AriConnectionError
 from controller.tools.simulator import SimulatedVisitor, call_gate
 from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.resident_bed import APP, GateCallHandle, nothing_of_ours_left, running, visitor_calls, webhook
-from tests.support.testbed import REPO, Testbed
+from tests.support.testbed import REPO, Testbed, run_testbed
 
 pytestmark = pytest.mark.asterisk
 
@@ -41,6 +42,7 @@ class Proxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._websockets: dict[int, list[asyncio.StreamWriter]] = {}  # the events websockets open now
         self.drops = 0
+        self.dark = False  # everything blackholed, connections opened from now on too
 
     def blackhole_open_connections(self) -> None:
         self._holes = set(range(1, self.connections + 1))
@@ -68,7 +70,7 @@ class Proxy:
                 while data := await source.read(65536):
                     if source is reader and data.startswith(b"GET /ari/events"):
                         self._websockets[number] = [writer, up_writer]
-                    if number not in self._holes:
+                    if number not in self._holes and not self.dark:
                         sink.write(data)
                         await sink.drain()
             sink.close()
@@ -188,3 +190,57 @@ async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing
             for call in calls:
                 kept = ("resident_dial", "resident_answered", "resident_unavailable", "audit_written", "gate_opened")
                 print(call.call_id, [e["event"] for e in watcher.for_call(call.call_id) if e["event"] in kept])
+
+
+async def test_a_rest_request_that_hangs_times_out_and_the_service_goes_on(
+    make_settings: SettingsFactory, testbed: Testbed
+) -> None:
+    target = urlsplit(testbed.ari_url)
+    async with Proxy((target.hostname or "127.0.0.1", target.port or 80)).running() as proxy:
+        async with running(make_settings(ari_url=f"http://127.0.0.1:{proxy.port}")) as (service, watcher):
+            proxy.dark = True  # Asterisk's HTTP server stops answering: requests are sent, nothing comes back
+            async with asyncio.timeout(15):  # a guard: the client's own timeout (5 s) must end the wait first
+                with pytest.raises(AriConnectionError, match="timed out"):
+                    await service.ari.get("asterisk/info")
+            proxy.dark = False
+            service.connected.clear()
+            async with asyncio.timeout(30):
+                await service.connected.wait()  # the silent events socket was noticed and replaced too
+            visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
+            channel = await call_gate(service.ari, visitor)
+            start = await watcher.wait_for("stasis_start", channel=channel["id"], timeout=15)
+            await watcher.wait_for("media_connected", call_id=start["call_id"], timeout=15)
+            await service.asterisk.hang_up(channel["id"])
+            await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)
+
+
+async def test_asterisk_restarted_mid_call_ends_the_call_and_the_service_recovers_by_itself(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """Asterisk stops while the resident's phone rings (the visitor's channel dies with it), then starts again."""
+    settings = make_settings(
+        ari_app=APP,
+        directory=_chaos_directory(tmp_path / "directory.json"),
+        audit_db=tmp_path / "audit.sqlite3",
+        gate_opener="http",
+        gate_http_preset="webhook",
+        gate_http_url="http://127.0.0.1:9/open",  # nothing listens: an opening would be an error event
+    )
+    async with running(settings) as (service, watcher):
+        call = await visitor_calls(service, watcher, first="visitor-demo", second="noise-1s", lead_s=3)
+        await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=60)
+        service.connected.clear()
+        run_testbed("stop")
+        run_testbed("start")
+        async with asyncio.timeout(30):
+            await service.connected.wait()
+        await watcher.wait_for("call_end", call_id=call.call_id, timeout=30)
+        names = [e["event"] for e in watcher.for_call(call.call_id)]
+        assert "gate_opened" not in names, names
+        decisions = [e["decision"] for e in watcher.find("audit_written", call_id=call.call_id)]
+        assert "authorised" not in decisions  # what happened is recorded; it was no yes
+        await nothing_of_ours_left(service, call)
+        again = await visitor_calls(service, watcher, first="noise-1s", second="noise-1s", lead_s=3)
+        await watcher.wait_for("media_connected", call_id=again.call_id, timeout=15)
+        await service.asterisk.hang_up(again.gate_channel)
+        await watcher.wait_for("call_end", call_id=again.call_id, timeout=30)
