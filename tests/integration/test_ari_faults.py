@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 import uuid
@@ -26,8 +25,16 @@ from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
-from tests.support.resident_bed import APP, GateCallHandle, nothing_of_ours_left, running, visitor_calls, webhook
-from tests.support.testbed import REPO, Testbed, run_testbed
+from tests.support.resident_bed import (
+    APP,
+    GateCallHandle,
+    nothing_of_ours_left,
+    running,
+    sample_with_phones,
+    visitor_calls,
+    webhook,
+)
+from tests.support.testbed import Testbed, run_testbed
 
 pytestmark = pytest.mark.asterisk
 
@@ -129,14 +136,6 @@ CHAOS_VISITORS = ("visitor-demo", "visitor-k-entrega-202")
 DROPS = 50
 
 
-def _chaos_directory(path: Path) -> Path:
-    entries = json.loads((REPO / "data" / "apartamentos.json").read_text(encoding="utf-8"))
-    for entry in entries:
-        entry["voip_number"] = CHAOS_PHONES.get(entry["apartment_number"], "PJSIP/nobody-here")
-    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
 async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing_and_never_opens_unasked(
     make_settings: SettingsFactory, testbed: Testbed, tmp_path: Path
 ) -> None:
@@ -149,7 +148,7 @@ async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing
         settings = make_settings(
             ari_url=f"http://127.0.0.1:{proxy.port}",
             ari_app=APP,
-            directory=_chaos_directory(tmp_path / "directory.json"),
+            directory=sample_with_phones(tmp_path / "directory.json", CHAOS_PHONES),
             audit_db=tmp_path / "audit.sqlite3",
             gate_opener="http",
             gate_http_preset="webhook",
@@ -220,7 +219,7 @@ async def test_asterisk_restarted_mid_call_ends_the_call_and_the_service_recover
     """Asterisk stops while the resident's phone rings (the visitor's channel dies with it), then starts again."""
     settings = make_settings(
         ari_app=APP,
-        directory=_chaos_directory(tmp_path / "directory.json"),
+        directory=sample_with_phones(tmp_path / "directory.json", CHAOS_PHONES),
         audit_db=tmp_path / "audit.sqlite3",
         gate_opener="http",
         gate_http_preset="webhook",

@@ -9,9 +9,7 @@ Timeouts are guards, never assertions.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,16 @@ from controller.wiring import Service
 from tests.integration.conftest import settings_factory
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
-from tests.support.resident_bed import APP, GateCallHandle, Webhook, nothing_of_ours_left, visitor_calls, webhook
-from tests.support.testbed import REPO, Testbed
+from tests.support.resident_bed import (
+    APP,
+    GateCallHandle,
+    Webhook,
+    nothing_of_ours_left,
+    sample_with_phones,
+    visitor_calls,
+    webhook,
+)
+from tests.support.testbed import Testbed
 
 pytestmark = pytest.mark.asterisk
 
@@ -37,14 +43,6 @@ PHONES = {
 CONCIERGE = "Local/noanswer+pconcierge@resident-sim/n"
 
 
-def _directory(path: Path) -> Path:
-    entries = json.loads((REPO / "data" / "apartamentos.json").read_text(encoding="utf-8"))
-    for entry in entries:
-        entry["voip_number"] = PHONES.get(entry["apartment_number"], "PJSIP/nobody-here")
-    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def porteiro(
     testbed: Testbed, tmp_path_factory: pytest.TempPathFactory
@@ -53,7 +51,7 @@ async def porteiro(
     async with webhook() as hook:
         settings = settings_factory(testbed, folder)(
             ari_app=APP,
-            directory=_directory(folder / "directory.json"),
+            directory=sample_with_phones(folder / "directory.json", PHONES),
             audit_db=folder / "audit.sqlite3",
             gate_opener="http",
             gate_http_preset="webhook",

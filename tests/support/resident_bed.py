@@ -30,6 +30,7 @@ from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.fake_llm import FakeLlm, Reply, answer
 from tests.support.poll import eventually
+from tests.support.testbed import REPO
 
 APP = "portaria-resident"
 GATE_CONTEXT = "from-gate-resident"
@@ -56,6 +57,15 @@ def write_directory(path: Path, *residents: tuple[str, str]) -> Path:
         {"apartment_number": "102", "residents": ["José Almeida"], "voip_number": "PJSIP/102"},
     ]
     path.write_text(json.dumps(apartments, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def sample_with_phones(path: Path, phones: dict[str, str]) -> Path:
+    """The sample directory with each apartment's phone replaced: `phones` by apartment, nobody for the rest."""
+    entries = json.loads((REPO / "data" / "apartamentos.json").read_text(encoding="utf-8"))
+    for entry in entries:
+        entry["voip_number"] = phones.get(entry["apartment_number"], "PJSIP/nobody-here")
+    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return path
 
 
