@@ -171,3 +171,40 @@ def test_cli_rejects_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         audit_main(["--since", "ontem"])
     assert exit_info.value.code == 2 and "not a date" in capsys.readouterr().err
+
+
+async def test_a_database_locked_by_another_writer_refuses_the_write_after_the_busy_wait(tmp_path: Path) -> None:
+    """Another process holding the write lock (a backup tool, a stuck sqlite3 shell): a clear error, no hang."""
+    path = tmp_path / "audit.sqlite3"
+    audit = audit_log(path)
+    await audit.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        async with asyncio.timeout(30):  # a guard: the connection's busy timeout (5 s) ends the wait first
+            with pytest.raises(AuditError, match="locked"):
+                await audit.write(record())
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await audit.write(record(call_id="call-2"))  # the lock gone, the log writes again
+    assert [entry.call_id for entry in await audit.query()] == ["call-2"]
+    await audit.aclose()
+
+
+async def test_a_full_database_refuses_the_write_and_keeps_what_it_had(tmp_path: Path) -> None:
+    """SQLITE_FULL, made real by capping the file at the pages it already has (as a full disk does)."""
+    audit = audit_log(tmp_path / "audit.sqlite3")
+    await audit.write(record())
+
+    def cap() -> None:
+        connection = audit._connection()
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    await audit._run(cap)
+    with pytest.raises(AuditError, match="full"):
+        for number in range(200):  # the free space left in the last pages fills up first
+            await audit.write(record(call_id=f"call-{number + 2}-" + "x" * 200))
+    assert "call-1" in [entry.call_id for entry in await audit.query()]
+    await audit.aclose()
