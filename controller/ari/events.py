@@ -156,9 +156,14 @@ def _channel(raw: Mapping[str, Any], key: str, kind: str) -> Channel:
     data = raw.get(key)
     if not isinstance(data, Mapping):
         raise MalformedEvent(f"{kind}: no {key} object")
+    return parse_channel(data, f"{kind}: {key}")
+
+
+def parse_channel(data: Mapping[str, Any], what: str = "channel") -> Channel:
+    """A channel object as ARI gives it, in an event or from GET /channels."""
     identifier = data.get("id")
     if not isinstance(identifier, str) or not identifier:
-        raise MalformedEvent(f"{kind}: {key} without an id")
+        raise MalformedEvent(f"{what} without an id")
     caller = data.get("caller")
     number = caller.get("number", "") if isinstance(caller, Mapping) else ""
     return Channel(identifier, str(data.get("state", "") or ""), str(number or ""))

@@ -19,7 +19,15 @@ from typing import Any
 
 from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
-from controller.ari.events import Channel, ChannelDestroyed, MalformedEvent, StasisStart, channel_id, parse_event
+from controller.ari.events import (
+    Channel,
+    ChannelDestroyed,
+    MalformedEvent,
+    StasisStart,
+    channel_id,
+    parse_channel,
+    parse_event,
+)
 from controller.calls.gate_call import CallDeps, GateCall
 
 log = logging.getLogger(__name__)
@@ -96,14 +104,15 @@ class StasisApp:
                 if raw is None:
                     call.deliver(ChannelDestroyed(Channel(owned)))
                     missed += owned == call.gate_channel_id
-                elif owned != call.gate_channel_id and raw.get("state") == "Up" and self._stasis_args(raw) is not None:
-                    # Harmless if it was not missed: nothing waits for a StasisStart twice.
-                    call.deliver(StasisStart(_channel(raw), self._stasis_args(raw) or ()))
+                elif owned != call.gate_channel_id and raw.get("state") == "Up":
+                    args = self._stasis_args(raw)
+                    if args is not None:  # harmless if it was not missed: nothing waits for a StasisStart twice
+                        call.deliver(StasisStart(parse_channel(raw), args))
         adopted = 0
         for found, raw in present.items():
             args = self._stasis_args(raw)
             if args is not None and GATE_ARG in args and self._owner(found) is None:
-                self._start_call(_channel(raw))
+                self._start_call(parse_channel(raw))
                 adopted += 1
         if missed or adopted:
             log.warning("after reconnect: %d calls had ended meanwhile, %d visitors called meanwhile", missed, adopted)
@@ -127,9 +136,3 @@ class StasisApp:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _channel(raw: dict[str, Any]) -> Channel:
-    caller = raw.get("caller")
-    number = caller.get("number", "") if isinstance(caller, dict) else ""
-    return Channel(str(raw["id"]), str(raw.get("state", "")), str(number))
