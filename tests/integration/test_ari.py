@@ -8,9 +8,8 @@ import uuid
 import pytest
 
 from controller.ari.client import AriAuthError, AriClient, AriConflict, AriConnectionError, AriError, AriNotFound
-from controller.tools.simulator import SimulatedVisitor, call_gate
 from controller.wiring import Service
-from tests.support.calls import EventWatcher
+from tests.support.calls import EventWatcher, a_new_call_is_answered
 from tests.support.testbed import Testbed, run_testbed
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
@@ -54,9 +53,4 @@ async def test_the_service_reconnects_after_asterisk_restarts(service: Service, 
     run_testbed("start")
     async with asyncio.timeout(30):
         await service.connected.wait()
-    visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
-    channel = await call_gate(service.ari, visitor)
-    start = await watcher.wait_for("stasis_start", channel=channel["id"])
-    await watcher.wait_for("media_connected", call_id=start["call_id"])
-    await service.ari.delete(f"channels/{channel['id']}")
-    await watcher.wait_for("call_end", call_id=start["call_id"])
+    await a_new_call_is_answered(service, watcher)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,19 +19,17 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.ari.client import AriConnectionError
-from controller.tools.simulator import SimulatedVisitor, call_gate
 from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
-from tests.support.calls import EventWatcher
+from tests.support.calls import EventWatcher, a_new_call_is_answered
 from tests.support.poll import eventually
 from tests.support.resident_bed import (
-    APP,
     GateCallHandle,
     nothing_of_ours_left,
     running,
-    sample_with_phones,
     visitor_calls,
     webhook,
+    webhook_gate,
 )
 from tests.support.testbed import Testbed, run_testbed
 
@@ -118,12 +115,7 @@ async def test_a_blackholed_events_websocket_is_noticed_and_the_service_takes_ca
             print(f"blackhole noticed and a new connection opened after {detected_s:.1f} s")
             watcher = EventWatcher(service)
             try:
-                visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
-                channel = await call_gate(service.ari, visitor)
-                start = await watcher.wait_for("stasis_start", channel=channel["id"], timeout=15)
-                await watcher.wait_for("media_connected", call_id=start["call_id"], timeout=15)
-                await service.asterisk.hang_up(channel["id"])
-                await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)
+                await a_new_call_is_answered(service, watcher)
             finally:
                 watcher.close()
         finally:
@@ -145,15 +137,7 @@ async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing
     target = urlsplit(testbed.ari_url)
     rng = random.Random(15)
     async with Proxy((target.hostname or "127.0.0.1", target.port or 80)).running() as proxy, webhook() as hook:
-        settings = make_settings(
-            ari_url=f"http://127.0.0.1:{proxy.port}",
-            ari_app=APP,
-            directory=sample_with_phones(tmp_path / "directory.json", CHAOS_PHONES),
-            audit_db=tmp_path / "audit.sqlite3",
-            gate_opener="http",
-            gate_http_preset="webhook",
-            gate_http_url=hook.url,
-        )
+        settings = webhook_gate(make_settings, tmp_path, CHAOS_PHONES, hook.url, ari_url=f"http://127.0.0.1:{proxy.port}")
         async with running(settings) as (service, watcher):
             calls: list[GateCallHandle] = []
             chaos_done = asyncio.Event()
@@ -205,26 +189,15 @@ async def test_a_rest_request_that_hangs_times_out_and_the_service_goes_on(
             service.connected.clear()
             async with asyncio.timeout(30):
                 await service.connected.wait()  # the silent events socket was noticed and replaced too
-            visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
-            channel = await call_gate(service.ari, visitor)
-            start = await watcher.wait_for("stasis_start", channel=channel["id"], timeout=15)
-            await watcher.wait_for("media_connected", call_id=start["call_id"], timeout=15)
-            await service.asterisk.hang_up(channel["id"])
-            await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)
+            await a_new_call_is_answered(service, watcher)
 
 
 async def test_asterisk_restarted_mid_call_ends_the_call_and_the_service_recovers_by_itself(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     """Asterisk stops while the resident's phone rings (the visitor's channel dies with it), then starts again."""
-    settings = make_settings(
-        ari_app=APP,
-        directory=sample_with_phones(tmp_path / "directory.json", CHAOS_PHONES),
-        audit_db=tmp_path / "audit.sqlite3",
-        gate_opener="http",
-        gate_http_preset="webhook",
-        gate_http_url="http://127.0.0.1:9/open",  # nothing listens: an opening would be an error event
-    )
+    # Nothing listens at the opener's address: an opening would be an error event.
+    settings = webhook_gate(make_settings, tmp_path, CHAOS_PHONES, "http://127.0.0.1:9/open")
     async with running(settings) as (service, watcher):
         call = await visitor_calls(service, watcher, first="visitor-demo", second="noise-1s", lead_s=3)
         await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=60)

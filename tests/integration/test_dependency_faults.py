@@ -16,13 +16,12 @@ import redis
 from tests.integration.conftest import SettingsFactory
 from tests.support.redis_server import RedisServer
 from tests.support.resident_bed import (
-    APP,
     audit_rows,
     nothing_of_ours_left,
     running,
-    sample_with_phones,
     visitor_calls,
     webhook,
+    webhook_gate,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -50,15 +49,7 @@ async def test_redis_down_mid_call_and_back(
     make_settings: SettingsFactory, tmp_path: Path, redis_server: RedisServer
 ) -> None:
     async with webhook() as hook:
-        settings = make_settings(
-            ari_app=APP,
-            directory=sample_with_phones(tmp_path / "directory.json", PHONES),
-            audit_db=tmp_path / "audit.sqlite3",
-            gate_opener="http",
-            gate_http_preset="webhook",
-            gate_http_url=hook.url,
-            redis_url=redis_server.url,
-        )
+        settings = webhook_gate(make_settings, tmp_path, PHONES, hook.url, redis_url=redis_server.url)
         async with running(settings) as (service, watcher):
             call = await visitor_calls(service, watcher, first="visitor-demo", second="noise-1s", lead_s=3)
             await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=GUARD_S)

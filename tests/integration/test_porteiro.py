@@ -20,13 +20,12 @@ from tests.integration.conftest import settings_factory
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.resident_bed import (
-    APP,
     GateCallHandle,
     Webhook,
     nothing_of_ours_left,
-    sample_with_phones,
     visitor_calls,
     webhook,
+    webhook_gate,
 )
 from tests.support.testbed import Testbed
 
@@ -49,15 +48,8 @@ async def porteiro(
 ) -> AsyncIterator[tuple[Service, Webhook]]:
     folder = tmp_path_factory.mktemp("porteiro")
     async with webhook() as hook:
-        settings = settings_factory(testbed, folder)(
-            ari_app=APP,
-            directory=sample_with_phones(folder / "directory.json", PHONES),
-            audit_db=folder / "audit.sqlite3",
-            gate_opener="http",
-            gate_http_preset="webhook",
-            gate_http_url=hook.url,
-            concierge_endpoint=CONCIERGE,
-        )
+        build = settings_factory(testbed, folder)
+        settings = webhook_gate(build, folder, PHONES, hook.url, concierge_endpoint=CONCIERGE)
         service = Service(settings)
         await service.start()
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
+from controller.tools.simulator import SimulatedVisitor, call_gate
 from controller.wiring import Service
 
 Event = dict[str, Any]
@@ -39,3 +41,13 @@ class EventWatcher:
 
     def for_call(self, call_id: str) -> list[Event]:
         return [e for e in self.events if e["call_id"] == call_id]
+
+
+async def a_new_call_is_answered(service: Service, watcher: EventWatcher) -> None:
+    """A silent visitor calls the gate: the call starts, its media connects, and it ends when they hang up."""
+    visitor = SimulatedVisitor("none", f"t-{uuid.uuid4().hex[:8]}")
+    channel = await call_gate(service.ari, visitor)
+    start = await watcher.wait_for("stasis_start", channel=channel["id"], timeout=15)
+    await watcher.wait_for("media_connected", call_id=start["call_id"], timeout=15)
+    await service.asterisk.hang_up(channel["id"])
+    await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)

@@ -16,7 +16,7 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,22 @@ def sample_with_phones(path: Path, phones: dict[str, str]) -> Path:
         entry["voip_number"] = phones.get(entry["apartment_number"], "PJSIP/nobody-here")
     path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def webhook_gate(
+    build: Callable[..., Settings], folder: Path, phones: dict[str, str], opener_url: str, **overrides: Any
+) -> Settings:
+    """A service on this bed's app: the sample directory with `phones`, its audit in `folder`, the gate opened
+    by an HTTP webhook at `opener_url`."""
+    return build(
+        ari_app=APP,
+        directory=sample_with_phones(folder / "directory.json", phones),
+        audit_db=folder / "audit.sqlite3",
+        gate_opener="http",
+        gate_http_preset="webhook",
+        gate_http_url=opener_url,
+        **overrides,
+    )
 
 
 def audit_rows(db: Path, call_id: str) -> list[dict[str, Any]]:
