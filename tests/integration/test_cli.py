@@ -15,7 +15,7 @@ import pytest
 from controller.ari.client import AriClient
 from controller.records.call_log import read_events
 from controller.tools.simulator import SimulatedVisitor, call_gate
-from tests.integration.conftest import TEST_STT_TIMEOUT_S
+from tests.integration.conftest import TEST_STT_TIMEOUT_S, TEST_TTS_TIMEOUT_S
 from tests.support.poll import eventually
 from tests.support.testbed import REPO, Testbed
 
@@ -31,6 +31,7 @@ def _env(testbed: Testbed, tmp_path: Path, **extra: str) -> dict[str, str]:
         PORTARIA_AUDIOSOCKET_BIND="127.0.0.1:0",
         PORTARIA_EVENTS_FILE=str(tmp_path / "events.jsonl"),
         PORTARIA_STT_TIMEOUT_S=str(TEST_STT_TIMEOUT_S),  # why: tests/integration/conftest.py
+        PORTARIA_TTS_TIMEOUT_S=str(TEST_TTS_TIMEOUT_S),
     )
     env.update(extra)
     return env
