@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         default="", description="host:port Asterisk dials for externalMedia (defaults to the bind address)."
     )
     media_format: MediaFormat = Field(default=MediaFormat.SLIN, description="slin (8 kHz) or slin16 (16 kHz).")
+    media_silence_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="A caller Asterisk hears talking (TALK_DETECT) while no audio of theirs reaches the "
+        "AudioSocket server for this long: the leg is broken and the visitor is handed over. 0: off.",
+    )
     # Turn detection and barge-in (audiosocket/endpointing.py; defaults measured in docs/media.md).
     vad_engine: Literal["silero", "webrtc"] = Field(
         default="silero", description="Voice activity detector: silero (robust in street noise) or webrtc (cheapest)."

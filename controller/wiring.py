@@ -288,6 +288,7 @@ def call_config(settings: Settings, media_port: int) -> CallConfig:
         endpoint_template=settings.endpoint_template,
         caller_id=settings.caller_id,
         concierge_endpoint=settings.concierge_endpoint.strip(),
+        media_silence_s=settings.media_silence_s,
     )
 
 

@@ -66,6 +66,13 @@ class ChannelDtmfReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelTalkingStarted:
+    """TALK_DETECT heard the caller start talking on the channel (energy above its threshold)."""
+
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
 class Dial:
     """A dial's progress; `peer` is the dialled channel (the caller side is absent on an originate)."""
 
@@ -93,6 +100,7 @@ AriEvent = (
     | ChannelDestroyed
     | ChannelStateChange
     | ChannelDtmfReceived
+    | ChannelTalkingStarted
     | Dial
     | ApplicationReplaced
     | OtherEvent
@@ -143,6 +151,8 @@ def parse_event(raw: Mapping[str, Any]) -> AriEvent:
             if not isinstance(digit, str) or len(digit) != 1:
                 raise MalformedEvent(f"ChannelDtmfReceived: digit {digit!r} is not one character")
             return ChannelDtmfReceived(_channel(raw, "channel", kind), digit)
+        case "ChannelTalkingStarted":
+            return ChannelTalkingStarted(_channel(raw, "channel", kind))
         case "Dial":
             return Dial(_channel(raw, "peer", kind), str(raw.get("dialstatus", "") or ""))
         case "ApplicationReplaced":

@@ -36,7 +36,7 @@ from audiosocket.speech.factory import SpeechEngines
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
-from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, channel_id, is_end
+from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, ChannelTalkingStarted, channel_id, is_end
 from controller.calls import dialling
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
@@ -49,6 +49,7 @@ from controller.conversation.events import (
     CallStarted,
     DialResident,
     DtmfReceived,
+    ErrorOccurred,
     Leg,
     OpenGate,
     ResidentAnswered,
@@ -80,6 +81,7 @@ class CallConfig:
     setup_timeout_s: float = 5.0
     fallback_context: str = "portaria-fallback"
     end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
+    media_silence_s: float = 3.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,11 +150,14 @@ class GateCall:
             server=deps.media,
             vads=deps.vads,
             waiters=self.waiters,
-            setup=MediaSetup(config.media_address, config.media_format, config.leg, config.setup_timeout_s),
+            setup=MediaSetup(
+                config.media_address, config.media_format, config.leg, config.setup_timeout_s, config.media_silence_s
+            ),
             events=deps.events,
             frame_clock=deps.frame_clock,
             own=self.owned_channels.add,
             clock=deps.clock,
+            on_silent=self._media_silent,
         )
         pump = asyncio.create_task(self._pump_events(), name=f"call-{self.call_id}-events")
         runner_task: asyncio.Task[None] | None = None
@@ -209,6 +214,12 @@ class GateCall:
             await _quietly(self.deps.ari.hang_up(self._resident_channel))
         if not self.hung_up.is_set() and not self._handed_over:
             await _quietly(self.deps.ari.hang_up(self.gate_channel_id))
+
+    def _media_silent(self, leg: Leg) -> None:
+        """The caller talks and we hear nothing: the conversation fails over as for any broken part."""
+        log.warning("call %s: no audio from the %s leg while its caller talks; handing over", self.call_id, leg)
+        if self._runner is not None:
+            self._runner.post(ErrorOccurred(f"no audio reaches us from the {leg} leg"))
 
     def leg_lost(self, leg: Leg, reason: str) -> None:
         """The leg's media connection closed (the runner saw it)."""
@@ -352,6 +363,8 @@ class GateCall:
             self.emit("dtmf", leg, digit=event.digit, via="ari")
             if self._runner is not None:
                 self._runner.post(DtmfReceived(event.digit, leg=leg))
+        elif isinstance(event, ChannelTalkingStarted) and leg is not None and self._media is not None:
+            self._media.talking(event.channel.id)
         elif is_end(event) and leg is not None:
             cause = getattr(event, "cause", "")
             if leg is Leg.GATE and not self.hung_up.is_set():

@@ -6,6 +6,7 @@ Opening a leg::
     create bridge -> expect the connection's UUID -> POST externalMedia -> its StasisStart
       -> add caller + externalMedia to the bridge  [event "bridged"]
       -> AudioSocket connects with the UUID -> MediaLeg starts  [event "media_connected"]
+      -> TALK_DETECT on the caller's channel: talking with no frames arriving is a broken leg  [calls.media_watch]
 
 The UUID is registered with the AudioSocket server before Asterisk is asked for the channel, so the connection
 is claimed by this call only. :meth:`CallMedia.close` releases everything, whatever state opening reached.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +28,13 @@ from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import AsteriskOps
+from controller.ari.client import AriError
 from controller.ari.events import StasisStart
+from controller.calls.media_watch import SilenceWatch
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Leg
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +43,19 @@ class MediaSetup:
     media_format: str  # slin or slin16
     leg: LegConfig
     timeout_s: float = 5.0
+    silence_window_s: float = 0.0  # talking heard by Asterisk with no frames for this long: broken. 0: off
 
 
 @dataclass(slots=True)
 class _MediaChannel:
     leg: Leg
+    caller_channel: str
     channel_id: str
     connection_id: uuid.UUID
     connection: MediaConnection | None = None
     media: MediaLeg | None = None
     vad: Vad | None = None
+    watch: SilenceWatch | None = None
 
 
 class CallMedia:
@@ -63,6 +72,7 @@ class CallMedia:
         frame_clock: FrameClock,
         own: Callable[[str], None],
         clock: Callable[[], float],
+        on_silent: Callable[[Leg], None] = lambda leg: None,
     ) -> None:
         self._call_id = call_id
         self._asterisk = asterisk
@@ -74,8 +84,10 @@ class CallMedia:
         self._frame_clock = frame_clock
         self._own = own
         self._clock = clock
+        self._on_silent = on_silent
         self.bridges: list[str] = []
         self._channels: list[_MediaChannel] = []
+        self._checks: set[asyncio.TimerHandle] = set()
 
     async def open(self, leg: Leg, caller_channel: str, started: float) -> MediaLeg:
         """Bridge `caller_channel` with a new externalMedia channel and return its running MediaLeg."""
@@ -87,7 +99,7 @@ class CallMedia:
         bridge_id = f"portaria-{self._call_id}-{suffix}"
         await asterisk.create_bridge(bridge_id)
         self.bridges.append(bridge_id)
-        media = _MediaChannel(leg, f"portaria-media-{self._call_id}-{suffix}", uuid.uuid4())
+        media = _MediaChannel(leg, caller_channel, f"portaria-media-{self._call_id}-{suffix}", uuid.uuid4())
         self._channels.append(media)
         media.vad = await self._vads.acquire()
         connected = self._server.expect(media.connection_id, self._call_id, str(leg))
@@ -114,14 +126,55 @@ class CallMedia:
             frame_clock=self._frame_clock,
         )
         media.media.start()
+        if setup.silence_window_s > 0:
+            await self._detect_talking(media, setup.silence_window_s)
         return media.media
+
+    async def _detect_talking(self, media: _MediaChannel, window_s: float) -> None:
+        try:
+            await self._asterisk.set_variable(media.caller_channel, "TALK_DETECT(set)", "")
+        except AriError as error:  # the call works without the watch; say so, since #2089 would then go unseen
+            log.warning("call %s: no talk detection on the %s leg: %s", self._call_id, media.leg, error)
+            return
+        media.watch = SilenceWatch(window_s)
+
+    def talking(self, caller_channel: str) -> None:
+        """Asterisk heard `caller_channel` start talking (ChannelTalkingStarted)."""
+        for media in self._channels:
+            if media.caller_channel == caller_channel and media.watch is not None and media.connection is not None:
+                due = media.watch.talking(self._clock(), media.connection.stats.frames_in)
+                if due is not None:
+                    self._check_after(media, due)
+
+    def _check_after(self, media: _MediaChannel, delay_s: float) -> None:
+        def check() -> None:
+            self._checks.discard(handle)
+            watch, connection = media.watch, media.connection
+            if watch is None or connection is None or connection.closed.is_set():
+                return
+            due = watch.due_in(self._clock(), connection.stats.frames_in)
+            if due is None:
+                return
+            if due > 0:
+                self._check_after(media, due)
+                return
+            media.watch = None  # once per leg: the call is handed over from here
+            self._emit(media.leg, "media_silent", window_s=watch.window_s, frames=connection.stats.frames_in)
+            self._on_silent(media.leg)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, check)
+        self._checks.add(handle)
 
     async def hang_up_channels(self) -> None:
         """Remove the externalMedia channels (the callers then talk directly); teardown still closes the rest."""
         for media in self._channels:
+            media.watch = None  # from here no audio of theirs is meant to reach us
             await self._asterisk.hang_up(media.channel_id)
 
     async def close(self) -> None:
+        for handle in self._checks:
+            handle.cancel()
+        self._checks.clear()
         for media in self._channels:
             self._server.forget(media.connection_id)
             if media.media is not None:

@@ -220,8 +220,19 @@ async def visitor_calls(
         channelId=gate_channel,
         otherChannelId=visitor_channel,
     )
-    start = await watcher.wait_for("stasis_start", channel=gate_channel, timeout=15)
+    try:
+        start = await watcher.wait_for("stasis_start", channel=gate_channel, timeout=15)
+    except TimeoutError:
+        raise NotTaken(gate_channel) from None
     return GateCallHandle(tag, gate_channel, visitor_channel, start["call_id"])
+
+
+class NotTaken(AssertionError):
+    """The visitor's call never became a call of the service (no stasis_start within 15 s)."""
+
+    def __init__(self, gate_channel: str) -> None:
+        super().__init__(f"no call started for {gate_channel}")
+        self.gate_channel = gate_channel
 
 
 async def ours_left(service: Service, call: GateCallHandle) -> tuple[list[str], list[str]]:
