@@ -1,0 +1,248 @@
+"""Soak: N calls at once, back to back, for M minutes through the real Asterisk test bed; what leaks?
+
+    .venv/bin/python bench/bench_soak.py [--calls 8] [--minutes 30] [--sample-s 10] [--set NAME=VALUE ...]
+
+Each of the `--calls` workers places the demo's call again and again (controller/tools/demo.py: a simulated
+visitor asks for apartment 101, whose simulated resident listens and says "sim", and the loopback webhook opens
+the gate), offline engines as configured. Every `--sample-s` seconds it samples the service's process and
+Asterisk: RSS, open file descriptors, asyncio tasks, and the channels and bridges in Asterisk. When the time is
+up the workers finish their calls, the service idles a moment, and the leftovers are counted.
+
+Reported: calls by outcome, playout underruns and error events, the turn latency under this load, the RSS slope
+over the run after its first fifth (least squares, MiB per hour), and after the last call the channels,
+bridges, tasks and file descriptors left compared with before the first. Writes bench/results/soak-<UTC>.json
+and its section in docs/reliability.md (``bench_soak`` markers; ``--no-docs`` to skip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_call import one_call, spread  # noqa: E402
+from bench_e2e import RESULTS, machine, make_settings, testbed_env, warm_up  # noqa: E402
+
+from controller.tools.demo import Webhook, demo_directory  # noqa: E402
+from controller.tools.demo_timeline import timeline  # noqa: E402
+from controller.wiring import Service  # noqa: E402
+
+DOCS = ROOT / "docs" / "reliability.md"
+MARK_BEGIN = "<!-- bench_soak:begin -->"
+MARK_END = "<!-- bench_soak:end -->"
+PAGE = resource.getpagesize()
+
+
+def rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE / 2**20
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, value), per hour."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return None
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var * 3600
+
+
+async def asterisk_counts(service: Service) -> tuple[int, int]:
+    channels = await service.ari.get("channels")
+    bridges = await service.ari.get("bridges")
+    return len(channels), len(bridges)
+
+
+async def sample(service: Service, began: float) -> dict[str, Any]:
+    channels, bridges = await asterisk_counts(service)
+    return {
+        "t_s": round(time.monotonic() - began, 1),
+        "rss_mib": round(rss_mib(), 1),
+        "fds": open_fds(),
+        "tasks": len(asyncio.all_tasks()),
+        "channels": channels,
+        "bridges": bridges,
+    }
+
+
+async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
+    overrides = dict(item.split("=", 1) for item in args.set)
+    env = testbed_env()
+    webhook = Webhook()
+    await webhook.start()
+    with tempfile.TemporaryDirectory(prefix="portaria-bench-soak-") as folder:
+        base = make_settings(env, events_file, overrides)
+        directory = demo_directory(base, Path(folder), args.resident, "soak", listen_s=args.listen)
+        settings = make_settings(
+            env, events_file,
+            {**overrides, "directory": str(directory), "gate_opener": "http", "gate_http_preset": "webhook",
+             "gate_http_url": webhook.url, "audit_db": str(Path(folder) / "audit.sqlite3")},
+        )
+        service = Service(settings)
+        events: list[dict[str, Any]] = []
+        service.events.subscribe(events.append)
+        await service.start()
+        try:
+            await service.wait_connected()
+            await warm_up(service)
+            await asyncio.sleep(1)
+            before = await sample(service, time.monotonic())
+            began = time.monotonic()
+            deadline = began + args.minutes * 60
+            call_ids: list[str] = []
+
+            async def worker(number: int) -> None:
+                await asyncio.sleep(number * args.stagger_s)  # not all greetings in the same second
+                while time.monotonic() < deadline:
+                    call_ids.append(await one_call(service, events, args.utterance, ""))
+
+            async def sampler() -> list[dict[str, Any]]:
+                samples = []
+                while time.monotonic() < deadline:
+                    samples.append(await sample(service, began))
+                    print(json.dumps(samples[-1]), file=sys.stderr)
+                    await asyncio.sleep(args.sample_s)
+                return samples
+
+            workers = [asyncio.create_task(worker(n)) for n in range(args.calls)]
+            samples = await sampler()
+            await asyncio.gather(*workers)
+            wall_s = time.monotonic() - began
+            await asyncio.sleep(args.settle_s)  # teardown of the last calls, the retired REST pools
+            after = await sample(service, began)
+        finally:
+            await service.stop()
+            await webhook.stop()
+    return summarise(events, call_ids, samples, before, after, wall_s, len(webhook.opened), overrides)
+
+
+def summarise(
+    events: list[dict[str, Any]],
+    call_ids: list[str],
+    samples: list[dict[str, Any]],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    wall_s: float,
+    opened: int,
+    overrides: dict[str, str],
+) -> dict[str, Any]:
+    names: dict[str, int] = {}
+    for event in events:
+        names[event["event"]] = names.get(event["event"], 0) + 1
+    turns = [ms / 1000 for call_id in call_ids for ms in timeline(events, call_id).turns_ms]
+    steady = [(s["t_s"], s["rss_mib"]) for s in samples if s["t_s"] >= wall_s / 5]
+    fallbacks: dict[str, int] = {}
+    for event in events:
+        if event["event"] == "fallback":
+            fallbacks[event["reason"]] = fallbacks.get(event["reason"], 0) + 1
+    return {
+        "calls": len(call_ids),
+        "opened": opened,
+        "fallbacks": fallbacks,
+        "errors": names.get("error", 0),
+        "failed_events": {name: count for name, count in names.items() if name.endswith("_failed")},
+        "playout_underruns": names.get("playout_underrun", 0),
+        "media_silent": names.get("media_silent", 0),
+        "turn_s": spread(turns),
+        "rss_mib": {"before": before["rss_mib"], "after": after["rss_mib"],
+                    "max": max((s["rss_mib"] for s in samples), default=None),
+                    "slope_mib_per_hour": None if (s := slope_per_hour(steady)) is None else round(s, 1)},
+        "peak": {key: max((s[key] for s in samples), default=None) for key in ("channels", "bridges", "tasks", "fds")},
+        "before": before,
+        "after": after,
+        "wall_s": round(wall_s),
+        "samples": samples,
+        "overrides": overrides,
+    }
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    rss, before, after, turn = result["rss_mib"], result["before"], result["after"], result["turn_s"]
+    turn_text = "-" if not turn["count"] else f"{turn['p50']:.1f} s (p95 {turn['p95']:.1f}, max {turn['max']:.1f})"
+    slope = "-" if rss["slope_mib_per_hour"] is None else f"{rss['slope_mib_per_hour']:+.1f} MiB/h"
+    return [
+        "| measure | result |",
+        "|---|---|",
+        f"| calls (gate opened) | {result['calls']} ({result['opened']}) |",
+        f"| hand-overs by reason | {json.dumps(result['fallbacks']) if result['fallbacks'] else 'none'} |",
+        f"| error events / `*_failed` events | {result['errors']} / "
+        f"{json.dumps(result['failed_events']) if result['failed_events'] else 'none'} |",
+        f"| playout underruns | {result['playout_underruns']} |",
+        f"| turn latency under this load, p50 | {turn_text} |",
+        f"| RSS before / peak / after | {rss['before']:.0f} / {rss['max'] or 0:.0f} / {rss['after']:.0f} MiB |",
+        f"| RSS slope after the first fifth | {slope} |",
+        f"| Asterisk channels, bridges: before / peak / after | {before['channels']}, {before['bridges']} / "
+        f"{result['peak']['channels']}, {result['peak']['bridges']} / {after['channels']}, {after['bridges']} |",
+        f"| asyncio tasks: before / peak / after | {before['tasks']} / {result['peak']['tasks']} / {after['tasks']} |",
+        f"| file descriptors: before / peak / after | {before['fds']} / {result['peak']['fds']} / {after['fds']} |",
+    ]
+
+
+def write_docs(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    lines = [
+        MARK_BEGIN,
+        f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, {result['args']['calls']} calls at once for "
+        f"{result['args']['minutes']} min, settings "
+        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, raw: `{result['file']}`.",
+        "",
+        *table(result),
+        MARK_END,
+    ]
+    text = DOCS.read_text(encoding="utf-8")
+    if MARK_BEGIN in text and MARK_END in text:
+        head, rest = text.split(MARK_BEGIN, 1)
+        text = head + "\n".join(lines) + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    DOCS.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=8, help="calls at once")
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--sample-s", type=float, default=10)
+    parser.add_argument("--stagger-s", type=float, default=2.5, help="start of worker n is n times this")
+    parser.add_argument("--settle-s", type=float, default=8, help="idle time before the leftovers are counted")
+    parser.add_argument("--utterance", default="visitor-demo", help="WAV in tests/fixtures/audio the visitor says")
+    parser.add_argument("--resident", default="say-resident-sim", help="the simulated resident's behaviour")
+    parser.add_argument("--listen", type=int, default=6, help="seconds the resident listens before answering")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a Settings override")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args()
+    started = datetime.now(UTC)
+    name = f"soak-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path, events_file = RESULTS / f"{name}.json", RESULTS / f"{name}-events.jsonl"
+    result = asyncio.run(run(args, events_file))
+    result = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
+              "file": str(path.relative_to(ROOT)), "args": vars(args), **result}
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("\n".join(table(result)))
+    if not args.no_docs:
+        write_docs(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
