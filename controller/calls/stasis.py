@@ -29,10 +29,12 @@ from controller.ari.events import (
     parse_event,
 )
 from controller.calls.gate_call import CallDeps, GateCall
+from controller.conversation.events import Leg
 
 log = logging.getLogger(__name__)
 
 GATE_ARG = "gate"
+RESIDENT_ARG = "resident"  # a resident's phone we dialled: args (resident, <call id>), see GateCall.dial_resident
 
 
 class StasisApp:
@@ -42,6 +44,7 @@ class StasisApp:
         self._deps_for_call = deps_for_call
         self._calls: dict[str, GateCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._orphans: set[asyncio.Task[None]] = set()
 
     @property
     def active_calls(self) -> int:
@@ -63,8 +66,44 @@ class StasisApp:
         elif isinstance(event, StasisStart):
             if GATE_ARG in event.args:
                 self._start_call(event.channel)
+            elif event.args[:1] == (RESIDENT_ARG,):
+                # A resident who answered after their call stopped waiting (it ended, or a reconnect took their
+                # phone for gone): nobody would ever talk to them or hang up.
+                log.warning(
+                    "resident channel %s answered for call %s, which no longer waits: hung up",
+                    found,
+                    event.args[1] if len(event.args) > 1 else "?",
+                )
+                self._hang_up_orphan(found)
             else:
                 log.info("StasisStart for channel %s with args %s: not ours, ignored", found, list(event.args))
+
+    # What an operator may do from the console (controller.ops.console.CallActions) --------------------------
+
+    async def hang_up(self, call_id: str) -> bool:
+        call = self._calls.get(call_id)
+        if call is None:
+            return False
+        await call.hangup(Leg.GATE)
+        return True
+
+    async def hand_over(self, call_id: str) -> bool:
+        call = self._calls.get(call_id)
+        if call is None:
+            return False
+        await call.fallback("operator")
+        return True
+
+    def _hang_up_orphan(self, channel_id: str) -> None:
+        async def hang_up() -> None:
+            try:
+                await self._ari.hang_up(channel_id)
+            except AriError as error:
+                log.warning("cannot hang up orphan channel %s: %s", channel_id, error)
+
+        task = asyncio.create_task(hang_up(), name=f"orphan-{channel_id}")
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
 
     def _owner(self, channel_id: str) -> GateCall | None:
         for call in self._calls.values():
@@ -111,9 +150,14 @@ class StasisApp:
         adopted = 0
         for found, raw in present.items():
             args = self._stasis_args(raw)
-            if args is not None and GATE_ARG in args and self._owner(found) is None:
+            if args is None or self._owner(found) is not None:
+                continue
+            if GATE_ARG in args:
                 self._start_call(parse_channel(raw))
                 adopted += 1
+            elif args[:1] == (RESIDENT_ARG,):
+                log.warning("after reconnect: resident channel %s belongs to no call: hung up", found)
+                self._hang_up_orphan(found)
         if missed or adopted:
             log.warning("after reconnect: %d calls had ended meanwhile, %d visitors called meanwhile", missed, adopted)
 
@@ -131,7 +175,7 @@ class StasisApp:
         """Hand callers back to the dialplan (which falls back to the concierge) and remove what we created."""
         for call in self._calls.values():
             call.return_to_dialplan = True
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._orphans]
         for task in tasks:
             task.cancel()
         if tasks:

@@ -12,6 +12,7 @@ import pytest
 
 from controller.calls.stasis import StasisApp
 from tests.calls.bed import GREETING, GUARD_S, gate_bed
+from tests.calls.fake_asterisk import FakeChannel
 from tests.calls.fakes import settle
 
 GATE = "gate-1"
@@ -184,5 +185,22 @@ async def test_after_a_reconnect_the_app_ends_calls_that_ended_meanwhile_and_tak
         async with asyncio.timeout(GUARD_S):
             await bed.events.wait_for("call_end", call_id=second["call_id"])
         await settle()
+        assert app.active_calls == 0
+        await app.shutdown()
+
+
+async def test_a_resident_channel_whose_call_no_longer_waits_is_hung_up_not_left_in_stasis() -> None:
+    """Its StasisStart (or, after a reconnect, its presence in our app) names a call that is not running."""
+    async with gate_bed() as bed:
+        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
+        bed.ari.listener = app.handle
+        bed.ari.caller_dials_in("portaria-resident-gone-1", args=("resident", "gone"))
+        bed.ari.live_channels["portaria-resident-gone-2"] = FakeChannel("portaria-resident-gone-2")  # answered in a gap
+        await settle()
+        await app.on_connect(reconnected=True)
+        await settle()
+        hung_up = [args[0] for args in bed.ari.called("hang_up")]
+        assert sorted(hung_up) == ["portaria-resident-gone-1", "portaria-resident-gone-2"]
+        assert not bed.events.named("stasis_start")
         assert app.active_calls == 0
         await app.shutdown()
