@@ -83,6 +83,17 @@ class Settings(BaseSettings):
         description="host:port for /healthz, /readyz and /metrics (empty: off). Keep it on loopback or a "
         "management network: the endpoints have no login.",
     )
+    console_user: str = Field(default="portaria", min_length=1, description="The operator console's user name.")
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="The operator console's password (the console at /console is off without it; at least 12 "
+        "characters).",
+    )
+    console_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs console sessions (at least 16 characters); unset: a random one per start, "
+        "so a restart logs everyone out.",
+    )
     audiosocket_advertise: str = Field(
         default="", description="host:port Asterisk dials for externalMedia (defaults to the bind address)."
     )
@@ -285,6 +296,20 @@ class Settings(BaseSettings):
     def _cache_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "false", "0"):
             return None
+        return value
+
+    @field_validator("console_password", "console_session_secret", mode="before")
+    @classmethod
+    def _long_enough(cls, value: object, info: object) -> object:
+        # The message says only what is wrong (the error names the setting): a secret never appears in it.
+        name = str(getattr(info, "field_name", ""))
+        least = 12 if name == "console_password" else 16
+        if isinstance(value, str | SecretStr):
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if text == "":
+                return None
+            if len(text) < least:
+                raise ValueError(f"must be at least {least} characters")
         return value
 
     @field_validator("audiosocket_bind", "audiosocket_advertise", "console_bind")

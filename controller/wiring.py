@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,10 +46,13 @@ from controller.conversation.directory import Directory
 from controller.conversation.knowable import directory_phrases
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
+from controller.ops.auth import LoginGuard, SessionSigner
+from controller.ops.console import Console
 from controller.ops.http import OpsServer
+from controller.ops.live import LiveCalls
 from controller.ops.metrics import CallMetrics
 from controller.ops.readiness import readiness_checks
-from controller.records.audit import AuditError, SqliteAuditLog
+from controller.records.audit import AuditError, AuditLog, SqliteAuditLog
 from controller.records.call_log import JsonlEventLog
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import (
@@ -292,6 +297,23 @@ def call_config(settings: Settings, media_port: int) -> CallConfig:
     )
 
 
+def operator_console(settings: Settings, live: LiveCalls, audit: AuditLog, calls: StasisApp) -> Console | None:
+    """The console at /console, when a password is set (it is served only where PORTARIA_CONSOLE_BIND says)."""
+    if settings.console_password is None:
+        return None
+    secret = settings.console_session_secret
+    key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
+    return Console(
+        user=settings.console_user,
+        password=settings.console_password.get_secret_value(),
+        signer=SessionSigner(key, time.time),
+        guard=LoginGuard(time.monotonic),
+        live=live,
+        audit=audit.query,
+        actions=calls,
+    )
+
+
 # The service -----------------------------------------------------------------------------------------------
 
 
@@ -334,7 +356,10 @@ class Service:
         checks = readiness_checks(
             self.connected, self.ari, self.media, self.speech, audit_usable=lambda: self.audit_usable
         )
-        self.ops = OpsServer(*console, self.metrics, checks) if console else None
+        self.live = LiveCalls()
+        self.events.subscribe(self.live.on_event)
+        pages = operator_console(settings, self.live, self.audit, self.app)
+        self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None) if console else None
 
     def _prewarm(self, directory: Directory) -> None:
         """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""

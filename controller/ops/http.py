@@ -27,8 +27,17 @@ CHECK_TIMEOUT_S = 2.0
 
 
 class OpsServer:
-    def __init__(self, host: str, port: int, metrics: CallMetrics, checks: dict[str, Check]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: CallMetrics,
+        checks: dict[str, Check],
+        pages: Callable[[web.Application], None] | None = None,
+    ) -> None:
+        """`pages` adds more routes (the operator console) to the same server."""
         self._host, self._port = host, port
+        self._pages = pages
         self._metrics = metrics
         self._checks = checks
         self._runner: web.AppRunner | None = None
@@ -39,6 +48,8 @@ class OpsServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_page)
+        if self._pages is not None:
+            self._pages(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()

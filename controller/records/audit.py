@@ -13,6 +13,7 @@ service calls at start-up and then daily (:meth:`SqliteAuditLog.keep_purging`).
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TextIO, TypeVar
 
 from controller.conversation.events import AuditRecord
 
@@ -71,6 +72,14 @@ class AuditEntry:
 
 
 COLUMNS = tuple(field.name for field in fields(AuditEntry))
+
+
+def write_csv(entries: list[AuditEntry], out: TextIO) -> None:
+    """Every column of every entry, with a header row (the `audit` command's and the console's export)."""
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for entry in entries:
+        writer.writerow(["" if getattr(entry, name) is None else getattr(entry, name) for name in COLUMNS])
 
 
 class AuditLog(Protocol):

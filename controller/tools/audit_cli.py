@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from controller.records.audit import COLUMNS, AuditEntry, AuditError, SqliteAuditLog
+from controller.records.audit import AuditEntry, AuditError, SqliteAuditLog, write_csv
 from controller.settings import SettingsError, load_settings
 
 _SHOWN = ("time", "gate", "decision", "how", "visitor_name", "intent", "apartment", "block", "resident", "call_id")
@@ -41,13 +40,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-' for standard output)")
     parser.add_argument("--db", type=Path, help="audit database (default: PORTARIA_AUDIT_DB)")
     return parser
-
-
-def write_csv(entries: list[AuditEntry], out: TextIO) -> None:
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for entry in entries:
-        writer.writerow(["" if getattr(entry, name) is None else getattr(entry, name) for name in COLUMNS])
 
 
 def write_table(entries: list[AuditEntry], out: TextIO) -> None:

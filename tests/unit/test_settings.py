@@ -68,3 +68,11 @@ def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch)
         load_settings()
     assert "s3cret-value" not in str(raised.value)
     assert "PORTARIA_ARI_TIMEOUT_S" in str(raised.value)
+
+
+def test_a_short_console_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(console_password="curta-123")
+    assert "PORTARIA_CONSOLE_PASSWORD" in str(raised.value) and "12 characters" in str(raised.value)
+    assert "curta-123" not in str(raised.value)
+    assert load_settings(console_password="").console_password is None  # empty: the console is off

@@ -1,0 +1,218 @@
+"""The operator's console, in pt-BR, served beside the operations endpoints (PORTARIA_CONSOLE_BIND) once
+PORTARIA_CONSOLE_PASSWORD is set:
+
+- ``/console``: the calls in progress and the last ones that ended, updated live (server-sent events from
+  ``/console/events``): step, resident being rung, decision, the transcript of both legs as it happens, and
+  per call a button to hang up and one to hand the visitor to the concierge;
+- ``/console/calls/<id>``: one call's transcript and its timeline (a waterfall of each leg's events);
+- ``/console/audit``: the decisions log, by date, apartment and name; ``/console/audit.csv`` exports it.
+
+Every page needs a login (:mod:`controller.ops.auth`): a session cookie (HttpOnly, SameSite=Strict) and, on
+every action, the session's CSRF token. No secret is ever written into a page or a URL. Pages are rendered
+here with escaping; the script and style are files of this package (no CDN: it works offline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
+from controller.ops.live import LiveCalls
+from controller.ops.pages import audit_page, call_page, calls_page, login_page
+from controller.records.audit import AuditEntry, write_csv
+
+log = logging.getLogger(__name__)
+
+COOKIE = "portaria_session"
+STATIC = Path(__file__).with_name("static")
+AUDIT_LIMIT = 500
+PING_S = 15.0
+
+AuditQuery = Callable[[datetime | None, int | None], Awaitable[list[AuditEntry]]]
+
+
+class CallActions(Protocol):
+    async def hang_up(self, call_id: str) -> bool:
+        """Hang the visitor up; False when no such call is running."""
+
+    async def hand_over(self, call_id: str) -> bool:
+        """Send the visitor to the concierge; False when no such call is running."""
+
+
+class Console:
+    def __init__(
+        self,
+        *,
+        user: str,
+        password: str,
+        signer: SessionSigner,
+        guard: LoginGuard,
+        live: LiveCalls,
+        audit: AuditQuery,
+        actions: CallActions,
+    ) -> None:
+        self._user, self._password = user, password
+        self._signer, self._guard = signer, guard
+        self._live, self._audit, self._actions = live, audit, actions
+
+    def routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/console/login", self._login_form)
+        r.add_post("/console/login", self._login)
+        r.add_post("/console/logout", self._logout)
+        r.add_get("/console", self._calls)
+        r.add_get("/console/events", self._events)
+        r.add_get("/console/calls/{call_id}", self._call)
+        r.add_post("/console/calls/{call_id}/{action:hangup|handover}", self._act)
+        r.add_get("/console/audit", self._audit_page)
+        r.add_get("/console/audit.csv", self._audit_csv)
+        r.add_static("/console/static", STATIC)
+        app.on_shutdown.append(self._end_streams)
+
+    async def _end_streams(self, _: web.Application) -> None:
+        self._live.end_streams()  # else the server's shutdown would wait for each open page
+
+    # Login ----------------------------------------------------------------------------------------------------
+
+    async def _login_form(self, request: web.Request) -> web.Response:
+        return _html(login_page(error=""))
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        client = request.remote or "?"
+        if not self._guard.allowed(client):
+            log.warning("console: login refused for %s: too many bad logins", client)
+            return _html(login_page(error="Muitas tentativas. Aguarde alguns minutos."), status=429)
+        form = await request.post()
+        user, password = str(form.get("user", "")), str(form.get("password", ""))
+        if not (same_secret(user, self._user) & same_secret(password, self._password)):
+            self._guard.failed(client)
+            log.warning("console: bad login from %s", client)
+            return _html(login_page(error="Usuário ou senha incorretos."), status=401)
+        self._guard.succeeded(client)
+        log.info("console: %s logged in from %s", user, client)
+        response = web.HTTPSeeOther("/console")
+        response.set_cookie(
+            COOKIE, self._signer.issue(user), max_age=self._signer.max_age_s, httponly=True, samesite="Strict",
+            path="/console",
+        )
+        raise response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        await self._acting(request)
+        response = web.HTTPSeeOther("/console/login")
+        response.del_cookie(COOKIE, path="/console")
+        raise response
+
+    def _session(self, request: web.Request) -> Session | None:
+        return self._signer.verify(request.cookies.get(COOKIE))
+
+    def _viewing(self, request: web.Request) -> Session:
+        """The session of a page request; otherwise off to the login page."""
+        session = self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/console/login")
+        return session
+
+    async def _acting(self, request: web.Request) -> Session:
+        """The session of an action, with its CSRF token; otherwise 403."""
+        session = self._session(request)
+        form = await request.post()
+        if session is None or not self._signer.csrf_ok(session, str(form.get("csrf", ""))):
+            log.warning("console: action refused (no session or a bad CSRF token) from %s", request.remote)
+            raise web.HTTPForbidden(text="Ação recusada: faça login de novo.")
+        return session
+
+    # Pages ----------------------------------------------------------------------------------------------------
+
+    async def _calls(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        return _html(calls_page(self._live.calls(), csrf=self._signer.csrf(session), user=session.user))
+
+    async def _call(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        view = self._live.get(request.match_info["call_id"])
+        if view is None:
+            raise web.HTTPNotFound(text="Chamada desconhecida.")
+        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user))
+
+    async def _act(self, request: web.Request) -> web.StreamResponse:
+        session = await self._acting(request)
+        call_id, action = request.match_info["call_id"], request.match_info["action"]
+        act = self._actions.hang_up if action == "hangup" else self._actions.hand_over
+        if not await act(call_id):
+            raise web.HTTPNotFound(text="Chamada desconhecida ou já encerrada.")
+        log.warning("console: %s asked to %s call %s", session.user, action, call_id)
+        raise web.HTTPSeeOther(f"/console/calls/{call_id}")
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if self._session(request) is None:
+            raise web.HTTPUnauthorized()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        await response.prepare(request)
+        async with self._live.stream() as updates:
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    update = await asyncio.wait_for(updates.get(), PING_S)
+                except TimeoutError:
+                    await response.write(b": ping\n\n")  # a page that has gone is noticed here
+                    continue
+                if update is None:
+                    break
+                await response.write(f"data: {_json(update)}\n\n".encode())
+        return response
+
+    async def _audit_page(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        filters, entries = await self._filtered(request)
+        return _html(audit_page(entries, filters, csrf=self._signer.csrf(session), user=session.user))
+
+    async def _audit_csv(self, request: web.Request) -> web.Response:
+        self._viewing(request)
+        _, entries = await self._filtered(request)
+        out = io.StringIO()
+        write_csv(entries, out)
+        return web.Response(
+            text=out.getvalue(), content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="portaria-decisoes.csv"'},
+        )
+
+    async def _filtered(self, request: web.Request) -> tuple[dict[str, str], list[AuditEntry]]:
+        filters = {key: request.query.get(key, "").strip() for key in ("since", "apartment", "name")}
+        try:
+            since = datetime.fromisoformat(filters["since"]).replace(tzinfo=UTC) if filters["since"] else None
+        except ValueError:
+            raise web.HTTPBadRequest(text="Data inválida: use AAAA-MM-DD.") from None
+        entries = await self._audit(since, AUDIT_LIMIT)
+        apartment, name = filters["apartment"].lower(), filters["name"].lower()
+        found = [
+            e for e in reversed(entries)
+            if (not apartment or e.apartment.lower() == apartment)
+            and (not name or name in e.visitor_name.lower() or name in e.resident.lower())
+        ]
+        return filters, found
+
+
+def _html(body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=body, status=status, content_type="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,132 @@
+"""What the console shows of the calls in progress (and the last ones that ended), built from the per-call events.
+
+:class:`LiveCalls` subscribes to the service's event log; each event updates one call's view (its step in
+pt-BR, the transcript of both legs, the resident being rung, the decision) and is passed on, reduced to what a
+page needs, to every open event stream (server-sent events). Nothing here acts on a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STEPS = {
+    "stasis_start": "atendendo",
+    "media_connected": "conversando",
+    "resident_dial": "chamando morador",
+    "resident_answered": "aguardando decisão",
+    "gate_opened": "liberado",
+    "fallback": "transferido",
+    "call_end": "encerrada",
+}
+DECISIONS = {"authorised": "liberado", "denied": "recusado"}
+KEPT_ENDED = 50
+QUEUE_EVENTS = 1000  # a stream that falls this far behind is dropped: its page reconnects and reloads
+
+
+@dataclass
+class CallView:
+    call_id: str
+    started: str
+    caller: str = ""
+    step: str = "atendendo"
+    resident: str = ""
+    decision: str = ""
+    ended: bool = False
+    transcript: list[dict[str, str]] = field(default_factory=list)  # {"ts", "leg", "who", "text"}
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # {"mono", "leg", "event", ...}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LiveCalls:
+    def __init__(self) -> None:
+        self._calls: OrderedDict[str, CallView] = OrderedDict()
+        self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    def calls(self) -> list[CallView]:
+        """Calls in progress first (newest first), then the ended ones (newest first)."""
+        views = list(reversed(self._calls.values()))
+        return [v for v in views if not v.ended] + [v for v in views if v.ended]
+
+    def get(self, call_id: str) -> CallView | None:
+        return self._calls.get(call_id)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        call_id, name = str(event.get("call_id", "")), str(event.get("event", ""))
+        if not call_id:
+            return
+        view = self._calls.get(call_id)
+        if view is None:
+            if name != "stasis_start":
+                return  # a call that began before the console: not shown
+            view = self._calls[call_id] = CallView(call_id, str(event.get("ts", "")), str(event.get("caller") or ""))
+        update = self._apply(view, name, event)
+        if update is not None:
+            self._publish({"call_id": call_id, **update})
+        if name == "call_end":
+            self._forget_old()
+
+    def _apply(self, view: CallView, name: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        leg = str(event.get("leg", "gate"))
+        view.timeline.append({k: event[k] for k in ("mono", "leg", "event", "ms", "text", "ring_ms") if k in event})
+        if name in STEPS and not view.ended and not (name == "call_end" and view.decision):
+            view.step = STEPS[name]  # an ended call keeps showing its decision, if it had one
+        if name == "call_end":
+            view.ended = True
+        if name == "resident_dial":
+            view.resident = str(event.get("endpoint", ""))
+        if name == "resident_answered" and event.get("resident"):
+            view.resident = str(event["resident"])
+        if name == "audit_written":
+            view.decision = DECISIONS.get(str(event.get("decision")), str(event.get("decision", "")))
+            if view.decision in ("liberado", "recusado") and not view.ended:
+                view.step = view.decision
+        line = None
+        if name == "transcript" and str(event.get("text", "")).strip() and not event.get("early"):
+            line = {"ts": str(event.get("ts", "")), "leg": leg, "who": _speaker(leg), "text": str(event["text"])}
+        elif name == "say" and event.get("text") and event.get("text") != "(fallback)":
+            line = {"ts": str(event.get("ts", "")), "leg": leg, "who": "Portaria", "text": str(event["text"])}
+        if line is not None:
+            view.transcript.append(line)
+        if line is None and name not in STEPS and name != "audit_written":
+            return None
+        return {"step": view.step, "resident": view.resident, "decision": view.decision, "ended": view.ended,
+                "line": line}
+
+    def _forget_old(self) -> None:
+        ended = [call_id for call_id, view in self._calls.items() if view.ended]
+        for call_id in ended[: max(0, len(ended) - KEPT_ENDED)]:
+            del self._calls[call_id]
+
+    def _publish(self, update: dict[str, Any]) -> None:
+        for queue in list(self._streams):
+            if queue.qsize() >= QUEUE_EVENTS:
+                self._streams.discard(queue)
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(update)
+
+    def end_streams(self) -> None:
+        for queue in self._streams:
+            queue.put_nowait(None)
+        self._streams.clear()
+
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        """A queue of updates for one open page; None means it fell behind and must reload."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=QUEUE_EVENTS + 1)
+        self._streams.add(queue)
+        try:
+            yield queue
+        finally:
+            self._streams.discard(queue)
+
+
+def _speaker(leg: str) -> str:
+    return "Morador" if leg == "resident" else "Visitante"

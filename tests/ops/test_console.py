@@ -1,0 +1,225 @@
+"""The operator console over real HTTP (the service's own aiohttp server on 127.0.0.1, a real SQLite audit log):
+login, the live calls page and its event stream, the actions and their CSRF check, the decisions log.
+
+The console against a real call, in a real browser, is tests/integration/test_console_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from controller.conversation.events import AuditRecord, Decision, How
+from controller.conversation.understanding import Intent
+from controller.ops.auth import LoginGuard, SessionSigner
+from controller.ops.console import COOKIE, Console
+from controller.ops.http import OpsServer
+from controller.ops.live import LiveCalls
+from controller.ops.metrics import CallMetrics
+from controller.records.audit import SqliteAuditLog
+
+PASSWORD = "senha-do-operador-42"
+SECRET = b"segredo-das-sessoes-0123456789"
+
+
+@dataclass
+class Actions:
+    running: set[str] = field(default_factory=set)
+    done: list[tuple[str, str]] = field(default_factory=list)
+
+    async def hang_up(self, call_id: str) -> bool:
+        self.done.append(("hang_up", call_id))
+        return call_id in self.running
+
+    async def hand_over(self, call_id: str) -> bool:
+        self.done.append(("hand_over", call_id))
+        return call_id in self.running
+
+
+@dataclass
+class Bed:
+    url: str
+    live: LiveCalls
+    actions: Actions
+    audit: SqliteAuditLog
+    http: aiohttp.ClientSession
+
+    async def login(self, password: str = PASSWORD) -> aiohttp.ClientResponse:
+        return await self.http.post(
+            f"{self.url}/console/login", data={"user": "portaria", "password": password}, allow_redirects=False
+        )
+
+    async def csrf(self, path: str = "/console") -> str:
+        page = await (await self.http.get(self.url + path)).text()
+        return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+@asynccontextmanager
+async def console(tmp_path: Path) -> AsyncIterator[Bed]:
+    live, actions = LiveCalls(), Actions()
+    audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
+    pages = Console(
+        user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
+        live=live, audit=audit.query, actions=actions,
+    )
+    server = OpsServer("127.0.0.1", 0, CallMetrics(), {}, pages.routes)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            yield Bed(f"http://127.0.0.1:{server.port}", live, actions, audit, http)
+    finally:
+        await server.stop()
+        await audit.aclose()
+
+
+def call_events(call_id: str) -> list[dict[str, Any]]:
+    def ev(name: str, mono: float, leg: str = "gate", **fields: Any) -> dict[str, Any]:
+        return {"call_id": call_id, "event": name, "leg": leg, "mono": mono, "ts": "2026-12-02T10:00:00.000+00:00",
+                **fields}
+
+    return [
+        ev("stasis_start", 1.0, caller="1000"),
+        ev("media_connected", 1.2),
+        ev("say", 1.3, text="Condomínio Apoena, em que posso ajudar?"),
+        ev("transcript", 6.0, text="entrega pra renata do 101", early=True),
+        ev("transcript", 6.1, text="Entrega para a Renata do 101.", early=False),
+        ev("resident_dial", 7.0, leg="resident", endpoint="PJSIP/101"),
+        ev("resident_answered", 9.0, leg="resident", ring_ms=2000, resident="Renata Souza"),
+        ev("transcript", 14.0, leg="resident", text="<script>alert(1)</script> pode subir"),
+    ]
+
+
+async def test_every_page_needs_a_login_and_a_wrong_password_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with console(tmp_path) as bed:
+        for path in ("/console", "/console/audit", "/console/audit.csv", "/console/calls/x"):
+            response = await bed.http.get(bed.url + path, allow_redirects=False)
+            assert (response.status, response.headers["Location"]) == (303, "/console/login"), path
+        assert (await bed.http.get(bed.url + "/console/events")).status == 401
+        with caplog.at_level(logging.WARNING):
+            refused = await bed.login("senha-errada-000")
+        assert refused.status == 401 and "incorretos" in await refused.text()
+        assert "bad login" in caplog.text and "senha-errada" not in caplog.text
+        assert (await bed.http.get(bed.url + "/console", allow_redirects=False)).status == 303
+        accepted = await bed.login()
+        assert accepted.status == 303 and accepted.cookies[COOKIE]["httponly"]
+        assert accepted.cookies[COOKIE]["samesite"] == "Strict"
+        page = await bed.http.get(bed.url + "/console")
+        assert page.status == 200 and "Chamadas em andamento" in await page.text()
+
+
+async def test_bad_logins_are_rate_limited(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        statuses = [(await bed.login("senha-errada-000")).status for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+        assert (await bed.login()).status == 429  # even the right password, until the failures age out
+
+
+async def test_a_call_shows_live_with_its_transcript_escaped_and_its_timeline(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        for event in call_events("c1"):
+            bed.live.on_event(event)
+        page = await (await bed.http.get(bed.url + "/console")).text()
+        assert "aguardando decisão" in page and "Renata Souza" in page
+        assert "Entrega para a Renata do 101." in page and "entrega pra renata do 101" not in page  # early dropped
+        assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+        detail = await (await bed.http.get(bed.url + "/console/calls/c1")).text()
+        assert "<svg" in detail and "resident_answered" in detail
+        assert (await bed.http.get(bed.url + "/console/calls/nope")).status == 404
+        for text in (PASSWORD, SECRET.decode()):
+            assert text not in page and text not in detail
+
+
+async def test_the_event_stream_carries_each_update_as_it_happens(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        async with bed.http.get(bed.url + "/console/events") as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+            assert (await stream.content.readline()).startswith(b": connected")
+            for event in call_events("c2"):
+                bed.live.on_event(event)
+            updates = []
+            async with asyncio.timeout(5):
+                while len(updates) < 6:
+                    line = await stream.content.readline()
+                    if line.startswith(b"data: "):
+                        updates.append(json.loads(line[6:]))
+        assert updates[0] == {"call_id": "c2", "step": "atendendo", "resident": "", "decision": "",
+                              "ended": False, "line": None}
+        lines = [u["line"]["text"] for u in updates if u["line"]]
+        assert lines[:2] == ["Condomínio Apoena, em que posso ajudar?", "Entrega para a Renata do 101."]
+
+
+async def test_an_action_needs_the_sessions_csrf_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with console(tmp_path) as bed:
+        bed.actions.running.add("c3")
+        for event in call_events("c3"):
+            bed.live.on_event(event)
+        anonymous = await bed.http.post(f"{bed.url}/console/calls/c3/hangup", data={"csrf": "x"})
+        assert anonymous.status == 403
+        await bed.login()
+        with caplog.at_level(logging.WARNING):
+            forged = await bed.http.post(f"{bed.url}/console/calls/c3/hangup", data={"csrf": "forged"})
+            missing = await bed.http.post(f"{bed.url}/console/calls/c3/handover")
+        assert (forged.status, missing.status) == (403, 403) and "action refused" in caplog.text
+        assert bed.actions.done == []
+        token = await bed.csrf()
+        done = await bed.http.post(f"{bed.url}/console/calls/c3/handover", data={"csrf": token}, allow_redirects=False)
+        assert (done.status, done.headers["Location"]) == (303, "/console/calls/c3")
+        gone = await bed.http.post(f"{bed.url}/console/calls/zz/hangup", data={"csrf": token})
+        assert gone.status == 404
+        assert bed.actions.done == [("hand_over", "c3"), ("hang_up", "zz")]
+
+
+async def test_the_decisions_log_filters_and_exports(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        for call_id, decision, apartment, visitor in (
+            ("a1", Decision.AUTHORISED, "101", "João"), ("a2", Decision.DENIED, "202", "Maria"),
+        ):
+            record = AuditRecord(call_id, decision, How.DTMF, visitor, Intent.ENTREGA, apartment, None, "Renata Souza")
+            await bed.audit.write(record)
+        await bed.login()
+        everything = await (await bed.http.get(bed.url + "/console/audit")).text()
+        assert "João" in everything and "Maria" in everything and "liberado" in everything
+        only = await (await bed.http.get(bed.url + "/console/audit", params={"apartment": "202"})).text()
+        assert "Maria" in only and "João" not in only
+        by_name = await (await bed.http.get(bed.url + "/console/audit", params={"name": "joão"})).text()
+        assert "João" in by_name and "Maria" not in by_name
+        bad = await bed.http.get(bed.url + "/console/audit", params={"since": "ontem"})
+        assert bad.status == 400
+        exported = await bed.http.get(bed.url + "/console/audit.csv", params={"apartment": "101"})
+        rows = (await exported.text()).splitlines()
+        assert exported.headers["Content-Type"].startswith("text/csv")
+        assert rows[0].startswith("time,gate,call_id,decision") and len(rows) == 2 and ",a1,authorised," in rows[1]
+
+
+async def test_logging_out_ends_the_session(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        token = await bed.csrf()
+        out = await bed.http.post(f"{bed.url}/console/logout", data={"csrf": token}, allow_redirects=False)
+        assert out.status == 303
+        assert (await bed.http.get(bed.url + "/console", allow_redirects=False)).status == 303
+
+
+def test_the_console_is_built_only_with_a_password() -> None:
+    from controller.settings import load_settings
+    from controller.wiring import operator_console
+
+    no_calls: Any = Actions()
+    audit: Any = SqliteAuditLog(Path("/nonexistent/audit.sqlite3"), gate="g", retention_days=1)
+    assert operator_console(load_settings(), LiveCalls(), audit, no_calls) is None
+    built = operator_console(load_settings(console_password=PASSWORD), LiveCalls(), audit, no_calls)
+    assert isinstance(built, Console)

@@ -1,0 +1,75 @@
+"""The console's view of the calls, from the per-call events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.ops.live import KEPT_ENDED, LiveCalls
+
+
+def ev(call_id: str, name: str, leg: str = "gate", **fields: Any) -> dict[str, Any]:
+    return {"call_id": call_id, "event": name, "leg": leg, "mono": 1.0, "ts": "2026-12-02T10:00:00.000+00:00",
+            **fields}
+
+
+def test_a_call_goes_through_its_steps_to_the_decision_and_its_end() -> None:
+    live = LiveCalls()
+    steps = []
+    for event in (
+        ev("c", "stasis_start", caller="1000"),
+        ev("c", "media_connected"),
+        ev("c", "resident_dial", "resident", endpoint="PJSIP/101"),
+        ev("c", "resident_answered", "resident", resident="Renata Souza"),
+        ev("c", "audit_written", decision="denied", how="voice"),
+        ev("c", "call_end"),
+    ):
+        live.on_event(event)
+        view = live.get("c")
+        assert view is not None
+        steps.append(view.step)
+    assert steps == ["atendendo", "conversando", "chamando morador", "aguardando decisão", "recusado", "recusado"]
+    assert view.ended and view.decision == "recusado" and view.resident == "Renata Souza" and view.caller == "1000"
+
+
+def test_calls_that_began_before_the_console_and_events_of_no_call_are_not_shown() -> None:
+    live = LiveCalls()
+    live.on_event(ev("old", "media_connected"))
+    live.on_event({"event": "stasis_start", "call_id": ""})
+    assert live.calls() == []
+
+
+def test_calls_in_progress_come_first_and_only_the_last_ended_ones_are_kept() -> None:
+    live = LiveCalls()
+    for number in range(KEPT_ENDED + 5):
+        live.on_event(ev(f"e{number}", "stasis_start"))
+        live.on_event(ev(f"e{number}", "call_end"))
+    live.on_event(ev("now", "stasis_start"))
+    calls = live.calls()
+    assert calls[0].call_id == "now" and len(calls) == KEPT_ENDED + 1
+    assert calls[1].call_id == f"e{KEPT_ENDED + 4}" and live.get("e0") is None
+
+
+def test_the_transcript_keeps_final_words_of_both_legs_and_what_we_said() -> None:
+    live = LiveCalls()
+    live.on_event(ev("c", "stasis_start"))
+    live.on_event(ev("c", "say", text="Condomínio Apoena, em que posso ajudar?"))
+    live.on_event(ev("c", "transcript", text="entreg", early=True))
+    live.on_event(ev("c", "transcript", text="Entrega.", early=False))
+    live.on_event(ev("c", "transcript", text="  ", early=False))
+    live.on_event(ev("c", "say", text="(fallback)"))
+    live.on_event(ev("c", "transcript", "resident", text="Pode subir."))
+    view = live.get("c")
+    assert view is not None
+    assert [(line["who"], line["text"]) for line in view.transcript] == [
+        ("Portaria", "Condomínio Apoena, em que posso ajudar?"), ("Visitante", "Entrega."), ("Morador", "Pode subir."),
+    ]
+
+
+async def test_a_stream_that_falls_behind_is_told_to_reload() -> None:
+    live = LiveCalls()
+    async with live.stream() as queue:
+        live.on_event(ev("c", "stasis_start"))
+        for _ in range(1200):
+            live.on_event(ev("c", "say", text="oi"))
+        items = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert items[-1] is None and len(items) <= 1001
