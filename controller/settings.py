@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     )
     console_bind: str = Field(
         default="",
-        description="host:port for /healthz, /readyz and /metrics (empty: off). Keep it on loopback or a "
-        "management network: the endpoints have no login.",
+        description="host:port for /healthz, /readyz, /metrics and the console (empty: off). Keep it on loopback or "
+        "a management network: the endpoints other than the console have no login.",
     )
     console_user: str = Field(default="portaria", min_length=1, description="The operator console's user name.")
     console_password: SecretStr | None = Field(

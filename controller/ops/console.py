@@ -15,6 +15,7 @@ here with escaping; the script and style are files of this package (no CDN: it w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -135,14 +136,15 @@ class Console:
 
     async def _calls(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
-        return _html(calls_page(self._live.calls(), csrf=self._signer.csrf(session), user=session.user))
+        seq = self._live.seq  # before rendering: an update during the rendering is replayed, not lost
+        return _html(calls_page(self._live.calls(), csrf=self._signer.csrf(session), user=session.user, seq=seq))
 
     async def _call(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
-        view = self._live.get(request.match_info["call_id"])
+        seq, view = self._live.seq, self._live.get(request.match_info["call_id"])
         if view is None:
             raise web.HTTPNotFound(text="Chamada desconhecida.")
-        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user))
+        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user, seq=seq))
 
     async def _act(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)
@@ -158,7 +160,14 @@ class Console:
             raise web.HTTPUnauthorized()
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
-        async with self._live.stream() as updates:
+        # The browser's automatic reconnection says where it was (Last-Event-ID); a fresh page, what it shows.
+        after = _number(request.headers.get("Last-Event-ID")) or _number(request.query.get("after"))
+        with contextlib.suppress(ConnectionResetError):  # the page went away (closed, reloaded)
+            await self._stream_to(response, after)
+        return response
+
+    async def _stream_to(self, response: web.StreamResponse, after: int) -> None:
+        async with self._live.stream(after) as updates:
             await response.write(b": connected\n\n")
             while True:
                 try:
@@ -167,9 +176,9 @@ class Console:
                     await response.write(b": ping\n\n")  # a page that has gone is noticed here
                     continue
                 if update is None:
-                    break
-                await response.write(f"data: {_json(update)}\n\n".encode())
-        return response
+                    await response.write(b"event: reload\ndata: {}\n\n")
+                    return
+                await response.write(f"id: {update['seq']}\ndata: {_json(update)}\n\n".encode())
 
     async def _audit_page(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
@@ -212,6 +221,10 @@ def _html(body: str, status: int = 200) -> web.Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+def _number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
 
 
 def _json(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ STEPS = {
 DECISIONS = {"authorised": "liberado", "denied": "recusado"}
 KEPT_ENDED = 50
 QUEUE_EVENTS = 1000  # a stream that falls this far behind is dropped: its page reconnects and reloads
+REPLAY = 500  # updates kept for a page that (re)connects: it asks for those after the last one it has
 
 
 @dataclass
@@ -48,6 +49,8 @@ class LiveCalls:
     def __init__(self) -> None:
         self._calls: OrderedDict[str, CallView] = OrderedDict()
         self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.seq = 0  # the number of the last update: a page rendered now has everything up to it
+        self._recent: deque[dict[str, Any]] = deque(maxlen=REPLAY)
 
     def calls(self) -> list[CallView]:
         """Calls in progress first (newest first), then the ended ones (newest first)."""
@@ -74,7 +77,7 @@ class LiveCalls:
 
     def _apply(self, view: CallView, name: str, event: dict[str, Any]) -> dict[str, Any] | None:
         leg = str(event.get("leg", "gate"))
-        view.timeline.append({k: event[k] for k in ("mono", "leg", "event", "ms", "text", "ring_ms") if k in event})
+        view.timeline.append({k: event[k] for k in ("mono", "leg", "event") if k in event})
         if name in STEPS and not view.ended and not (name == "call_end" and view.decision):
             view.step = STEPS[name]  # an ended call keeps showing its decision, if it had one
         if name == "call_end":
@@ -88,10 +91,11 @@ class LiveCalls:
             if view.decision in ("liberado", "recusado") and not view.ended:
                 view.step = view.decision
         line = None
-        if name == "transcript" and str(event.get("text", "")).strip() and not event.get("early"):
+        if name == "transcript" and str(event.get("text", "")).strip():  # one per turn, its final words
             line = {"ts": str(event.get("ts", "")), "leg": leg, "who": _speaker(leg), "text": str(event["text"])}
         elif name == "say" and event.get("text") and event.get("text") != "(fallback)":
-            line = {"ts": str(event.get("ts", "")), "leg": leg, "who": "Portaria", "text": str(event["text"])}
+            who = "Portaria (ao morador)" if leg == "resident" else "Portaria"
+            line = {"ts": str(event.get("ts", "")), "leg": leg, "who": who, "text": str(event["text"])}
         if line is not None:
             view.transcript.append(line)
         if line is None and name not in STEPS and name != "audit_written":
@@ -105,6 +109,9 @@ class LiveCalls:
             del self._calls[call_id]
 
     def _publish(self, update: dict[str, Any]) -> None:
+        self.seq += 1
+        update = {"seq": self.seq, **update}
+        self._recent.append(update)
         for queue in list(self._streams):
             if queue.qsize() >= QUEUE_EVENTS:
                 self._streams.discard(queue)
@@ -118,9 +125,17 @@ class LiveCalls:
         self._streams.clear()
 
     @contextlib.asynccontextmanager
-    async def stream(self) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
-        """A queue of updates for one open page; None means it fell behind and must reload."""
+    async def stream(self, after: int = 0) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        """A queue of the updates after number `after`, then each new one, for one open page; None means it
+        fell behind and must reload. Updates that happened between the page's rendering and its connecting
+        are replayed, so nothing of a call is lost in between."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=QUEUE_EVENTS + 1)
+        missed = [update for update in self._recent if update["seq"] > after]
+        if after and self._recent and self._recent[0]["seq"] > after + 1:
+            queue.put_nowait(None)  # older than what is kept: the page must reload
+        else:
+            for update in missed[-QUEUE_EVENTS:]:
+                queue.put_nowait(update)
         self._streams.add(queue)
         try:
             yield queue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
 from controller.ops.live import CallView
@@ -86,11 +88,11 @@ def _call_card(view: CallView, csrf: str) -> str:
     )
 
 
-def calls_page(calls: list[CallView], *, csrf: str, user: str) -> str:
+def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int) -> str:
     live = [c for c in calls if not c.ended]
     ended = [c for c in calls if c.ended]
     body = (
-        '<h2>Chamadas em andamento</h2><div id="live" data-live="1">'
+        f'<h2>Chamadas em andamento</h2><div id="live" data-live="1" data-seq="{seq}">'
         + ("".join(_call_card(c, csrf) for c in live) or '<p class="empty">Nenhuma chamada agora.</p>')
         + "</div><h2>Últimas chamadas</h2><div id=\"ended\">"
         + ("".join(_call_card(c, csrf) for c in ended) or '<p class="empty">Nenhuma ainda.</p>')
@@ -99,40 +101,86 @@ def calls_page(calls: list[CallView], *, csrf: str, user: str) -> str:
     return _page("Chamadas", body, user=user, csrf=csrf)
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    label: str
+    leg: str
+    start: float
+    end: float
+    note: str = ""
+
+
+LEG_NAMES = {"gate": "portão", "resident": "morador"}
+POINTS = {"audit_written": "decisão registrada", "gate_opened": "portão aberto", "fallback": "transferido",
+          "hangup": "desligou", "media_silent": "áudio mudo", "error": "erro"}
+
+
+def spans(timeline: list[dict[str, Any]]) -> list[Span]:
+    """The waterfall's rows, in time order: speech, recognition, each reply (with the turn's latency as the
+    caller heard it: end of speech to the reply's first sound), the resident's ring, and the decisive moments."""
+    rows: list[Span] = []
+    open_at: dict[tuple[str, str], float] = {}
+    spoke_until: dict[str, float] = {}
+    for event in timeline:
+        name, leg, at = str(event.get("event")), str(event.get("leg", "gate")), event.get("mono")
+        if not isinstance(at, int | float):
+            continue
+        where = LEG_NAMES.get(leg, leg)
+        if name in ("speech_start", "resident_dial", "say"):
+            open_at[(name, leg)] = at
+        elif name == "speech_end" and ("speech_start", leg) in open_at:
+            rows.append(Span(f"fala ({where})", leg, open_at.pop(("speech_start", leg)), at))
+            spoke_until[leg] = at
+        elif name == "transcript" and leg in spoke_until:
+            rows.append(Span(f"reconhecimento ({where})", leg, spoke_until[leg], at))
+        elif name == "playout_start" and ("say", leg) in open_at:
+            began = open_at.pop(("say", leg))
+            heard = spoke_until.pop(leg, None)
+            note = f"turno {at - heard:.1f} s" if heard is not None else ""
+            rows.append(Span(f"resposta ({where})", leg, began if heard is None else heard, at, note))
+        elif name in ("resident_answered", "resident_unavailable") and ("resident_dial", leg) in open_at:
+            answered = "atendeu" if name == "resident_answered" else "não atendeu"
+            rows.append(Span(f"toque do morador ({answered})", leg, open_at.pop(("resident_dial", leg)), at))
+        elif name in POINTS:
+            rows.append(Span(f"{POINTS[name]} ({where})" if name == "hangup" else POINTS[name], leg, at, at))
+    return sorted(rows, key=lambda row: row.start)
+
+
 def _waterfall(view: CallView) -> str:
-    """Each event as a mark on its leg's lane, left to right by time since the call began (SVG, no script)."""
-    points = [e for e in view.timeline if isinstance(e.get("mono"), int | float)]
-    if not points:
+    """Rows of bars (SVG, no script): what happened on each leg, left to right from the call's start."""
+    moments = [e["mono"] for e in view.timeline if isinstance(e.get("mono"), int | float)]
+    rows = spans(view.timeline)
+    if not moments or not rows:
         return ""
-    start, end = points[0]["mono"], points[-1]["mono"]
-    span = max(end - start, 1.0)
-    width, lane_h, left = 900, 28, 90
-    lanes = {"gate": 0, "resident": 1}
-    marks: list[str] = []
-    for event in points:
-        x = left + (event["mono"] - start) / span * (width - left - 10)
-        y = 20 + lanes.get(str(event.get("leg")), 0) * lane_h * 3 + (len(marks) % 3) * lane_h
-        label = escape(str(event.get("event", "")))
-        offset = f"{event['mono'] - start:.1f} s"
-        marks.append(
-            f'<g><circle cx="{x:.1f}" cy="{y}" r="4"/><text x="{x + 6:.1f}" y="{y + 4}">{label}</text>'
-            f"<title>{label} em {offset}</title></g>"
+    start, span = moments[0], max(moments[-1] - moments[0], 1.0)
+    width, row_h, left, right = 900, 20, 230, 70
+    scale = (width - left - right) / span
+    parts = []
+    for number, row in enumerate(rows):
+        y = 10 + number * row_h
+        x = left + (row.start - start) * scale
+        bar = max((row.end - row.start) * scale, 3)
+        note = f" · {row.note}" if row.note else ""
+        parts.append(
+            f'<g class="{escape(row.leg)}"><text x="4" y="{y + 13}">{escape(row.label)}</text>'
+            f'<rect x="{x:.1f}" y="{y + 3}" width="{bar:.1f}" height="{row_h - 6}"/>'
+            f'<text x="{x + bar + 4:.1f}" y="{y + 13}">{row.start - start:.1f} s{escape(note)}</text></g>'
         )
-    height = 20 + lane_h * 6
+    height = 20 + len(rows) * row_h
     axis = (
-        f'<text x="4" y="40">portão</text><text x="4" y="{40 + lane_h * 3}">morador</text>'
-        f'<line x1="{left}" y1="{height - 8}" x2="{width - 10}" y2="{height - 8}"/>'
-        f'<text x="{left}" y="{height}">0 s</text><text x="{width - 60}" y="{height}">{span:.1f} s</text>'
+        f'<line x1="{left}" y1="{height - 8}" x2="{width - right}" y2="{height - 8}"/>'
+        f'<text x="{left}" y="{height + 6}">0 s</text>'
+        f'<text x="{width - right - 30}" y="{height + 6}">{span:.1f} s</text>'
     )
     return (
-        f'<svg class="waterfall" viewBox="0 0 {width} {height + 6}" role="img" '
-        f'aria-label="Linha do tempo da chamada">{axis}{"".join(marks)}</svg>'
+        f'<svg class="waterfall" viewBox="0 0 {width} {height + 10}" role="img" '
+        f'aria-label="Linha do tempo da chamada">{"".join(parts)}{axis}</svg>'
     )
 
 
-def call_page(view: CallView, *, csrf: str, user: str) -> str:
+def call_page(view: CallView, *, csrf: str, user: str, seq: int) -> str:
     body = (
-        f'<div data-call-page="{escape(view.call_id)}">{_call_card(view, csrf)}'
+        f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf)}'
         f"<h2>Linha do tempo</h2>{_waterfall(view)}</div>"
     )
     return _page(f"Chamada {view.call_id}", body, user=user, csrf=csrf)

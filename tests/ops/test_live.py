@@ -49,12 +49,11 @@ def test_calls_in_progress_come_first_and_only_the_last_ended_ones_are_kept() ->
     assert calls[1].call_id == f"e{KEPT_ENDED + 4}" and live.get("e0") is None
 
 
-def test_the_transcript_keeps_final_words_of_both_legs_and_what_we_said() -> None:
+def test_the_transcript_keeps_each_turns_words_on_both_legs_and_what_we_said() -> None:
     live = LiveCalls()
     live.on_event(ev("c", "stasis_start"))
     live.on_event(ev("c", "say", text="Condomínio Apoena, em que posso ajudar?"))
-    live.on_event(ev("c", "transcript", text="entreg", early=True))
-    live.on_event(ev("c", "transcript", text="Entrega.", early=False))
+    live.on_event(ev("c", "transcript", text="Entrega.", early=True))  # early: the early recognition stood
     live.on_event(ev("c", "transcript", text="  ", early=False))
     live.on_event(ev("c", "say", text="(fallback)"))
     live.on_event(ev("c", "transcript", "resident", text="Pode subir."))
@@ -73,3 +72,23 @@ async def test_a_stream_that_falls_behind_is_told_to_reload() -> None:
             live.on_event(ev("c", "say", text="oi"))
         items = [queue.get_nowait() for _ in range(queue.qsize())]
     assert items[-1] is None and len(items) <= 1001
+
+
+def test_the_timeline_rows_are_speech_recognition_replies_with_their_latency_the_ring_and_the_decision() -> None:
+    from controller.ops.pages import spans
+
+    def at(name: str, mono: float, leg: str = "gate") -> dict[str, Any]:
+        return {"event": name, "mono": mono, "leg": leg}
+
+    rows = spans([
+        at("stasis_start", 0.0), at("say", 0.1), at("playout_start", 0.2), at("speech_start", 3.0),
+        at("speech_end", 6.0), at("transcript", 6.8), at("say", 6.9), at("playout_start", 7.1),
+        at("resident_dial", 7.2, "resident"), at("resident_answered", 10.2, "resident"),
+        at("audit_written", 15.0), at("gate_opened", 15.2),
+    ])
+    assert [(r.label, r.start, r.end) for r in rows] == [
+        ("resposta (portão)", 0.1, 0.2), ("fala (portão)", 3.0, 6.0), ("reconhecimento (portão)", 6.0, 6.8),
+        ("resposta (portão)", 6.0, 7.1), ("toque do morador (atendeu)", 7.2, 10.2),
+        ("decisão registrada", 15.0, 15.0), ("portão aberto", 15.2, 15.2),
+    ]
+    assert rows[3].note == "turno 1.1 s"

@@ -35,9 +35,12 @@ function apply(update) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  if (!document.querySelector("[data-live], [data-call-page]")) return;
-  const source = new EventSource("/console/events");
+  const root = document.querySelector("[data-live], [data-call-page]");
+  if (!root) return;
+  // From the last update this page was rendered with: what happened since is replayed, nothing is lost.
+  const source = new EventSource(`/console/events?after=${root.dataset.seq || 0}`);
   source.onmessage = (message) => apply(JSON.parse(message.data));
+  source.addEventListener("reload", () => window.location.reload());
   source.onopen = () => document.body.classList.add("connected");
   source.onerror = () => document.body.classList.remove("connected");
 });

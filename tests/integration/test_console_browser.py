@@ -1,0 +1,121 @@
+"""The operator console in a real headless Chromium (Debian's package, driven by Playwright) against a real call
+on the Asterisk test bed: login, the call appearing live, its transcript growing, the resident rung, the decision,
+the audit row, the timeline; an action without the CSRF token refused.
+
+With PORTARIA_SCREENSHOTS=<folder> the live call page and the timeline are saved there (docs/images holds the
+committed ones).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.integration.conftest import SettingsFactory
+from tests.support.resident_bed import nothing_of_ours_left, running, visitor_calls, webhook, webhook_gate
+
+pytestmark = pytest.mark.asterisk
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "senha-do-operador-42"
+GUARD_MS = 90_000
+# No background traffic: this machine's network is closed, and Chromium would retry its lookups for ever.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as driver:
+        launched = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def test_a_real_call_in_the_console_from_login_to_the_decision(
+    make_settings: SettingsFactory, tmp_path: Path, browser: object
+) -> None:
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    tag = uuid.uuid4().hex[:8]
+    port = _free_port()
+    async with webhook() as hook:
+        settings = webhook_gate(
+            make_settings, tmp_path, {"101": f"Local/dtmf-1+c{tag}@resident-sim/n"}, hook.url,
+            console_bind=f"127.0.0.1:{port}", console_password=PASSWORD,
+        )
+        async with running(settings) as (service, watcher):
+            base = f"http://127.0.0.1:{port}"
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            await page.goto(f"{base}/console")
+            assert page.url.endswith("/console/login")  # nothing without a login
+
+            await page.fill("input[name=user]", "portaria")
+            await page.fill("input[name=password]", "senha-errada-000")
+            await page.click("button[type=submit]")
+            await expect(page.get_by_role("alert")).to_have_text("Usuário ou senha incorretos.")
+            await page.fill("input[name=user]", "portaria")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await expect(page.get_by_role("heading", name="Chamadas em andamento")).to_be_visible()
+
+            call = await visitor_calls(service, watcher, first="visitor-demo", second="noise-1s", lead_s=3)
+            card = page.locator(f'[data-call="{call.call_id}"]')
+            await expect(card).to_be_visible(timeout=GUARD_MS)  # it appeared without anyone reloading
+            transcript = card.locator("[data-transcript] li")
+            await expect(transcript.first).to_contain_text("Portaria:", timeout=GUARD_MS)  # the greeting
+            await expect(card.locator("[data-transcript] li", has_text="Visitante:")).to_have_count(
+                1, timeout=GUARD_MS
+            )
+            await expect(card.locator('[data-field="resident"]')).not_to_have_text("-", timeout=GUARD_MS)
+            await expect(card.locator('[data-field="decision"]')).to_have_text("liberado", timeout=GUARD_MS)
+            assert await transcript.count() >= 3  # greeting, the visitor's words, what we said back
+            shots = os.environ.get("PORTARIA_SCREENSHOTS")
+            if shots:
+                await page.screenshot(path=str(Path(shots) / "console-live.png"), full_page=True)
+
+            # An action without the session's CSRF token, from the logged-in page itself, is refused.
+            status = await page.evaluate(
+                """async (id) => (await fetch(`/console/calls/${id}/hangup`, {method: "POST"})).status""",
+                call.call_id,
+            )
+            assert status == 403
+
+            await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_MS / 1000)
+            await page.goto(f"{base}/console/calls/{call.call_id}")
+            await expect(page.locator("svg.waterfall")).to_be_visible()
+            assert await page.locator("svg.waterfall rect").count() >= 6
+            for row in ("fala (portão)", "reconhecimento (portão)", "toque do morador (atendeu)", "portão aberto"):
+                await expect(page.locator("svg.waterfall")).to_contain_text(row)
+            if shots:
+                await page.screenshot(path=str(Path(shots) / "console-timeline.png"), full_page=True)
+
+            await page.goto(f"{base}/console/audit?apartment=101")
+            row = page.locator("table.audit tbody tr").first
+            await expect(row).to_contain_text("liberado")
+            await expect(row).to_contain_text("101")
+            content = await page.content()
+            assert PASSWORD not in content and settings.require_ari().get_secret_value() not in content
+            await page.close()
+            await nothing_of_ours_left(service, call)
+    assert [r["body"]["call_id"] for r in hook.requests] == [call.call_id]
