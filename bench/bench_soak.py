@@ -24,6 +24,8 @@ import resource
 import sys
 import tempfile
 import time
+import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,17 +34,60 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_call import one_call, spread  # noqa: E402
-from bench_e2e import RESULTS, machine, make_settings, testbed_env, warm_up  # noqa: E402
+from bench_call import LEAD_S, spread  # noqa: E402
+from bench_e2e import CONTEXT, RESULTS, machine, make_settings, testbed_env, warm_up  # noqa: E402
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import timeline  # noqa: E402
+from controller.tools.simulator import SimulatedVisitor, call_gate  # noqa: E402
 from controller.wiring import Service  # noqa: E402
 
 DOCS = ROOT / "docs" / "reliability.md"
 MARK_BEGIN = "<!-- bench_soak:begin -->"
 MARK_END = "<!-- bench_soak:end -->"
 PAGE = resource.getpagesize()
+
+
+class CallLog:
+    """Each call's events only while it runs; after its end, only what the report needs. (Keeping every event
+    of a 30-minute run in this process would itself look like a leak of the service.)"""
+
+    def __init__(self) -> None:
+        self.running: dict[str, list[dict[str, Any]]] = {}
+        self.by_channel: dict[str, str] = {}
+        self.ended: dict[str, asyncio.Event] = {}
+        self.call_ids: list[str] = []
+        self.turns_s: list[float] = []
+        self.counts: Counter[str] = Counter()
+        self.fallbacks: Counter[str] = Counter()
+        self.started = asyncio.Event()
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        name, call_id = str(event["event"]), str(event.get("call_id", ""))
+        self.counts[name] += 1
+        if name == "fallback":
+            self.fallbacks[str(event.get("reason"))] += 1
+        if name == "stasis_start":
+            self.running[call_id] = []
+            self.by_channel[str(event.get("channel"))] = call_id
+            self.started.set()
+        if call_id in self.running:
+            self.running[call_id].append(event)
+        if name == "call_end" and call_id in self.running:
+            self.turns_s.extend(ms / 1000 for ms in timeline(self.running.pop(call_id), call_id).turns_ms)
+            self.call_ids.append(call_id)
+            self.ended.setdefault(call_id, asyncio.Event()).set()
+
+    async def one_call(self, service: Service, utterance: str) -> None:
+        visitor = SimulatedVisitor(utterance, f"s{uuid.uuid4().hex[:8]}", lead_s=LEAD_S)
+        channel = str((await call_gate(service.ari, visitor, context=CONTEXT))["id"])
+        async with asyncio.timeout(180):
+            while channel not in self.by_channel:
+                self.started.clear()
+                await self.started.wait()
+            call_id = self.by_channel.pop(channel)
+            await self.ended.setdefault(call_id, asyncio.Event()).wait()
+            del self.ended[call_id]
 
 
 def rss_mib() -> float:
@@ -98,8 +143,8 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
              "gate_http_url": webhook.url, "audit_db": str(Path(folder) / "audit.sqlite3")},
         )
         service = Service(settings)
-        events: list[dict[str, Any]] = []
-        service.events.subscribe(events.append)
+        log = CallLog()
+        service.events.subscribe(log.on_event)
         await service.start()
         try:
             await service.wait_connected()
@@ -108,12 +153,11 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
             before = await sample(service, time.monotonic())
             began = time.monotonic()
             deadline = began + args.minutes * 60
-            call_ids: list[str] = []
 
             async def worker(number: int) -> None:
                 await asyncio.sleep(number * args.stagger_s)  # not all greetings in the same second
                 while time.monotonic() < deadline:
-                    call_ids.append(await one_call(service, events, args.utterance, ""))
+                    await log.one_call(service, args.utterance)
 
             async def sampler() -> list[dict[str, Any]]:
                 samples = []
@@ -132,12 +176,11 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
         finally:
             await service.stop()
             await webhook.stop()
-    return summarise(events, call_ids, samples, before, after, wall_s, len(webhook.opened), overrides)
+    return summarise(log, samples, before, after, wall_s, len(webhook.opened), overrides)
 
 
 def summarise(
-    events: list[dict[str, Any]],
-    call_ids: list[str],
+    log: CallLog,
     samples: list[dict[str, Any]],
     before: dict[str, Any],
     after: dict[str, Any],
@@ -145,24 +188,17 @@ def summarise(
     opened: int,
     overrides: dict[str, str],
 ) -> dict[str, Any]:
-    names: dict[str, int] = {}
-    for event in events:
-        names[event["event"]] = names.get(event["event"], 0) + 1
-    turns = [ms / 1000 for call_id in call_ids for ms in timeline(events, call_id).turns_ms]
+    names = log.counts
     steady = [(s["t_s"], s["rss_mib"]) for s in samples if s["t_s"] >= wall_s / 5]
-    fallbacks: dict[str, int] = {}
-    for event in events:
-        if event["event"] == "fallback":
-            fallbacks[event["reason"]] = fallbacks.get(event["reason"], 0) + 1
     return {
-        "calls": len(call_ids),
+        "calls": len(log.call_ids),
         "opened": opened,
-        "fallbacks": fallbacks,
+        "fallbacks": dict(log.fallbacks),
         "errors": names.get("error", 0),
         "failed_events": {name: count for name, count in names.items() if name.endswith("_failed")},
         "playout_underruns": names.get("playout_underrun", 0),
         "media_silent": names.get("media_silent", 0),
-        "turn_s": spread(turns),
+        "turn_s": spread(log.turns_s),
         "rss_mib": {"before": before["rss_mib"], "after": after["rss_mib"],
                     "max": max((s["rss_mib"] for s in samples), default=None),
                     "slope_mib_per_hour": None if (s := slope_per_hour(steady)) is None else round(s, 1)},
