@@ -81,7 +81,7 @@ class CallConfig:
     setup_timeout_s: float = 5.0
     fallback_context: str = "portaria-fallback"
     end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
-    media_silence_s: float = 3.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
+    media_silence_s: float = 0.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -98,6 +98,7 @@ async def test_a_visitor_whose_audio_never_reaches_us_is_handed_over_within_seco
             audiosocket_bind=f"127.0.0.1:{bind}",
             audiosocket_advertise=f"127.0.0.1:{proxy.port}",
             concierge_endpoint=concierge,
+            media_silence_s=3,
         )
         async with running(settings) as (service, watcher):
             proxy.muted = True
