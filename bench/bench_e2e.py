@@ -258,16 +258,16 @@ def write_docs(result: dict[str, Any]) -> None:
     replace_section(lines)
 
 
-def replace_section(lines: list[str]) -> None:
-    """Put `lines` (which start and end with their markers) into docs/performance.md, in place of the old ones."""
+def replace_section(lines: list[str], docs: Path = DOCS) -> None:
+    """Put `lines` (which start and end with their markers) into `docs`, in place of the old ones."""
     begin, end = lines[0], lines[-1]
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Performance\n\n"
+    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Performance\n\n"
     if begin in text and end in text:
         before, rest = text.split(begin, 1)
         text = before + "\n".join(lines) + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    DOCS.write_text(text, encoding="utf-8")
+    docs.write_text(text, encoding="utf-8")
 
 
 async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_call import LEAD_S, spread  # noqa: E402
-from bench_e2e import CONTEXT, RESULTS, machine, make_settings, testbed_env, warm_up  # noqa: E402
+from bench_e2e import CONTEXT, RESULTS, machine, make_settings, replace_section, testbed_env, warm_up  # noqa: E402
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import timeline  # noqa: E402
@@ -244,13 +244,7 @@ def write_docs(result: dict[str, Any]) -> None:
         *table(result),
         MARK_END,
     ]
-    text = DOCS.read_text(encoding="utf-8")
-    if MARK_BEGIN in text and MARK_END in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + "\n".join(lines) + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    DOCS.write_text(text, encoding="utf-8")
+    replace_section(lines, DOCS)
 
 
 def main() -> int:
