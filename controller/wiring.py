@@ -19,8 +19,9 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from audiosocket.endpointing import EndpointingConfig
 from audiosocket.frame_clock import FrameClock
@@ -297,10 +298,15 @@ def call_config(settings: Settings, media_port: int) -> CallConfig:
     )
 
 
-def operator_console(settings: Settings, live: LiveCalls, audit: AuditLog, calls: StasisApp) -> Console | None:
-    """The console at /console, when a password is set (it is served only where PORTARIA_CONSOLE_BIND says)."""
+def operator_console(
+    settings: Settings, subscribe: Callable[[Callable[[dict[str, Any]], None]], object], audit: AuditLog,
+    calls: StasisApp,
+) -> Console | None:
+    """The console at /console, when a password is set; only then does its view of the calls follow the events."""
     if settings.console_password is None:
         return None
+    live = LiveCalls()
+    subscribe(live.on_event)
     secret = settings.console_session_secret
     key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
     return Console(
@@ -356,10 +362,10 @@ class Service:
         checks = readiness_checks(
             self.connected, self.ari, self.media, self.speech, audit_usable=lambda: self.audit_usable
         )
-        self.live = LiveCalls()
-        self.events.subscribe(self.live.on_event)
-        pages = operator_console(settings, self.live, self.audit, self.app)
-        self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None) if console else None
+        self.ops: OpsServer | None = None
+        if console:
+            pages = operator_console(settings, self.events.subscribe, self.audit, self.app)
+            self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
 
     def _prewarm(self, directory: Directory) -> None:
         """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""

@@ -240,6 +240,8 @@ def test_the_console_is_built_only_with_a_password() -> None:
 
     no_calls: Any = Actions()
     audit: Any = SqliteAuditLog(Path("/nonexistent/audit.sqlite3"), gate="g", retention_days=1)
-    assert operator_console(load_settings(), LiveCalls(), audit, no_calls) is None
-    built = operator_console(load_settings(console_password=PASSWORD), LiveCalls(), audit, no_calls)
-    assert isinstance(built, Console)
+    listeners: list[Any] = []
+    assert operator_console(load_settings(), listeners.append, audit, no_calls) is None
+    assert listeners == []  # no console: nothing follows the events
+    built = operator_console(load_settings(console_password=PASSWORD), listeners.append, audit, no_calls)
+    assert isinstance(built, Console) and len(listeners) == 1
