@@ -94,6 +94,14 @@ class Bed:
         await self.events.wait_for("media_connected", call_id=running.id, leg=leg)
         return self.ari.media[f"portaria-media-{running.id}-{leg}"]
 
+    async def greeted(self, gate_channel: str = "gate-1") -> tuple[RunningCall, FakeAudioSocketClient]:
+        """A caller in Stasis whose call has run up to the greeting heard on the gate leg."""
+        running = self.call(gate_channel)
+        gate = await self.media(running)
+        async with asyncio.timeout(GUARD_S):
+            await gate.wait_heard(GREETING)
+        return running, gate
+
     async def ended(self, running: RunningCall) -> None:
         """The call has run to its end (teardown included)."""
         async with asyncio.timeout(GUARD_S):

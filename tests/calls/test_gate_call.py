@@ -20,10 +20,7 @@ GATE = "gate-1"
 
 async def test_a_call_is_answered_bridged_and_the_greeting_reaches_the_caller() -> None:
     async with gate_bed() as bed:
-        call = bed.call(GATE)
-        gate = await bed.media(call)
-        async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
+        call, gate = await bed.greeted(GATE)
         media_channel, bridge = f"portaria-media-{call.id}-gate", f"portaria-{call.id}-gate"
         assert bed.ari.methods()[:4] == ["answer", "create_bridge", "external_media", "add_to_bridge"]
         assert bed.ari.called("answer") == [(GATE,)]

@@ -11,7 +11,7 @@ import pytest
 
 from controller.calls.media_watch import SilenceWatch
 from controller.conversation import resident_prompts
-from tests.calls.bed import GREETING, GUARD_S, gate_bed
+from tests.calls.bed import GUARD_S, gate_bed
 
 GATE = "gate-1"
 WINDOW_S = 0.3
@@ -36,10 +36,7 @@ def test_a_frame_arriving_after_the_talking_began_clears_the_watch_until_the_nex
 
 async def test_a_caller_heard_talking_while_no_audio_arrives_is_handed_over_after_the_window() -> None:
     async with gate_bed(concierge="PJSIP/portaria", config={"media_silence_s": WINDOW_S}) as bed:
-        call = bed.call(GATE)
-        gate = await bed.media(call)
-        async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
+        call, gate = await bed.greeted(GATE)
         assert ("set_variable", (GATE, "TALK_DETECT(set)", "")) in [(r.method, r.args) for r in bed.ari.requests]
         bed.ari.emit("ChannelTalkingStarted", GATE)  # and the media stays quiet: the #2089 case
         async with asyncio.timeout(GUARD_S):
@@ -56,10 +53,7 @@ async def test_a_caller_heard_talking_while_no_audio_arrives_is_handed_over_afte
 
 async def test_a_caller_whose_audio_arrives_is_not_taken_for_silent_media() -> None:
     async with gate_bed(concierge="PJSIP/portaria", config={"media_silence_s": WINDOW_S}) as bed:
-        call = bed.call(GATE)
-        gate = await bed.media(call)
-        async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
+        call, gate = await bed.greeted(GATE)
         bed.ari.emit("ChannelTalkingStarted", GATE)
         await gate.speak("bom dia")
         await bed.turn(call, "UtteranceHeard")
@@ -72,10 +66,7 @@ async def test_a_caller_whose_audio_arrives_is_not_taken_for_silent_media() -> N
 
 async def test_with_the_watch_off_no_talk_detection_is_asked_of_asterisk() -> None:
     async with gate_bed(config={"media_silence_s": 0}) as bed:
-        call = bed.call(GATE)
-        gate = await bed.media(call)
-        async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
+        call, gate = await bed.greeted(GATE)
         bed.ari.emit("ChannelTalkingStarted", GATE)
         await asyncio.sleep(WINDOW_S * 2)
         assert not bed.ari.called("set_variable")
@@ -89,10 +80,7 @@ async def test_talk_detection_refused_by_asterisk_leaves_the_call_working_and_sa
 ) -> None:
     async with gate_bed(config={"media_silence_s": WINDOW_S}) as bed:
         bed.ari.fail("set_variable", 500, when=lambda channel, name, value: name == "TALK_DETECT(set)")
-        call = bed.call(GATE)
-        gate = await bed.media(call)
-        async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
+        call, gate = await bed.greeted(GATE)
         await gate.speak("bom dia")
         await bed.turn(call, "UtteranceHeard")
         assert "no talk detection on the gate leg" in caplog.text
