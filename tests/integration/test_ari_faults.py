@@ -8,11 +8,8 @@ test that can blackhole the connections open at that moment (new ones pass, as a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +19,7 @@ from controller.ari.client import AriConnectionError, AriNotFound
 from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher, a_new_call_is_answered
+from tests.support.net import Link, TcpProxy
 from tests.support.poll import eventually
 from tests.support.resident_bed import (
     GateCallHandle,
@@ -37,15 +35,12 @@ from tests.support.testbed import Testbed, run_testbed
 pytestmark = pytest.mark.asterisk
 
 
-class Proxy:
+class Proxy(TcpProxy):
     def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.port = 0
-        self.connections = 0
+        super().__init__(upstream)
         self.connected_at: list[float] = []
         self._holes: set[int] = set()  # connection numbers that are blackholed
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._websockets: dict[int, list[asyncio.StreamWriter]] = {}  # the events websockets open now
+        self._websockets: dict[int, Link] = {}  # the events websockets open now
         self.drops = 0
         self.dark = False  # everything blackholed, connections opened from now on too
 
@@ -58,43 +53,22 @@ class Proxy:
 
     def drop_websockets(self) -> None:
         """What a network reset does to the events websocket: both ends closed at once (REST is left alone)."""
-        for writers in self._websockets.values():
-            for writer in writers:
-                writer.transport.abort()
+        for link in self._websockets.values():
+            link.client.transport.abort()
+            link.upstream.transport.abort()
         self._websockets.clear()
         self.drops += 1
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = self.connections
+    def opened(self, link: Link) -> None:
         self.connected_at.append(time.monotonic())
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
 
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await source.read(65536):
-                    if source is reader and data.startswith(b"GET /ari/events"):
-                        self._websockets[number] = [writer, up_writer]
-                    if number not in self._holes and not self.dark:
-                        sink.write(data)
-                        await sink.drain()
-            sink.close()
-            self._websockets.pop(number, None)
+    def forward(self, link: Link, from_client: bool, data: bytes) -> bytes:
+        if from_client and data.startswith(b"GET /ari/events"):
+            self._websockets[link.number] = link
+        return b"" if link.number in self._holes or self.dark else data
 
-        tasks = [asyncio.create_task(pump(reader, up_writer)), asyncio.create_task(pump(up_reader, writer))]
-        self._tasks.update(tasks)
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[Proxy]:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            server.close()
-            for task in self._tasks:
-                task.cancel()
+    def closed(self, link: Link) -> None:
+        self._websockets.pop(link.number, None)
 
 
 async def test_a_blackholed_events_websocket_is_noticed_and_the_service_takes_calls_again(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.conftest import SettingsFactory
+from tests.support.net import free_port
 from tests.support.resident_bed import nothing_of_ours_left, running, visitor_calls, webhook, webhook_gate
 
 pytestmark = pytest.mark.asterisk
@@ -31,12 +31,6 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest_asyncio.fixture
@@ -58,7 +52,7 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
 
     assert isinstance(browser, Browser)
     tag = uuid.uuid4().hex[:8]
-    port = _free_port()
+    port = free_port()
     async with webhook() as hook:
         settings = webhook_gate(
             make_settings, tmp_path, {"101": f"Local/dtmf-1+c{tag}@resident-sim/n"}, hook.url,

@@ -8,18 +8,14 @@ delivering looks like from our side); our prompts still reach the visitor.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 import uuid
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from audiosocket.protocol import HEADER_SIZE
 from tests.integration.conftest import SettingsFactory
+from tests.support.net import Link, TcpProxy, free_port
 from tests.support.poll import eventually
 from tests.support.resident_bed import nothing_of_ours_left, resident, running, visitor_calls, webhook, webhook_gate
 
@@ -28,59 +24,27 @@ pytestmark = pytest.mark.asterisk
 UUID_FRAME_BYTES = HEADER_SIZE + 16
 
 
-class MediaProxy:
+class MediaProxy(TcpProxy):
     def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = 0
+        super().__init__(("127.0.0.1", upstream_port))
         self.muted = False  # connections opened from now on deliver nothing after their UUID
         self.inbound_bytes = 0  # what Asterisk sent, delivered or not
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._passed: dict[int, int] = {}  # bytes passed so far by each muted connection
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        muted = self.muted
+    def opened(self, link: Link) -> None:
+        if self.muted:
+            self._passed[link.number] = 0
 
-        async def inbound() -> None:
-            passed = 0
-            while data := await reader.read(65536):
-                self.inbound_bytes += len(data)
-                if muted:
-                    data = data[: max(0, UUID_FRAME_BYTES - passed)]
-                passed += len(data)
-                if data:
-                    up_writer.write(data)
-                    await up_writer.drain()
-
-        async def outbound() -> None:
-            while data := await up_reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-
-        async def pump(direction: Coroutine[None, None, None], sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                await direction
-            sink.close()
-
-        tasks = [asyncio.create_task(pump(inbound(), up_writer)), asyncio.create_task(pump(outbound(), writer))]
-        self._tasks.update(tasks)
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[MediaProxy]:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            server.close()
-            for task in self._tasks:
-                task.cancel()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    def forward(self, link: Link, from_client: bool, data: bytes) -> bytes:
+        if not from_client:
+            return data  # our prompts still reach the visitor
+        self.inbound_bytes += len(data)
+        passed = self._passed.get(link.number)
+        if passed is None:
+            return data
+        data = data[: max(0, UUID_FRAME_BYTES - passed)]
+        self._passed[link.number] = passed + len(data)
+        return data
 
 
 async def test_a_visitor_whose_audio_never_reaches_us_is_handed_over_within_seconds(
@@ -88,7 +52,7 @@ async def test_a_visitor_whose_audio_never_reaches_us_is_handed_over_within_seco
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     concierge = resident("noanswer", f"{tag}c")
-    bind = _free_port()
+    bind = free_port()
     async with MediaProxy(bind).running() as proxy, webhook() as hook:
         settings = webhook_gate(
             make_settings,
