@@ -1,0 +1,161 @@
+"""Settings -> the call's configs and the long-lived parts around it: dialog policy, understanding, stores, gate
+opener, the operator console."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from controller.calls.deps import CallConfig
+from controller.calls.stasis import StasisApp
+from controller.conversation.dialog import DialogPolicy
+from controller.conversation.rules import RuleUnderstanding
+from controller.conversation.understanding import Understanding
+from controller.ops.auth import LoginGuard, SessionSigner
+from controller.ops.console import Console
+from controller.ops.live import LiveCalls
+from controller.records.audit import AuditLog, SqliteAuditLog
+from controller.records.gate_opener import (
+    PRESETS,
+    Auth,
+    DtmfGateOpener,
+    GateOpener,
+    HttpGateOpener,
+    NoGateOpener,
+    SendDtmf,
+)
+from controller.records.store import ConversationStore, MemoryStore, RedisStore
+from controller.settings import ENV_PREFIX, Settings, SettingsError, UnderstandingEngine
+from controller.understanding.fallback import WithFallback
+from controller.understanding.llm import LlmConfig, LlmSetupError, LlmUnderstanding
+from controller.wiring.media import leg_config
+
+log = logging.getLogger(__name__)
+
+
+def dialog_policy(settings: Settings, *, concierge_available: bool | None = None) -> DialogPolicy:
+    """The conversation's policy; a concierge is available when PORTARIA_CONCIERGE_ENDPOINT is set."""
+    if concierge_available is None:
+        concierge_available = bool(settings.concierge_endpoint.strip())
+    return DialogPolicy(
+        greeting=settings.greeting,
+        max_turns_without_progress=settings.max_turns_without_progress,
+        silence_timeout_s=settings.reprompt_after_s,
+        dtmf_gap_s=settings.dtmf_gap_s,
+        concierge_available=concierge_available,
+        call_attempts=settings.call_attempts,
+        ring_timeout_s=settings.ring_timeout_s,
+        reassure_every_s=settings.reassure_every_s,
+        resident_silence_s=settings.reprompt_after_s,
+    )
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    return LlmConfig(
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        base_url=str(settings.llm_base_url) if settings.llm_base_url is not None else None,
+    )
+
+
+def understanding(settings: Settings) -> Understanding:
+    """The understanding the settings ask for; call once at start-up (the LLM backend imports CrewAI here).
+
+    Raises SettingsError when the llm extra is not installed or CrewAI refuses the model.
+    """
+    rules = RuleUnderstanding()
+    if settings.understanding is UnderstandingEngine.RULES:
+        return rules
+    try:
+        backend = LlmUnderstanding.create(llm_config(settings))
+    except LlmSetupError as error:
+        raise SettingsError(f"{ENV_PREFIX}{error}") from None
+    log.info("understanding: %s through CrewAI, rules after %.1f s", settings.llm_model, settings.llm_timeout_s)
+    return WithFallback(backend, rules, settings.llm_timeout_s)
+
+
+def audit_log(settings: Settings) -> SqliteAuditLog:
+    return SqliteAuditLog(settings.audit_db, gate=settings.gate_name, retention_days=settings.audit_retention_days)
+
+
+def conversation_store(settings: Settings) -> ConversationStore:
+    """The store the settings ask for (Redis when PORTARIA_REDIS_URL is set)."""
+    if settings.redis_url is not None and settings.redis_url.get_secret_value():
+        return RedisStore(settings.redis_url.get_secret_value(), settings.state_ttl_s)
+    return MemoryStore(settings.state_ttl_s)
+
+
+def gate_opener(settings: Settings, send_dtmf: SendDtmf) -> GateOpener:
+    """The opener PORTARIA_GATE_OPENER chooses; SettingsError when what it needs is missing."""
+    match settings.gate_opener:
+        case "none":
+            return NoGateOpener()
+        case "dtmf":
+            return DtmfGateOpener(send_dtmf, settings.gate_dtmf, settings.gate_timeout_s)
+    name = settings.gate_http_preset
+    preset = PRESETS[name]
+    if not settings.gate_http_url:
+        raise SettingsError(f"{ENV_PREFIX}GATE_HTTP_URL is not set (the intercom's address, or the webhook URL)")
+    auth: Auth = preset.auth if settings.gate_http_auth == "auto" else settings.gate_http_auth
+    password = settings.gate_http_password.get_secret_value() if settings.gate_http_password else ""
+    token = settings.gate_http_token.get_secret_value() if settings.gate_http_token else ""
+    if auth in ("digest", "basic") and not (settings.gate_http_user and password):
+        raise SettingsError(
+            f"{ENV_PREFIX}GATE_HTTP_USER and {ENV_PREFIX}GATE_HTTP_PASSWORD are needed for {name} "
+            f"({auth} authentication)"
+        )
+    return HttpGateOpener(
+        name,
+        preset,
+        settings.gate_http_url,
+        door=settings.gate_door,
+        timeout_s=settings.gate_timeout_s,
+        auth=auth,
+        user=settings.gate_http_user,
+        password=password,
+        token=token,
+    )
+
+
+def call_config(settings: Settings, media_port: int) -> CallConfig:
+    """What every gate call needs to know; `media_port` is the port the AudioSocket server really listens on."""
+    advertise = settings.advertise_address
+    if not settings.audiosocket_advertise:
+        advertise = f"{advertise.rsplit(':', 1)[0]}:{media_port}"
+    return CallConfig(
+        app=settings.ari_app,
+        media_address=advertise,
+        media_format=settings.media_format.value,
+        leg=leg_config(settings),
+        policy=dialog_policy(settings),
+        endpoint_template=settings.endpoint_template,
+        caller_id=settings.caller_id,
+        concierge_endpoint=settings.concierge_endpoint.strip(),
+        media_silence_s=settings.media_silence_s,
+    )
+
+
+def operator_console(
+    settings: Settings, subscribe: Callable[[Callable[[dict[str, Any]], None]], object], audit: AuditLog,
+    calls: StasisApp,
+) -> Console | None:
+    """The console at /console, when a password is set; only then does its view of the calls follow the events."""
+    if settings.console_password is None:
+        return None
+    live = LiveCalls()
+    subscribe(live.on_event)
+    secret = settings.console_session_secret
+    key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
+    return Console(
+        user=settings.console_user,
+        password=settings.console_password.get_secret_value(),
+        signer=SessionSigner(key, time.time),
+        guard=LoginGuard(time.monotonic),
+        live=live,
+        audit=audit.query,
+        actions=calls,
+    )

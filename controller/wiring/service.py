@@ -1,0 +1,208 @@
+"""`Service`: what `python -m controller` runs and what the integration tests and the demo start in-process.
+
+ARI client + events websocket, the co-hosted AudioSocket server, the per-call event log, the speech engines
+with their prompt cache, the residents directory and the conversation store. Start and stop are paired; stop
+hands live callers back to the dialplan and closes everything it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from audiosocket.frame_clock import FrameClock
+from audiosocket.server import AudioSocketServer
+from audiosocket.vad_pool import VadPool
+from controller.ari.asterisk import Asterisk
+from controller.ari.client import AriAppReplaced, AriClient
+from controller.calls.deps import CallConfig, CallDeps
+from controller.calls.recovery import sweep
+from controller.calls.runner import CallRunner
+from controller.calls.stasis import StasisApp
+from controller.conversation import prompts
+from controller.conversation.directory import Directory
+from controller.conversation.knowable import directory_phrases
+from controller.ops.http import OpsServer
+from controller.ops.metrics import CallMetrics
+from controller.ops.readiness import readiness_checks
+from controller.records.audit import AuditError
+from controller.records.call_log import JsonlEventLog
+from controller.records.directory_file import LiveDirectory
+from controller.records.resource_journal import ResourceJournal
+from controller.settings import Settings
+from controller.wiring.media import open_leg_vad, speech_engines
+from controller.wiring.parts import (
+    audit_log,
+    call_config,
+    conversation_store,
+    gate_opener,
+    operator_console,
+    understanding,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings, *, runner: type[CallRunner] = CallRunner) -> None:
+        """`runner` runs each call's conversation (a media test may put a script in its place)."""
+        self.settings = settings
+        self._runner = runner
+        password = settings.require_ari().get_secret_value()
+        host, port = settings.bind_host_port
+        self.events = JsonlEventLog(settings.events_file)
+        self.media = AudioSocketServer(host, port)
+        self.frame_clock = FrameClock()  # one 20 ms pass writes every leg's frame (docs/media.md)
+        self.ari = AriClient(
+            settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
+        )
+        self.asterisk = Asterisk(self.ari)
+        self.directory = LiveDirectory(settings.directory, on_reload=self._prewarm)
+        self.speech = speech_engines(settings)
+        self.store = conversation_store(settings)
+        self.vads = VadPool(lambda: open_leg_vad(settings))
+        self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
+        self.audit = audit_log(settings)
+        self.journal = ResourceJournal(settings.resource_journal)
+        self.opener = gate_opener(settings, self.asterisk.send_dtmf)
+        self._purging: asyncio.Task[None] | None = None
+        self.app = StasisApp(self.asterisk, self._call_deps, self.ari.app)
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._events_task: asyncio.Task[None] | None = None
+        self._config: CallConfig | None = None
+        self.ari_reconnects = 0
+        self.audit_usable = False
+        self.metrics = CallMetrics({
+            "portaria_audiosocket_refused": ("AudioSocket connections refused.", lambda: self.media.refused),
+            "portaria_ari_reconnects": ("Times the ARI events socket was reconnected.", lambda: self.ari_reconnects),
+        })
+        self.events.subscribe(self.metrics.observe)
+        console = settings.console_host_port
+        checks = readiness_checks(
+            self.connected, self.ari, self.media, self.speech, audit_usable=lambda: self.audit_usable
+        )
+        self.ops: OpsServer | None = None
+        if console:
+            pages = operator_console(settings, self.events.subscribe, self.audit, self.app)
+            self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
+
+    def _prewarm(self, directory: Directory) -> None:
+        """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""
+        if self.speech.cache is not None:
+            self.speech.prewarm(directory_phrases(directory))
+
+    def _call_deps(self) -> CallDeps:
+        assert self._config is not None
+        return CallDeps(
+            ari=self.asterisk,
+            media=self.media,
+            events=self.events,
+            config=self._config,
+            speech=self.speech,
+            directory=self.directory,
+            store=self.store,
+            vads=self.vads,
+            understanding=self.understanding,
+            audit=self.audit,
+            opener=self.opener,
+            frame_clock=self.frame_clock,
+            runner=self._runner,
+            journal=self.journal,
+        )
+
+    async def start(self) -> None:
+        self.events.open()
+        await self.media.start()
+        if self.speech.cache is None:  # espeak, Azure: the dialog's fixed prompts in memory, a few ms each
+            await self.speech.start(prompts.fixed_phrases())
+        else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
+            await self.speech.start()
+            self.speech.prewarm([*prompts.fixed_phrases(), *directory_phrases(self.directory.current())])
+        await self.vads.warm()
+        try:
+            await self.audit.open()  # an unusable audit path is reported now, not at the first decision
+            self.audit_usable = True
+        except AuditError as error:
+            # Calls still work (visitors reach residents, who can talk to them); no decision can open the gate.
+            log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
+        self._purging = asyncio.create_task(self.audit.keep_purging(), name="audit-purge")
+        self._config = call_config(self.settings, self.media.port)
+        self.journal.leftovers()  # claim it now: a second instance on the same journal must not even start
+        await self.ari.open()
+        self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
+        if self.ops is not None:
+            await self.ops.start()
+
+    async def _run_events(self) -> None:
+        config = self._config
+        assert config is not None
+
+        async def on_connect(reconnected: bool) -> None:
+            self.ari_reconnects += reconnected
+            if not reconnected:  # before any call: what a crashed run of ours left goes first
+                await sweep(
+                    self.asterisk,
+                    self.journal,
+                    concierge_endpoint=self.settings.concierge_endpoint.strip(),
+                    fallback_context=config.fallback_context,
+                )
+                self.journal.start()
+            await self.app.on_connect(reconnected)
+            self.connected.set()
+
+        try:
+            await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
+        except AriAppReplaced as error:
+            self.connected.clear()  # not ready: /readyz says so, and run_until ends the service
+            log.error("%s", error)
+            raise
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait for the events websocket; surfaces a fatal error (e.g. refused credentials) instead of hanging."""
+        assert self._events_task is not None
+        waiter = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait({waiter, self._events_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if self._events_task in done:
+            waiter.cancel()
+            self._events_task.result()
+            raise RuntimeError("ARI events loop ended before connecting")
+        if waiter not in done:
+            waiter.cancel()
+            raise TimeoutError(f"ARI events websocket not connected within {timeout} s")
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set or the events loop fails (e.g. credentials refused)."""
+        assert self._events_task is not None
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopper, self._events_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self._events_task.done():
+            self._events_task.result()
+
+    async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+        self._stop.set()
+        await self.app.shutdown()
+        if self._events_task is not None:
+            # Its outcome was already reported by run_until/wait_connected; here we only wait for it to end.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._events_task, 5)
+        await self.ari.close()
+        await self.media.stop()
+        await self.frame_clock.aclose()
+        await self.store.aclose()
+        await self.vads.aclose()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._purging
+        await self.audit.aclose()
+        await self.opener.aclose()
+        self.speech.close()
+        self.journal.close()
+        self.events.close()
+        log.info("stopped")
+
