@@ -113,6 +113,11 @@ def is_end(event: AriEvent) -> bool:
     return isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed)
 
 
+def hangup_cause(event: AriEvent) -> int | None:
+    """The Q.850 cause of a hang-up or a destroyed channel; None for any other event (StasisEnd has none)."""
+    return event.cause if isinstance(event, ChannelHangupRequest | ChannelDestroyed) else None
+
+
 def channel_id(event: AriEvent) -> str | None:
     """The channel the event is about (a Dial's is the dialled one)."""
     match event:

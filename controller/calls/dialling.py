@@ -30,7 +30,7 @@ from controller.ari.events import (
     Dial,
     StasisStart,
     channel_id,
-    is_end,
+    hangup_cause,
 )
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Unavailable
@@ -125,7 +125,7 @@ async def ring(
 def _shows_busy(event: AriEvent) -> bool:
     if isinstance(event, ChannelStateChange):
         return event.channel.state == BUSY_STATE
-    return is_end(event) and getattr(event, "cause", 0) == CAUSE_BUSY
+    return hangup_cause(event) == CAUSE_BUSY
 
 
 def _dialstatus(dialled: asyncio.Future[AriEvent], busy: asyncio.Future[AriEvent]) -> str:

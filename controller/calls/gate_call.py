@@ -22,28 +22,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from audiosocket.events import EventSink
-from audiosocket.frame_clock import FrameClock
-from audiosocket.media_leg import LegConfig
-from audiosocket.server import AudioSocketServer
-from audiosocket.speech.factory import SpeechEngines
-from audiosocket.vad_pool import VadPool
-from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError
-from controller.ari.events import AriEvent, Channel, ChannelDtmfReceived, ChannelTalkingStarted, channel_id, is_end
+from controller.ari.events import (
+    AriEvent,
+    Channel,
+    ChannelDtmfReceived,
+    ChannelTalkingStarted,
+    channel_id,
+    hangup_cause,
+    is_end,
+)
 from controller.calls import dialling
+from controller.calls.deps import CallDeps
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
 from controller.calls.recovery import JournaledAsterisk
 from controller.calls.runner import CallRunner, LegIO
 from controller.calls.waiters import EventWaiters
-from controller.conversation.dialog import Dialog, DialogPolicy
+from controller.conversation.dialog import Dialog
 from controller.conversation.events import (
     AuditRecord,
     CallStarted,
@@ -58,49 +58,10 @@ from controller.conversation.events import (
     Unavailable,
 )
 from controller.conversation.phases import Conversation
-from controller.conversation.understanding import Understanding
-from controller.records.audit import AuditError, AuditLog
-from controller.records.directory_file import LiveDirectory
-from controller.records.gate_opener import GateContext, GateOpener, GateOpenError
-from controller.records.resource_journal import ResourceJournal
-from controller.records.store import ConversationStore
+from controller.records.audit import AuditError
+from controller.records.gate_opener import GateContext, GateOpenError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CallConfig:
-    app: str
-    media_address: str
-    media_format: str
-    leg: LegConfig
-    policy: DialogPolicy
-    endpoint_template: str = ""
-    caller_id: str = "Portaria"
-    concierge_endpoint: str = ""  # empty: a hand-over ends the call politely instead
-    setup_timeout_s: float = 5.0
-    fallback_context: str = "portaria-fallback"
-    end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
-    media_silence_s: float = 0.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallDeps:
-    ari: AsteriskOps
-    media: AudioSocketServer
-    events: EventSink
-    config: CallConfig
-    speech: SpeechEngines
-    directory: LiveDirectory
-    store: ConversationStore
-    vads: VadPool
-    understanding: Understanding
-    audit: AuditLog
-    opener: GateOpener
-    frame_clock: FrameClock
-    clock: Callable[[], float] = time.monotonic
-    runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
-    journal: ResourceJournal | None = None  # what this call makes in Asterisk, for a restart after a crash
 
 
 @dataclass(eq=False)
@@ -366,7 +327,7 @@ class GateCall:
         elif isinstance(event, ChannelTalkingStarted) and leg is not None and self._media is not None:
             self._media.talking(event.channel.id)
         elif is_end(event) and leg is not None:
-            cause = getattr(event, "cause", "")
+            cause = hangup_cause(event)
             if leg is Leg.GATE and not self.hung_up.is_set():
                 self.emit("hangup", cause=cause, via=type(event).__name__)
                 self.hung_up.set()

@@ -28,7 +28,8 @@ from controller.ari.events import (
     parse_channel,
     parse_event,
 )
-from controller.calls.gate_call import CallDeps, GateCall
+from controller.calls.deps import CallDeps
+from controller.calls.gate_call import GateCall
 from controller.conversation.events import Leg
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from audiosocket.server import AudioSocketServer
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
 from controller.ari.events import Channel, MalformedEvent, channel_id, parse_event
-from controller.calls.gate_call import CallConfig, CallDeps, GateCall
+from controller.calls.deps import CallConfig, CallDeps
+from controller.calls.gate_call import GateCall
 from controller.conversation.dialog import DialogPolicy
 from controller.conversation.events import AuditRecord
 from controller.conversation.rules import RuleUnderstanding

@@ -1,0 +1,58 @@
+"""What a gate call is given: its plain config (from the composition root) and the long-lived parts it uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audiosocket.events import EventSink
+from audiosocket.frame_clock import FrameClock
+from audiosocket.media_leg import LegConfig
+from audiosocket.server import AudioSocketServer
+from audiosocket.speech.factory import SpeechEngines
+from audiosocket.vad_pool import VadPool
+from controller.ari.asterisk import AsteriskOps
+from controller.calls.runner import CallRunner
+from controller.conversation.dialog import DialogPolicy
+from controller.conversation.understanding import Understanding
+from controller.records.audit import AuditLog
+from controller.records.directory_file import LiveDirectory
+from controller.records.gate_opener import GateOpener
+from controller.records.resource_journal import ResourceJournal
+from controller.records.store import ConversationStore
+
+
+@dataclass(frozen=True, slots=True)
+class CallConfig:
+    app: str
+    media_address: str
+    media_format: str
+    leg: LegConfig
+    policy: DialogPolicy
+    endpoint_template: str = ""
+    caller_id: str = "Portaria"
+    concierge_endpoint: str = ""  # empty: a hand-over ends the call politely instead
+    setup_timeout_s: float = 5.0
+    fallback_context: str = "portaria-fallback"
+    end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
+    media_silence_s: float = 0.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallDeps:
+    ari: AsteriskOps
+    media: AudioSocketServer
+    events: EventSink
+    config: CallConfig
+    speech: SpeechEngines
+    directory: LiveDirectory
+    store: ConversationStore
+    vads: VadPool
+    understanding: Understanding
+    audit: AuditLog
+    opener: GateOpener
+    frame_clock: FrameClock
+    clock: Callable[[], float] = time.monotonic
+    runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
+    journal: ResourceJournal | None = None  # what this call makes in Asterisk, for a restart after a crash
