@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from controller.conversation import (
+    AuditRecord,
     CallAction,
     CallStarted,
     CallTarget,
     Conversation,
+    Decision,
     DialogPolicy,
     DialogState,
     Event,
+    How,
+    Intent,
     Leg,
     ResidentAnswered,
     Say,
     UtteranceHeard,
+    VisitorRequest,
 )
 
 POLICY = DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?", concierge_available=True)
@@ -22,6 +27,12 @@ NO_CONCIERGE = DialogPolicy(greeting="Condomínio Apoena, em que posso ajudar?",
 RENATA = CallTarget("Renata Souza", "PJSIP/101")
 DELIVERY = ("sou o joao tenho uma entrega pra renata do cento e um",)
 VISIT = ("meu nome e joao vim visitar o francisco do 301",)
+REQUEST = VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza")
+
+
+def record(decision: Decision, how: How, resident: str = "Renata Souza") -> AuditRecord:
+    """The audit row the DELIVERY call writes."""
+    return AuditRecord("call-1", decision, how, "Joao", Intent.ENTREGA, "101", None, resident)
 
 
 def feed(conversation: Conversation, state: DialogState, *inputs: Event | str) -> tuple[DialogState, list[CallAction]]:

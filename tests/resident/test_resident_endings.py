@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from controller.conversation import (
-    AuditRecord,
     AuditWritten,
     CallStarted,
     CallTarget,
@@ -18,7 +17,6 @@ from controller.conversation import (
     GateOpened,
     Hangup,
     How,
-    Intent,
     Leg,
     LegHungUp,
     OpenGate,
@@ -28,17 +26,10 @@ from controller.conversation import (
     Say,
     Timer,
     UtteranceHeard,
-    VisitorRequest,
     WriteAudit,
 )
 from controller.conversation.resident import distinct_targets
-from tests.resident.drive import RENATA, asking, calling, feed, of_type, said
-
-REQUEST = VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza")
-
-
-def record(decision: Decision, how: How, resident: str = "Renata Souza") -> AuditRecord:
-    return AuditRecord("call-1", decision, how, "Joao", Intent.ENTREGA, "101", None, resident)
+from tests.resident.drive import RENATA, REQUEST, asking, calling, feed, of_type, record, said
 
 
 def test_visitor_hangs_up_while_ringing_cancels_the_dial_and_records_abandoned(conversation: Conversation) -> None:

@@ -37,17 +37,10 @@ from controller.conversation import (
     Timer,
     TimerFired,
     Unavailable,
-    VisitorRequest,
     WriteAudit,
 )
 from controller.conversation.directory import Directory
-from tests.resident.drive import POLICY, RENATA, VISIT, asking, calling, feed, of_type, said
-
-REQUEST = VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza")
-
-
-def record(decision: Decision, how: How, resident: str = "Renata Souza") -> AuditRecord:
-    return AuditRecord("call-1", decision, how, "Joao", Intent.ENTREGA, "101", None, resident)
+from tests.resident.drive import POLICY, RENATA, REQUEST, VISIT, asking, calling, feed, of_type, record, said
 
 
 def test_the_visitor_phase_ends_with_the_first_dial_and_the_reassurance_timer(conversation: Conversation) -> None:
