@@ -31,6 +31,7 @@ import sys
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from audiosocket.protocol import Audio, Decoder, Dtmf, Error, Frame, Hangup, ProtocolError, Uuid, encode
@@ -55,13 +56,17 @@ from controller.tools.phone_options import (
     Say,
 )
 
+FrameListener = Callable[[str, bytes, float], None]
+
 
 class Phone:
     """One call from the test phone; `run()` places it, talks, hangs up and cleans up whatever it created."""
 
     def __init__(
-        self, ari: AriClient, options: PhoneOptions, *, out: TextIO | None = None, sound: SoundCard | None = None
+        self, ari: AriClient, options: PhoneOptions, *, out: TextIO | None = None, sound: SoundCard | None = None,
+        listener: FrameListener | None = None,
     ) -> None:
+        """`listener` is told of every audio frame heard ("in") and sent ("out"), with its monotonic time."""
         self.ari = ari
         self.asterisk = Asterisk(ari)
         self.options = options
@@ -75,6 +80,10 @@ class Phone:
         self.audio_channel_id = f"{self.tag}-audio" if self.local else self.gate_channel_id
         self.line_channel_id = f"{self.tag}-line"
         self.report = PhoneReport()
+        self.listener = listener
+        self.answered_at: float | None = None
+        """Monotonic time the gate side answered (local mode), for timing what the caller hears from then on."""
+        self.answered = asyncio.Event()
         self._t0 = time.monotonic()
         self._ended = asyncio.Event()
         self._turn_over = asyncio.Event()
@@ -93,6 +102,12 @@ class Phone:
 
     def hangup(self) -> None:
         self._end("phone")
+
+    async def say(self, pcm: bytes) -> None:
+        """Say `pcm` (8 kHz slin) now, in 20 ms frames on the phone's clock; returns once the last frame is sent."""
+        self._said.clear()
+        self._speech.extend(split_frames(pcm))
+        await self._said.wait()
 
     def press(self, digits: str) -> None:
         """Send keypad digits now (from stdin, or a test)."""
@@ -190,6 +205,8 @@ class Phone:
             timeout=ANSWER_TIMEOUT_S,
         )
         await answered  # StasisStart of our half: the gate side was answered
+        self.answered_at = time.monotonic()
+        self.answered.set()
         await self.asterisk.add_to_bridge(self.tag, [self.line_channel_id])
         self._log(f"answered: gate channel {self.gate_channel_id}")
 
@@ -254,6 +271,8 @@ class Phone:
         match frame:
             case Audio(pcm=pcm, sample_rate=rate) if rate == RATE:
                 self.report.bytes_in += len(pcm)
+                if self.listener is not None:
+                    self.listener("in", pcm, now)
                 if self._recorder is not None:
                     self._recorder.write(pcm, now)
                 if self.sound is not None:
@@ -293,6 +312,8 @@ class Phone:
                 else:
                     frame = silence
                 writer.write(encode(Audio(frame, RATE)))
+                if self.listener is not None:
+                    self.listener("out", frame, time.monotonic())
                 self.report.bytes_out += len(frame)
                 await writer.drain()
         except ConnectionError:
@@ -316,9 +337,7 @@ class Phone:
             match step:
                 case Say(name=name, pcm=pcm):
                     self._log(f"saying {name} ({step.seconds:.2f} s)", step=True)
-                    self._said.clear()
-                    self._speech.extend(split_frames(pcm))
-                    await self._said.wait()
+                    await self.say(pcm)
                 case Press(digits=digits):
                     await self._press(digits)
         if self.options.linger_s is not None:

@@ -12,6 +12,8 @@ import pytest
 
 from controller.ari.client import AriClient
 from controller.tools.phone import Phone, PhoneOptions, Press, Say, load_wav, run_phone
+from controller.tools.phone_ear import Ear
+from controller.tools.phone_timing import prompts, reply_after, speech_span
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
@@ -109,3 +111,39 @@ async def test_the_command_calls_directly_and_hangs_up_after_max_seconds(
     first, last = voiced_span_s(samples, rate)
     assert abs((last - first) - _greeting_voiced_s(service)) < 0.15
     await _nothing_left(service, start["channel"].removesuffix("-gate"), start["call_id"])
+
+
+async def test_the_phone_times_what_the_caller_hears_greeting_then_reply(
+    service: Service, watcher: EventWatcher
+) -> None:
+    ear = Ear()
+    hello = load_wav(HELLO)
+    async with _phone_ari(service) as ari:
+        phone = Phone(ari, PhoneOptions(max_seconds=60), out=io.StringIO(), listener=ear)
+        running = asyncio.create_task(phone.run())
+        try:
+            await asyncio.wait_for(phone.answered.wait(), 30)
+            assert phone.answered_at is not None
+            assert await ear.quiet_for(1.0, after=phone.answered_at, timeout_s=30), "a greeting, then silence"
+            mark = len(ear.sent)
+            await phone.say(hello)
+            span = speech_span(ear.sent[mark:])
+            assert span is not None
+            assert await ear.quiet_for(1.5, after=span[1], timeout_s=30), "a reply, then silence"
+        finally:
+            phone.hangup()
+            await asyncio.wait_for(running, 15)
+    start = await watcher.wait_for("stasis_start", channel=phone.gate_channel_id)
+    await watcher.wait_for("call_end", call_id=start["call_id"])
+
+    found = prompts(ear.heard)
+    greeting = found[0]
+    assert 0 < greeting.start - phone.answered_at < 1.0, "the greeting starts right after the answer"
+    assert abs(greeting.seconds - _greeting_voiced_s(service)) < 0.3, greeting
+    # What the phone said: from its first to its last voiced frame sent, as long as the WAV's voiced span.
+    first, last = voiced_span_s(np.frombuffer(hello, dtype=np.int16), 8000)
+    assert abs((span[1] - span[0]) - (last - first)) < 0.1, span
+    # The reply: heard after the caller stopped talking; nothing was said while the caller waited or talked.
+    reply = reply_after(span[1], found)
+    assert reply is not None and reply.start - span[1] < 10, (span, found)
+    assert [p for p in found if p.start < span[1]] == [greeting], found
