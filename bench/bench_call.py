@@ -34,7 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_e2e import CONTEXT, RESULTS, machine, make_settings, replace_section, testbed_env, warm_up  # noqa: E402
+from bench_e2e import (  # noqa: E402
+    CONTEXT,
+    RESULTS,
+    latest_run,
+    machine,
+    make_settings,
+    replace_section,
+    testbed_env,
+    warm_up,
+)
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import Timeline, timeline  # noqa: E402
@@ -139,12 +148,9 @@ def table(result: dict[str, Any]) -> list[str]:
 
 
 def write_docs(result: dict[str, Any]) -> None:
-    m = result["machine"]
     lines = [
         MARK_BEGIN,
-        f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, visitor `{result['args']['utterance']}`, "
-        f"settings `{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, "
-        f"raw: `{result['file']}`.",
+        latest_run(result, f"visitor `{result['args']['utterance']}`"),
         "",
         *table(result),
         MARK_END,

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_e2e import RESULTS, machine, replace_section, testbed_env  # noqa: E402
+from bench_e2e import RESULTS, latest_run, machine, replace_section, testbed_env  # noqa: E402
 
 from controller.ari.client import AriClient, AriError  # noqa: E402
 from controller.tools.phone_audio import RATE  # noqa: E402
@@ -362,13 +362,10 @@ def table(levels: list[dict[str, Any]]) -> list[str]:
 
 
 def write_docs(result: dict[str, Any]) -> None:
-    m = result["machine"]
+    console = ["console served and watched"] if result["watch_console"] else []
     lines = [
         MARK_BEGIN,
-        f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, settings "
-        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`"
-        f"{', console served and watched' if result['watch_console'] else ''}, raw: `{result['file']}`. "
-        "Times in ms, median (min-max, n).",
+        latest_run(result, *console) + " Times in ms, median (min-max, n).",
         "",
         *table(result["levels"]),
         "",

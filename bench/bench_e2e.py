@@ -241,13 +241,9 @@ def table(levels: list[dict[str, Any]]) -> list[str]:
 
 
 def write_docs(result: dict[str, Any]) -> None:
-    m = result["machine"]
     lines = [
         MARK_BEGIN,
-        f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, settings "
-        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, experiments "
-        f"`{', '.join(result['args']['experiments']) or 'none'}`, raw: `{result['file']}`. "
-        "Times in ms.",
+        latest_run(result, f"experiments `{', '.join(result['args']['experiments']) or 'none'}`") + " Times in ms.",
         "",
         *table(result["levels"]),
         "",
@@ -256,6 +252,16 @@ def write_docs(result: dict[str, Any]) -> None:
         MARK_END,
     ]
     replace_section(lines)
+
+
+def latest_run(result: dict[str, Any], *details: str) -> str:
+    """The line that opens a bench's docs section: when, on what machine, with which settings, where the raw is."""
+    m = result["machine"]
+    settings = json.dumps(result["overrides"]) if result["overrides"] else "defaults"
+    return ", ".join([
+        f"Latest run: {result['started']}", f"{m['nproc']} x {m['cpu']}", *details, f"settings `{settings}`",
+        f"raw: `{result['file']}`",
+    ]) + "."
 
 
 def replace_section(lines: list[str], docs: Path = DOCS) -> None:

@@ -35,7 +35,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_call import LEAD_S, spread  # noqa: E402
-from bench_e2e import CONTEXT, RESULTS, machine, make_settings, replace_section, testbed_env, warm_up  # noqa: E402
+from bench_e2e import (  # noqa: E402
+    CONTEXT,
+    RESULTS,
+    latest_run,
+    machine,
+    make_settings,
+    replace_section,
+    testbed_env,
+    warm_up,
+)
 
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import timeline  # noqa: E402
@@ -234,12 +243,9 @@ def table(result: dict[str, Any]) -> list[str]:
 
 
 def write_docs(result: dict[str, Any]) -> None:
-    m = result["machine"]
     lines = [
         MARK_BEGIN,
-        f"Latest run: {result['started']}, {m['nproc']} x {m['cpu']}, {result['args']['calls']} calls at once for "
-        f"{result['args']['minutes']} min, settings "
-        f"`{json.dumps(result['overrides']) if result['overrides'] else 'defaults'}`, raw: `{result['file']}`.",
+        latest_run(result, f"{result['args']['calls']} calls at once for {result['args']['minutes']} min"),
         "",
         *table(result),
         MARK_END,
