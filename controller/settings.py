@@ -99,11 +99,11 @@ class Settings(BaseSettings):
     )
     media_format: MediaFormat = Field(default=MediaFormat.SLIN, description="slin (8 kHz) or slin16 (16 kHz).")
     media_silence_s: float = Field(
-        default=0.0,
+        default=3.0,
         ge=0,
         description="A caller Asterisk hears talking (TALK_DETECT) while no audio of theirs reaches the "
-        "AudioSocket server for this long: the leg is broken and the visitor is handed over (3 is a good "
-        "value). 0: off, the default until TALK_DETECT's effect on the audio is understood (docs/reliability.md).",
+        "AudioSocket server for this long: the leg is broken and the visitor is handed over. 0: off "
+        "(the talk detector leaves the audio untouched, docs/reliability.md).",
     )
     # Turn detection and barge-in (audiosocket/endpointing.py; defaults measured in docs/media.md).
     vad_engine: Literal["silero", "webrtc"] = Field(

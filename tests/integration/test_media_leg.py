@@ -307,3 +307,39 @@ async def test_prompts_after_idle_keep_their_length_and_spacing(
     spacing = segments[1][0] - segments[0][0]
     assert all(abs(length - 1.0) <= 0.06 for length in lengths), segments
     assert abs(spacing - (starts[1] - starts[0])) <= 0.06, (segments, starts)
+
+
+async def _utterance_received(make_settings: Callable[..., Any], media_silence_s: float) -> bytes:
+    """The audio of one committed utterance as our AudioSocket server received it, in a call of its own."""
+    scripted, heard = Scripted(), bytearray()
+
+    async def keep(leg: MediaLeg) -> None:
+        async for event in leg:
+            if isinstance(event, UtteranceEnded):
+                heard.extend(event.pcm)
+
+    scripted.script = keep
+    service = Service(make_settings(media_silence_s=media_silence_s), runner=scripted.runner())
+    await service.start()
+    watcher = EventWatcher(service)
+    try:
+        await service.wait_connected()
+        visitor = SimulatedVisitor("visitor-k-entrega-202", f"m-{uuid.uuid4().hex[:8]}", lead_s=1)
+        call_id, channel_id = await start_call(service, watcher, visitor)
+        await watcher.wait_for("speech_end", call_id=call_id, timeout=30)
+        await asyncio.sleep(0.5)  # the turn's audio is handed to the script
+        await hang_up(service, watcher, call_id, channel_id)
+    finally:
+        watcher.close()
+        await service.stop()
+    return bytes(heard)
+
+
+async def test_the_talk_detector_leaves_the_audio_we_receive_untouched(make_settings: Callable[..., Any]) -> None:
+    """Silent-media detection sets TALK_DETECT on the caller's channel (tests/integration/test_media_faults.py
+    shows it firing); the recogniser must get the very same samples with it as without it."""
+    without = await _utterance_received(make_settings, 0.0)
+    with_detector = await _utterance_received(make_settings, 3.0)
+
+    assert len(without) > 8000 * 2, "a whole utterance was received"
+    assert with_detector == without
