@@ -1,4 +1,4 @@
-"""The resident phase of real gate calls against the real Asterisk (issue 6, "Done when").
+"""The resident phase of real gate calls against the real Asterisk.
 
 A simulated visitor speaks committed fixtures through the real media and Whisper; the language model is a local
 fake at its HTTP boundary (tests/support/fake_llm.py) so the visitor phase reliably reaches CallResident.

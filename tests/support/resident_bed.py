@@ -1,11 +1,11 @@
-"""The resident phase against the real Asterisk: a Portaria service of its own, a visitor who speaks two
+"""The resident phase against the real Asterisk: a Portaria service of its own, a visitor who speaks
 committed fixtures, residents simulated in the dialplan, and listeners on the gate side.
 
 - The service runs on its own Stasis app (``portaria-resident``, entered through ``from-gate-resident``), so
   these tests and the other integration tests never take each other's app.
 - The visitor's words go through the real AudioSocket, VAD and Whisper; only the language model, a cloud
   service, is replaced at its HTTP boundary (:mod:`tests.support.fake_llm`): a turn with nothing known yet is
-  read as "João, a delivery for Renata in 101", any later turn as a yes.
+  read as "João, a delivery for Renata in 101" (what the default visitor says), any later turn as a yes.
 - The gate side: the visitor's Local ``;2`` half is watched through a second ARI app of the test (DTMF the
   opener sends arrives there as ChannelDtmfReceived), and an HTTP opener's request reaches :class:`Webhook`.
 """
@@ -201,12 +201,15 @@ async def visitor_calls(
     service: Service,
     watcher: EventWatcher,
     *,
-    first: str = "visitor-entrega-101",
-    second: str = "resident-sim",
-    lead_s: int = 5,
+    first: str = "visitor-k-entrega-101",
+    second: str = "noise-1s",
+    lead_s: int = 3,
     gap_s: int = 10,
 ) -> GateCallHandle:
-    """A visitor at the gate who says `first`, then (after `gap_s`) `second`, e.g. the yes to the confirmation."""
+    """A visitor at the gate who says `first`, then (after `gap_s`) `second`, e.g. the yes to a confirmation.
+
+    By default the whole request in one clear breath, which the fake model reads as it is said (João, a delivery
+    for Renata in 101), so the resident is rung at once; then only street noise."""
     tag = uuid.uuid4().hex[:10]
     gate_channel, visitor_channel = f"rtest-{tag}", f"rtest-{tag}-visitor"
     await service.ari.post(
