@@ -5,7 +5,8 @@ PORTARIA_CONSOLE_PASSWORD is set:
   ``/console/events``): step, resident being rung, decision, the transcript of both legs as it happens, and
   per call a button to hang up and one to hand the visitor to the concierge;
 - ``/console/calls/<id>``: one call's transcript and its timeline (a waterfall of each leg's events);
-- ``/console/audit``: the decisions log, by date, apartment and name; ``/console/audit.csv`` exports it.
+- ``/console/audit``: the decisions log searched (in SQL) by days, apartment and name; ``/console/audit.csv``
+  exports the same search, every match.
 
 Every page needs a login (:mod:`controller.ops.auth`): a session cookie (HttpOnly, SameSite=Strict) and, on
 every action, the session's CSRF token. No secret is ever written into a page or a URL. Pages are rendered
@@ -20,16 +21,17 @@ import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from controller.ops.audit_page import audit_page, parse_search
 from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
 from controller.ops.live import LiveCalls
-from controller.ops.pages import audit_page, call_page, calls_page, login_page
-from controller.records.audit import AuditEntry, write_csv
+from controller.ops.pages import call_page, calls_page, login_page
+from controller.records.audit import AuditError, AuditPage, AuditSearch, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ STATIC = Path(__file__).with_name("static")
 AUDIT_LIMIT = 500
 PING_S = 15.0
 
-AuditQuery = Callable[[datetime | None, int | None], Awaitable[list[AuditEntry]]]
+AuditSearcher = Callable[[AuditSearch, int | None], Awaitable[AuditPage]]  # SqliteAuditLog.search
 
 
 class CallActions(Protocol):
@@ -58,12 +60,15 @@ class Console:
         signer: SessionSigner,
         guard: LoginGuard,
         live: LiveCalls,
-        audit: AuditQuery,
+        audit: AuditSearcher,
         actions: CallActions,
+        zone: tzinfo,
     ) -> None:
+        """`zone`: where the pages show times and where the days of a search begin and end."""
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
+        self._zone = zone
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -182,33 +187,34 @@ class Console:
 
     async def _audit_page(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
-        filters, entries = await self._filtered(request)
-        return _html(audit_page(entries, filters, csrf=self._signer.csrf(session), user=session.user))
+        filters, search, error = parse_search(request.query, self._zone)
+        found = None
+        if search is not None:
+            try:
+                found = await self._audit(search, AUDIT_LIMIT)
+            except AuditError as failure:
+                log.error("console: the decisions log cannot be read: %s", failure)
+                error = "Não foi possível ler o registro de decisões agora. Tente de novo em instantes."
+        page = audit_page(found, filters, error=error, zone=self._zone, csrf=self._signer.csrf(session),
+                          user=session.user)
+        return _html(page, status=200 if found is not None else 400 if search is None else 503)
 
     async def _audit_csv(self, request: web.Request) -> web.Response:
         self._viewing(request)
-        _, entries = await self._filtered(request)
+        _, search, error = parse_search(request.query, self._zone)
+        if search is None:
+            raise web.HTTPBadRequest(text=error)
+        try:
+            found = await self._audit(search, None)  # the whole search, not the page's first rows
+        except AuditError as failure:
+            log.error("console: the decisions log cannot be read: %s", failure)
+            raise web.HTTPServiceUnavailable(text="Não foi possível ler o registro de decisões agora.") from None
         out = io.StringIO()
-        write_csv(entries, out)
+        write_csv(found.entries, out)
         return web.Response(
             text=out.getvalue(), content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="portaria-decisoes.csv"'},
         )
-
-    async def _filtered(self, request: web.Request) -> tuple[dict[str, str], list[AuditEntry]]:
-        filters = {key: request.query.get(key, "").strip() for key in ("since", "apartment", "name")}
-        try:
-            since = datetime.fromisoformat(filters["since"]).replace(tzinfo=UTC) if filters["since"] else None
-        except ValueError:
-            raise web.HTTPBadRequest(text="Data inválida: use AAAA-MM-DD.") from None
-        entries = await self._audit(since, AUDIT_LIMIT)
-        apartment, name = filters["apartment"].lower(), filters["name"].lower()
-        found = [
-            e for e in reversed(entries)
-            if (not apartment or e.apartment.lower() == apartment)
-            and (not name or name in e.visitor_name.lower() or name in e.resident.lower())
-        ]
-        return filters, found
 
 
 def _html(body: str, status: int = 200) -> web.Response:

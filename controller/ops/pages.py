@@ -1,52 +1,20 @@
-"""The console's pages, rendered to HTML strings (pt-BR). Everything that came from a call or a person is escaped."""
+"""The console's login, calls and call pages, rendered to HTML strings (pt-BR). Everything that came from a call or
+a person is escaped. The decisions page: :mod:`audit_page`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
 
+from controller.ops.layout import alert, csrf_field, page
 from controller.ops.live import CallView
-from controller.records.audit import AuditEntry
-
-DECISION_LABELS = {
-    "authorised": "liberado",
-    "denied": "recusado",
-    "no_answer": "morador não atendeu",
-    "no_decision": "sem decisão",
-    "transferred": "transferido",
-    "abandoned": "visitante desligou",
-    "error": "erro",
-}
-
-
-def _page(title: str, body: str, *, user: str = "", csrf: str = "") -> str:
-    nav = ""
-    if user:
-        nav = (
-            '<nav><a href="/console">Chamadas</a> <a href="/console/audit">Decisões</a>'
-            f'<form method="post" action="/console/logout" class="inline">{_csrf(csrf)}'
-            f'<button type="submit">Sair ({escape(user)})</button></form></nav>'
-        )
-    return (
-        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
-        f"<title>{escape(title)} · Portaria</title>"
-        '<link rel="stylesheet" href="/console/static/console.css">'
-        '<script src="/console/static/console.js" defer></script></head>'
-        f"<body><header><h1>Portaria</h1>{nav}</header><main>{body}</main></body></html>"
-    )
-
-
-def _csrf(token: str) -> str:
-    return f'<input type="hidden" name="csrf" value="{escape(token)}">' if token else ""
 
 
 def login_page(error: str) -> str:
-    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return _page(
+    return page(
         "Entrar",
-        f"<h2>Entrar</h2>{alert}"
+        f"<h2>Entrar</h2>{alert(error)}"
         '<form method="post" action="/console/login" class="login">'
         '<label>Usuário <input name="user" autocomplete="username" required></label>'
         '<label>Senha <input name="password" type="password" autocomplete="current-password" required></label>'
@@ -67,9 +35,9 @@ def _actions(view: CallView, csrf: str) -> str:
         return ""
     cid = escape(view.call_id)
     return (
-        f'<form method="post" action="/console/calls/{cid}/hangup" class="inline">{_csrf(csrf)}'
+        f'<form method="post" action="/console/calls/{cid}/hangup" class="inline">{csrf_field(csrf)}'
         '<button type="submit" class="danger">Desligar</button></form>'
-        f'<form method="post" action="/console/calls/{cid}/handover" class="inline">{_csrf(csrf)}'
+        f'<form method="post" action="/console/calls/{cid}/handover" class="inline">{csrf_field(csrf)}'
         '<button type="submit">Transferir para a portaria</button></form>'
     )
 
@@ -98,7 +66,7 @@ def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int) -> str:
         + ("".join(_call_card(c, csrf) for c in ended) or '<p class="empty">Nenhuma ainda.</p>')
         + "</div>"
     )
-    return _page("Chamadas", body, user=user, csrf=csrf)
+    return page("Chamadas", body, user=user, csrf=csrf, here="/console")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,27 +151,4 @@ def call_page(view: CallView, *, csrf: str, user: str, seq: int) -> str:
         f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf)}'
         f"<h2>Linha do tempo</h2>{_waterfall(view)}</div>"
     )
-    return _page(f"Chamada {view.call_id}", body, user=user, csrf=csrf)
-
-
-def audit_page(entries: list[AuditEntry], filters: dict[str, str], *, csrf: str, user: str) -> str:
-    def field(name: str, label: str, kind: str = "text") -> str:
-        return f'<label>{label} <input name="{name}" type="{kind}" value="{escape(filters.get(name, ""))}"></label>'
-
-    query = escape(urlencode({k: v for k, v in filters.items() if v}))
-    rows = "".join(
-        f"<tr><td>{escape(e.time[:19].replace('T', ' '))}</td><td>{escape(e.apartment)}"
-        f"{escape(' bloco ' + e.block) if e.block else ''}</td><td>{escape(e.visitor_name)}</td>"
-        f"<td>{escape(e.intent)}</td><td>{escape(e.resident)}</td>"
-        f"<td>{escape(DECISION_LABELS.get(e.decision, e.decision))}</td><td>{escape(e.how)}</td></tr>"
-        for e in entries
-    )
-    body = (
-        '<h2>Decisões</h2><form method="get" action="/console/audit" class="filters">'
-        f'{field("since", "Desde", "date")}{field("apartment", "Apartamento")}{field("name", "Nome")}'
-        f'<button type="submit">Filtrar</button> <a href="/console/audit.csv?{query}">Exportar CSV</a></form>'
-        '<table class="audit"><thead><tr><th>Quando (UTC)</th><th>Apartamento</th><th>Visitante</th>'
-        "<th>Motivo</th><th>Morador</th><th>Decisão</th><th>Como</th></tr></thead>"
-        f"<tbody>{rows or '<tr><td colspan=7>Nenhuma decisão.</td></tr>'}</tbody></table>"
-    )
-    return _page("Decisões", body, user=user, csrf=csrf)
+    return page(f"Chamada {view.call_id}", body, user=user, csrf=csrf)

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Protocol, TextIO, TypeVar
 
@@ -82,6 +82,59 @@ def write_csv(entries: list[AuditEntry], out: TextIO) -> None:
         writer.writerow(["" if getattr(entry, name) is None else getattr(entry, name) for name in COLUMNS])
 
 
+@dataclass(frozen=True, slots=True)
+class AuditSearch:
+    """Which decisions to find; every criterion is optional and they all apply together."""
+
+    day_from: date | None = None  # inclusive: from the start of this day in `zone`
+    day_to: date | None = None  # inclusive: up to the end of this day in `zone`
+    apartment: str = ""  # exact
+    name: str = ""  # a piece of the visitor's or the resident's name, in any case
+    since: datetime | None = None  # an instant (the audit command's --since)
+    zone: tzinfo = UTC  # where days begin and end: the zone the times are shown in
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: list[AuditEntry]  # newest first, at most the limit asked for
+    total: int  # how many records the search matches in all
+
+
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (ESCAPE LIKE_ESCAPE) finding `text` anywhere, with its %, _ and escape taken literally."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return f"%{text}%"
+
+
+def search_where(search: AuditSearch) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause of `search` and its arguments. Names are compared casefolded by the connection's
+    casefold() (SQLite's own LIKE ignores case for ASCII letters only: 'JOÃO' would miss 'João')."""
+    clauses, arguments = ["1 = 1"], list[str]()
+    starts = [moment for moment in (search.since, _day_start(search.day_from, search.zone)) if moment is not None]
+    if starts:
+        clauses.append("time >= ?")
+        arguments.append(_iso(max(starts)))
+    if search.day_to is not None and search.day_to < date.max:
+        clauses.append("time < ?")
+        arguments.append(_iso(datetime.combine(search.day_to + timedelta(days=1), time.min, tzinfo=search.zone)))
+    if search.apartment:
+        clauses.append("apartment = ?")
+        arguments.append(search.apartment)
+    if search.name:
+        like = f"LIKE ? ESCAPE '{LIKE_ESCAPE}'"
+        clauses.append(f"(casefold(visitor_name) {like} OR casefold(resident) {like})")
+        arguments += [like_pattern(search.name.casefold())] * 2
+    return " AND ".join(clauses), tuple(arguments)
+
+
+def _day_start(day: date | None, zone: tzinfo) -> datetime | None:
+    return None if day is None else datetime.combine(day, time.min, tzinfo=zone)
+
+
 class AuditLog(Protocol):
     async def write(
         self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
@@ -99,6 +152,10 @@ class AuditLog(Protocol):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _casefold(text: str | None) -> str | None:
+    return text.casefold() if isinstance(text, str) else None
 
 
 def _iso(moment: datetime) -> str:
@@ -179,15 +236,25 @@ class SqliteAuditLog:
             await asyncio.sleep(every_s)
 
     async def query(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
-        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions WHERE time >= ? ORDER BY time DESC, id DESC"
-        arguments: tuple[object, ...] = (_iso(since) if since else "",)
-        if limit is not None:
-            sql += " LIMIT ?"
-            arguments += (limit,)
+        found = await self.search(AuditSearch(since=since), limit)
+        return list(reversed(found.entries))
 
-        def select() -> list[AuditEntry]:
-            rows = self._connection().execute(sql, arguments).fetchall()
-            return [AuditEntry(*row) for row in reversed(rows)]
+    async def search(self, search: AuditSearch, limit: int | None = None) -> AuditPage:
+        """The records `search` matches, newest first (at most `limit` of them), and how many match in all."""
+        where, arguments = search_where(search)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions WHERE {where} ORDER BY time DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+
+        def select() -> AuditPage:
+            db = self._connection()
+            db.execute("BEGIN")  # one read snapshot: the count and the rows see the same records
+            try:
+                total = db.execute(f"SELECT COUNT(*) FROM decisions WHERE {where}", arguments).fetchone()[0]
+                rows = db.execute(sql, arguments).fetchall()
+            finally:
+                db.rollback()
+            return AuditPage([AuditEntry(*row) for row in rows], int(total))
 
         return await self._run(select)
 
@@ -224,6 +291,7 @@ class SqliteAuditLog:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=5.0)
+        db.create_function("casefold", 1, _casefold, deterministic=True)
         try:
             db.execute("PRAGMA synchronous=FULL")
             if not self._readonly:

@@ -7,6 +7,7 @@ conversation a :class:`~controller.conversation.dialog.DialogPolicy` and a call 
 are also what the tools (chat, check, demo) use, so a tool and the service never build the same thing two ways.
 """
 
+from controller.wiring.console import operator_console
 from controller.wiring.media import (
     azure_problems,
     kokoro_installed,
@@ -23,7 +24,6 @@ from controller.wiring.parts import (
     dialog_policy,
     gate_opener,
     llm_config,
-    operator_console,
     understanding,
 )
 from controller.wiring.service import Service

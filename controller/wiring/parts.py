@@ -1,23 +1,15 @@
 """Settings -> the call's configs and the long-lived parts around it: dialog policy, understanding, stores, gate
-opener, the operator console."""
+opener (the operator console: `console`)."""
 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
-from collections.abc import Callable
-from typing import Any
 
 from controller.calls.deps import CallConfig
-from controller.calls.stasis import StasisApp
 from controller.conversation.dialog import DialogPolicy
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
-from controller.ops.auth import LoginGuard, SessionSigner
-from controller.ops.console import Console
-from controller.ops.live import LiveCalls
-from controller.records.audit import AuditLog, SqliteAuditLog
+from controller.records.audit import SqliteAuditLog
 from controller.records.gate_opener import (
     PRESETS,
     Auth,
@@ -136,26 +128,4 @@ def call_config(settings: Settings, media_port: int) -> CallConfig:
         caller_id=settings.caller_id,
         concierge_endpoint=settings.concierge_endpoint.strip(),
         media_silence_s=settings.media_silence_s,
-    )
-
-
-def operator_console(
-    settings: Settings, subscribe: Callable[[Callable[[dict[str, Any]], None]], object], audit: AuditLog,
-    calls: StasisApp,
-) -> Console | None:
-    """The console at /console, when a password is set; only then does its view of the calls follow the events."""
-    if settings.console_password is None:
-        return None
-    live = LiveCalls()
-    subscribe(live.on_event)
-    secret = settings.console_session_secret
-    key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
-    return Console(
-        user=settings.console_user,
-        password=settings.console_password.get_secret_value(),
-        signer=SessionSigner(key, time.time),
-        guard=LoginGuard(time.monotonic),
-        live=live,
-        audit=audit.query,
-        actions=calls,
     )

@@ -31,15 +31,9 @@ from controller.records.call_log import JsonlEventLog
 from controller.records.directory_file import LiveDirectory
 from controller.records.resource_journal import ResourceJournal
 from controller.settings import Settings
+from controller.wiring.console import operator_console
 from controller.wiring.media import open_leg_vad, speech_engines
-from controller.wiring.parts import (
-    audit_log,
-    call_config,
-    conversation_store,
-    gate_opener,
-    operator_console,
-    understanding,
-)
+from controller.wiring.parts import audit_log, call_config, conversation_store, gate_opener, understanding
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +66,27 @@ class Bed:
 
 
 @asynccontextmanager
+async def serving(pages: Console) -> AsyncIterator[str]:
+    server = OpsServer("127.0.0.1", 0, CallMetrics(), {}, pages.routes)
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+
+
+@asynccontextmanager
 async def console(tmp_path: Path) -> AsyncIterator[Bed]:
     live, actions = LiveCalls(), Actions()
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
-        live=live, audit=audit.query, actions=actions,
+        live=live, audit=audit.search, actions=actions, zone=UTC,
     )
-    server = OpsServer("127.0.0.1", 0, CallMetrics(), {}, pages.routes)
-    await server.start()
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            yield Bed(f"http://127.0.0.1:{server.port}", live, actions, audit, http)
+        async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            yield Bed(url, live, actions, audit, http)
     finally:
-        await server.stop()
         await audit.aclose()
 
 
@@ -103,7 +111,9 @@ async def test_every_page_needs_a_login_and_a_wrong_password_is_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with console(tmp_path) as bed:
-        for path in ("/console", "/console/audit", "/console/audit.csv", "/console/calls/x"):
+        for path in (
+            "/console", "/console/audit", "/console/audit.csv", "/console/calls/x",
+        ):
             response = await bed.http.get(bed.url + path, allow_redirects=False)
             assert (response.status, response.headers["Location"]) == (303, "/console/login"), path
         assert (await bed.http.get(bed.url + "/console/events")).status == 401
@@ -203,26 +213,70 @@ async def test_an_action_needs_the_sessions_csrf_token(tmp_path: Path, caplog: p
         assert bed.actions.done == [("hand_over", "c3"), ("hang_up", "zz")]
 
 
-async def test_the_decisions_log_filters_and_exports(tmp_path: Path) -> None:
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_decisions_log_filters_and_exports_the_same_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("controller.ops.console.AUDIT_LIMIT", 2)  # the page shows 2; the export, every match
     async with console(tmp_path) as bed:
-        for call_id, decision, apartment, visitor in (
-            ("a1", Decision.AUTHORISED, "101", "João"), ("a2", Decision.DENIED, "202", "Maria"),
+        clock = Clock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+        audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=3650, clock=clock)
+        for call_id, day, decision, apartment, visitor in (
+            ("a1", 1, Decision.AUTHORISED, "101", "João"), ("a2", 2, Decision.DENIED, "202", "Maria"),
+            ("a3", 3, Decision.AUTHORISED, "101", "Pedro"), ("a4", 4, Decision.NO_ANSWER, "101", "Ana"),
         ):
+            clock.now = datetime(2026, 12, day, 12, tzinfo=UTC)
             record = AuditRecord(call_id, decision, How.DTMF, visitor, Intent.ENTREGA, apartment, None, "Renata Souza")
-            await bed.audit.write(record)
+            await audit.write(record)
+        await audit.aclose()
         await bed.login()
-        everything = await (await bed.http.get(bed.url + "/console/audit")).text()
-        assert "João" in everything and "Maria" in everything and "liberado" in everything
-        only = await (await bed.http.get(bed.url + "/console/audit", params={"apartment": "202"})).text()
-        assert "Maria" in only and "João" not in only
-        by_name = await (await bed.http.get(bed.url + "/console/audit", params={"name": "joão"})).text()
+
+        async def page(**query: str) -> str:
+            response = await bed.http.get(bed.url + "/console/audit", params=query)
+            assert response.status == 200
+            return await response.text()
+
+        everything = await page()
+        assert "mostrando 2 de 4" in everything and "Ana" in everything and "Pedro" in everything
+        assert "João" not in everything  # newest first: the oldest is past the page's limit
+        only = await page(apartment="202")
+        assert "Maria" in only and "João" not in only and "mostrando 1 de 1" in only
+        by_name = await page(name="JOÃO")
         assert "João" in by_name and "Maria" not in by_name
-        bad = await bed.http.get(bed.url + "/console/audit", params={"since": "ontem"})
-        assert bad.status == 400
+        days = await page(**{"from": "2026-12-02", "to": "2026-12-03"})
+        assert "Maria" in days and "Pedro" in days and "Ana" not in days and "mostrando 2 de 2" in days
+        assert 'value="2026-12-02"' in days  # the filters are shown as typed
         exported = await bed.http.get(bed.url + "/console/audit.csv", params={"apartment": "101"})
         rows = (await exported.text()).splitlines()
         assert exported.headers["Content-Type"].startswith("text/csv")
-        assert rows[0].startswith("time,gate,call_id,decision") and len(rows) == 2 and ",a1,authorised," in rows[1]
+        assert rows[0].startswith("time,gate,call_id,decision")
+        assert [row.split(",")[2] for row in rows[1:]] == ["a4", "a3", "a1"]  # all three, beyond the page's 2
+        dated = await bed.http.get(bed.url + "/console/audit.csv", params={"from": "2026-12-04"})
+        assert [row.split(",")[2] for row in (await dated.text()).splitlines()[1:]] == ["a4"]
+
+
+async def test_a_bad_filter_is_explained_on_the_page(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        for query, message in (
+            ({"from": "ontem"}, "Data inválida em “De”"),
+            ({"to": "2026-13-01"}, "Data inválida em “Até”"),
+            ({"from": "2026-12-05", "to": "2026-12-01"}, "“De” é depois da data “Até”"),
+            ({"name": "x" * 500}, "Filtro longo demais"),
+        ):
+            bad = await bed.http.get(bed.url + "/console/audit", params=query)
+            text = await bad.text()
+            assert bad.status == 400 and message in text and 'role="alert"' in text, query
+            assert "Chamadas" in text  # a whole page, with its navigation, not an error screen
+            csv = await bed.http.get(bed.url + "/console/audit.csv", params=query)
+            assert csv.status == 400 and message in await csv.text()
 
 
 async def test_logging_out_ends_the_session(tmp_path: Path) -> None:
