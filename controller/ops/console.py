@@ -6,7 +6,10 @@ PORTARIA_CONSOLE_PASSWORD is set:
   per call a button to hang up and one to hand the visitor to the concierge;
 - ``/console/calls/<id>``: one call's transcript and its timeline (a waterfall of each leg's events);
 - ``/console/audit``: the decisions log searched (in SQL) by days, apartment and name; ``/console/audit.csv``
-  exports the same search, every match.
+  exports the same search, every match;
+- ``/console/directory``: the residents directory as loaded, the file's error if it does not load (the last good
+  directory stays in use), and a button to reload it.
+
 
 Every page needs a login (:mod:`controller.ops.auth`): a session cookie (HttpOnly, SameSite=Strict) and, on
 every action, the session's CSRF token. No secret is ever written into a page or a URL. Pages are rendered
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from controller.conversation.directory import Directory
+from controller.ops.admin_pages import directory_page
 from controller.ops.audit_page import audit_page, parse_search
 from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
 from controller.ops.live import LiveCalls
@@ -41,6 +46,22 @@ AUDIT_LIMIT = 500
 PING_S = 15.0
 
 AuditSearcher = Callable[[AuditSearch, int | None], Awaitable[AuditPage]]  # SqliteAuditLog.search
+
+
+class DirectoryFile(Protocol):
+    """The residents directory as the service loads it (records.directory_file.LiveDirectory)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file did not load when last read (the `check` command's words), or None."""
+
+    def current(self) -> Directory: ...
+
+    def reload(self) -> bool:
+        """Read the file now; False when it does not load (the last good directory stays in use)."""
 
 
 class CallActions(Protocol):
@@ -63,12 +84,13 @@ class Console:
         audit: AuditSearcher,
         actions: CallActions,
         zone: tzinfo,
+        directory: DirectoryFile,
     ) -> None:
         """`zone`: where the pages show times and where the days of a search begin and end."""
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
-        self._zone = zone
+        self._zone, self._directory = zone, directory
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -81,6 +103,8 @@ class Console:
         r.add_post("/console/calls/{call_id}/{action:hangup|handover}", self._act)
         r.add_get("/console/audit", self._audit_page)
         r.add_get("/console/audit.csv", self._audit_csv)
+        r.add_get("/console/directory", self._directory_page)
+        r.add_post("/console/directory/reload", self._reload_directory)
         r.add_static("/console/static", STATIC)
         app.on_shutdown.append(self._end_streams)
 
@@ -215,6 +239,23 @@ class Console:
             text=out.getvalue(), content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="portaria-decisoes.csv"'},
         )
+
+    async def _directory_page(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        directory = self._directory.current()  # also notices an edited file, as a call would
+        notice = {"ok": "Arquivo recarregado.", "failed": "O arquivo não pôde ser recarregado."}.get(
+            request.query.get("reloaded", ""), ""
+        )
+        return _html(directory_page(
+            directory, path=self._directory.path, problem=self._directory.problem, notice=notice,
+            csrf=self._signer.csrf(session), user=session.user,
+        ))
+
+    async def _reload_directory(self, request: web.Request) -> web.StreamResponse:
+        session = await self._acting(request)
+        loaded = self._directory.reload()
+        log.warning("console: %s reloaded the residents directory (%s)", session.user, "ok" if loaded else "failed")
+        raise web.HTTPSeeOther(f"/console/directory?reloaded={'ok' if loaded else 'failed'}")
 
 
 def _html(body: str, status: int = 200) -> web.Response:

@@ -52,6 +52,16 @@ class LiveDirectory:
         self._signature = self._stat()
         self._directory = load_directory(path)
         self._checked_at = clock()
+        self._problem: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file did not load the last time it was read (what `check` says of it), or None if it loaded."""
+        return self._problem
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -69,13 +79,24 @@ class LiveDirectory:
         if signature == self._signature:
             return self._directory
         self._signature = signature
+        self._load()
+        return self._directory
+
+    def reload(self) -> bool:
+        """Read the file now, changed or not; False when it does not load (the last good directory stays)."""
+        self._checked_at, self._signature = self._clock(), self._stat()
+        return self._load()
+
+    def _load(self) -> bool:
         try:
             self._directory = load_directory(self._path)
         except DirectoryError as error:
+            self._problem = str(error)
             log.error("residents directory not reloaded, keeping the last good one: %s", error)
-        else:
-            count = len(self._directory.apartments)
-            log.info("residents directory reloaded from %s (%d apartments)", self._path, count)
-            if self._on_reload is not None:
-                self._on_reload(self._directory)
-        return self._directory
+            return False
+        self._problem = None
+        count = len(self._directory.apartments)
+        log.info("residents directory reloaded from %s (%d apartments)", self._path, count)
+        if self._on_reload is not None:
+            self._on_reload(self._directory)
+        return True

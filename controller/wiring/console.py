@@ -10,7 +10,7 @@ from typing import Any
 
 from controller.calls.stasis import StasisApp
 from controller.ops.auth import LoginGuard, SessionSigner
-from controller.ops.console import Console
+from controller.ops.console import Console, DirectoryFile
 from controller.ops.live import LiveCalls
 from controller.records.audit import SqliteAuditLog
 from controller.settings import Settings
@@ -26,6 +26,7 @@ def operator_console(
     subscribe: Callable[[Callable[[dict[str, Any]], None]], object],
     audit: SqliteAuditLog,
     calls: StasisApp,
+    directory: DirectoryFile,
 ) -> Console | None:
     """The console at /console, when a password is set; only then does its view of the calls follow the events."""
     if settings.console_password is None:
@@ -43,4 +44,5 @@ def operator_console(
         audit=audit.search,
         actions=calls,
         zone=local_zone(),
+        directory=directory,
     )

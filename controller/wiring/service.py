@@ -79,7 +79,7 @@ class Service:
         )
         self.ops: OpsServer | None = None
         if console:
-            pages = operator_console(settings, self.events.subscribe, self.audit, self.app)
+            pages = operator_console(settings, self.events.subscribe, self.audit, self.app, self.directory)
             self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
 
     def _prewarm(self, directory: Directory) -> None:

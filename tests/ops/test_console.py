@@ -28,6 +28,7 @@ from controller.ops.http import OpsServer
 from controller.ops.live import LiveCalls
 from controller.ops.metrics import CallMetrics
 from controller.records.audit import SqliteAuditLog
+from controller.records.directory_file import LiveDirectory
 
 PASSWORD = "senha-do-operador-42"
 SECRET = b"segredo-das-sessoes-0123456789"
@@ -54,6 +55,7 @@ class Bed:
     actions: Actions
     audit: SqliteAuditLog
     http: aiohttp.ClientSession
+    directory: LiveDirectory
 
     async def login(self, password: str = PASSWORD) -> aiohttp.ClientResponse:
         return await self.http.post(
@@ -63,6 +65,14 @@ class Bed:
     async def csrf(self, path: str = "/console") -> str:
         page = await (await self.http.get(self.url + path)).text()
         return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+DIRECTORY = [
+    {"apartment_number": "101", "residents": ["Renata Souza", {"name": "Carlos Souza", "nicknames": ["Cacá"],
+                                                                "endpoint": "PJSIP/carlos-celular"}],
+     "voip_number": "PJSIP/101"},
+    {"apartment_number": "202", "block": "B", "residents": ["Maria <Lima>"], "voip_number": "PJSIP/202"},
+]
 
 
 @asynccontextmanager
@@ -79,13 +89,16 @@ async def serving(pages: Console) -> AsyncIterator[str]:
 async def console(tmp_path: Path) -> AsyncIterator[Bed]:
     live, actions = LiveCalls(), Actions()
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
+    directory_file = tmp_path / "apartamentos.json"
+    directory_file.write_text(json.dumps(DIRECTORY), encoding="utf-8")
+    directory = LiveDirectory(directory_file, check_every_s=3600)
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
-        live=live, audit=audit.search, actions=actions, zone=UTC,
+        live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory,
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            yield Bed(url, live, actions, audit, http)
+            yield Bed(url, live, actions, audit, http, directory)
     finally:
         await audit.aclose()
 
@@ -112,7 +125,7 @@ async def test_every_page_needs_a_login_and_a_wrong_password_is_refused(
 ) -> None:
     async with console(tmp_path) as bed:
         for path in (
-            "/console", "/console/audit", "/console/audit.csv", "/console/calls/x",
+            "/console", "/console/audit", "/console/audit.csv", "/console/calls/x", "/console/directory",
         ):
             response = await bed.http.get(bed.url + path, allow_redirects=False)
             assert (response.status, response.headers["Location"]) == (303, "/console/login"), path
@@ -294,8 +307,9 @@ def test_the_console_is_built_only_with_a_password() -> None:
 
     no_calls: Any = Actions()
     audit: Any = SqliteAuditLog(Path("/nonexistent/audit.sqlite3"), gate="g", retention_days=1)
+    directory: Any = None
     listeners: list[Any] = []
-    assert operator_console(load_settings(), listeners.append, audit, no_calls) is None
+    assert operator_console(load_settings(), listeners.append, audit, no_calls, directory) is None
     assert listeners == []  # no console: nothing follows the events
-    built = operator_console(load_settings(console_password=PASSWORD), listeners.append, audit, no_calls)
+    built = operator_console(load_settings(console_password=PASSWORD), listeners.append, audit, no_calls, directory)
     assert isinstance(built, Console) and len(listeners) == 1

@@ -1,0 +1,49 @@
+"""The residents directory page (pt-BR): the directory as loaded, and the file's error when it does not load."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from controller.conversation.directory import Apartment, Directory
+from controller.ops.layout import csrf_field, page
+
+
+def _residents(apartment: Apartment) -> str:
+    people = []
+    for person in apartment.people:
+        nicknames = f" ({', '.join(person.nicknames)})" if person.nicknames else ""
+        endpoint = f" → <code>{escape(person.endpoint)}</code>" if person.endpoint else ""
+        people.append(f"<li>{escape(person.name + nicknames)}{endpoint}</li>")
+    return f'<ul class="people">{"".join(people)}</ul>'
+
+
+def directory_page(
+    directory: Directory, *, path: Path, problem: str | None, notice: str, csrf: str, user: str
+) -> str:
+    """`problem`: why the file did not load when it was last read (as `check` says it); the directory shown is
+    then the last good one, which calls still use."""
+    status = (
+        '<div class="error" role="alert" data-directory-problem><p>O arquivo de moradores tem um erro e não foi '
+        "carregado. O Portaria continua usando a última versão válida, mostrada abaixo. O erro (como o "
+        f"<code>portaria check</code> o relata):</p><pre>{escape(problem)}</pre></div>"
+        if problem
+        else '<p class="ok" data-directory-ok>O arquivo foi carregado sem erros.</p>'
+    )
+    rows = "".join(
+        f"<tr><td>{escape(a.number)}</td><td>{escape(a.block or '-')}</td><td>{_residents(a)}</td>"
+        f"<td><code>{escape(a.voip_number)}</code></td></tr>"
+        for a in directory.apartments
+    )
+    residents = sum(len(a.people) for a in directory.apartments)
+    body = (
+        f"<h2>Moradores</h2><p>Arquivo <code>{escape(str(path))}</code>: {len(directory.apartments)} "
+        f"apartamento(s), {residents} morador(es).</p>{status}"
+        f'{f"<p class=notice role=status>{escape(notice)}</p>" if notice else ""}'
+        f'<form method="post" action="/console/directory/reload">{csrf_field(csrf)}'
+        '<button type="submit">Recarregar</button> <small>lê o arquivo de novo agora (ele também é relido '
+        "sozinho quando muda)</small></form>"
+        '<table class="audit directory"><thead><tr><th>Apartamento</th><th>Bloco</th><th>Moradores</th>'
+        f"<th>Telefone (endpoint)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return page("Moradores", body, user=user, csrf=csrf, here="/console/directory")
