@@ -1,7 +1,9 @@
-"""The residents directory page (pt-BR): the directory as loaded, and the file's error when it does not load."""
+"""The residents directory page and the settings page (pt-BR); what they show is given to them, already safe to
+show (the settings arrive with their secrets masked, from the composition root)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -47,3 +49,18 @@ def directory_page(
         f"<th>Telefone (endpoint)</th></tr></thead><tbody>{rows}</tbody></table>"
     )
     return page("Moradores", body, user=user, csrf=csrf, here="/console/directory")
+
+
+def settings_page(rows: Sequence[tuple[str, str, str]], *, csrf: str, user: str) -> str:
+    """(name, value, description) per setting; the values of secrets arrive masked."""
+    cells = "".join(
+        f"<tr><td><code>{escape(name)}</code></td><td><code>{escape(value)}</code></td><td>{escape(about)}</td></tr>"
+        for name, value, about in rows
+    )
+    body = (
+        "<h2>Configurações</h2><p>Os valores em uso, das variáveis de ambiente e do arquivo <code>.env</code>. "
+        "Senhas, chaves e tokens aparecem como ••••••. Para mudar um valor, edite-o e reinicie o serviço.</p>"
+        '<table class="audit settings"><thead><tr><th>Configuração</th><th>Valor</th><th>O que faz</th></tr>'
+        f"</thead><tbody>{cells}</tbody></table>"
+    )
+    return page("Configurações", body, user=user, csrf=csrf, here="/console/settings")

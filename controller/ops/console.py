@@ -8,8 +8,8 @@ PORTARIA_CONSOLE_PASSWORD is set:
 - ``/console/audit``: the decisions log searched (in SQL) by days, apartment and name; ``/console/audit.csv``
   exports the same search, every match;
 - ``/console/directory``: the residents directory as loaded, the file's error if it does not load (the last good
-  directory stays in use), and a button to reload it.
-
+  directory stays in use), and a button to reload it;
+- ``/console/settings``: every setting, its value and what it does, secrets masked.
 
 Every page needs a login (:mod:`controller.ops.auth`): a session cookie (HttpOnly, SameSite=Strict) and, on
 every action, the session's CSRF token. No secret is ever written into a page or a URL. Pages are rendered
@@ -23,7 +23,7 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controller.conversation.directory import Directory
-from controller.ops.admin_pages import directory_page
+from controller.ops.admin_pages import directory_page, settings_page
 from controller.ops.audit_page import audit_page, parse_search
 from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
 from controller.ops.live import LiveCalls
@@ -85,12 +85,14 @@ class Console:
         actions: CallActions,
         zone: tzinfo,
         directory: DirectoryFile,
+        settings: Sequence[tuple[str, str, str]],
     ) -> None:
-        """`zone`: where the pages show times and where the days of a search begin and end."""
+        """`zone`: where the pages show times and where the days of a search begin and end; `settings`: (name,
+        value, description) of every setting, secrets already masked."""
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
-        self._zone, self._directory = zone, directory
+        self._zone, self._directory, self._settings = zone, directory, tuple(settings)
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -105,6 +107,7 @@ class Console:
         r.add_get("/console/audit.csv", self._audit_csv)
         r.add_get("/console/directory", self._directory_page)
         r.add_post("/console/directory/reload", self._reload_directory)
+        r.add_get("/console/settings", self._settings_page)
         r.add_static("/console/static", STATIC)
         app.on_shutdown.append(self._end_streams)
 
@@ -256,6 +259,10 @@ class Console:
         loaded = self._directory.reload()
         log.warning("console: %s reloaded the residents directory (%s)", session.user, "ok" if loaded else "failed")
         raise web.HTTPSeeOther(f"/console/directory?reloaded={'ok' if loaded else 'failed'}")
+
+    async def _settings_page(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        return _html(settings_page(self._settings, csrf=self._signer.csrf(session), user=session.user))
 
 
 def _html(body: str, status: int = 200) -> web.Response:

@@ -9,6 +9,7 @@ NAV = (
     ("/console", "Chamadas"),
     ("/console/audit", "Decisões"),
     ("/console/directory", "Moradores"),
+    ("/console/settings", "Configurações"),
 )
 
 

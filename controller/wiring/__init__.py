@@ -7,7 +7,7 @@ conversation a :class:`~controller.conversation.dialog.DialogPolicy` and a call 
 are also what the tools (chat, check, demo) use, so a tool and the service never build the same thing two ways.
 """
 
-from controller.wiring.console import operator_console
+from controller.wiring.console import operator_console, settings_rows
 from controller.wiring.media import (
     azure_problems,
     kokoro_installed,
@@ -41,6 +41,7 @@ __all__ = [
     "llm_config",
     "open_leg_vad",
     "operator_console",
+    "settings_rows",
     "speech_config",
     "speech_engines",
     "speech_problems",

@@ -1,19 +1,63 @@
-"""Settings -> the operator console: its login, its view of the calls and what its pages are given."""
+"""Settings -> the operator console: its login, its view of the calls and what its pages are given (the settings
+as plain, masked rows: the console never sees Settings nor a secret)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
 
 from controller.calls.stasis import StasisApp
 from controller.ops.auth import LoginGuard, SessionSigner
 from controller.ops.console import Console, DirectoryFile
 from controller.ops.live import LiveCalls
 from controller.records.audit import SqliteAuditLog
-from controller.settings import Settings
+from controller.settings import ENV_PREFIX, Settings
+
+MASK = "••••••"
+# Settings whose name says they hold a secret, whatever their type.
+SECRET_NAME = re.compile(r"password|passwd|secret|key|token|credential", re.IGNORECASE)
+
+
+def shown_value(name: str, value: object) -> str:
+    """How the console shows a setting's value: secrets masked (set or not: "" when unset), URLs without their
+    user:password part, everything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr) or SECRET_NAME.search(name):
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        return MASK if text else ""
+    text = str(getattr(value, "value", value))
+    return _without_credentials(text)
+
+
+def _without_credentials(text: str) -> str:
+    if "@" not in text or "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return MASK  # not parseable as a URL, yet it looks like one with a user part: show nothing of it
+    if parts.username is None and parts.password is None:
+        return text
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))
+
+
+def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable name, value as shown, description) of every setting, in the model's order."""
+    return [
+        (f"{ENV_PREFIX}{name.upper()}", shown_value(name, getattr(settings, name)), field.description or "")
+        for name, field in Settings.model_fields.items()
+    ]
 
 
 def local_zone() -> tzinfo:
@@ -45,4 +89,5 @@ def operator_console(
         actions=calls,
         zone=local_zone(),
         directory=directory,
+        settings=settings_rows(settings),
     )

@@ -86,7 +86,7 @@ async def serving(pages: Console) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def console(tmp_path: Path) -> AsyncIterator[Bed]:
+async def console(tmp_path: Path, settings: list[tuple[str, str, str]] | None = None) -> AsyncIterator[Bed]:
     live, actions = LiveCalls(), Actions()
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
     directory_file = tmp_path / "apartamentos.json"
@@ -94,7 +94,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Bed]:
     directory = LiveDirectory(directory_file, check_every_s=3600)
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
-        live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory,
+        live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory, settings=settings or [],
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -126,6 +126,7 @@ async def test_every_page_needs_a_login_and_a_wrong_password_is_refused(
     async with console(tmp_path) as bed:
         for path in (
             "/console", "/console/audit", "/console/audit.csv", "/console/calls/x", "/console/directory",
+            "/console/settings",
         ):
             response = await bed.http.get(bed.url + path, allow_redirects=False)
             assert (response.status, response.headers["Location"]) == (303, "/console/login"), path
