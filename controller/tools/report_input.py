@@ -11,39 +11,11 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-Event = dict[str, Any]
+from controller.records.call_samples import PROTOTYPE_STAGES, Event
 
-PROTOTYPE_STAGES: dict[str, str | None] = {
-    # The prototype's CallLogger events (utils/call_logger.py, utils/log_analyzer.py).
-    "silence_detected": "endpointing",
-    "transcription_complete": "stt",
-    "ai_processing_complete": "understanding",
-    "synthesis_complete": "tts_first_audio",  # it synthesized whole phrases before playing: synthesis = first audio
-    "call_ended": "call",
-    "speech_ended": None,  # utterance length, not a wait
-    "intent_extraction_complete": None,  # one LLM round trip inside ai_processing: kept as llm_<stage>
-    # Plausible per-stage names of a JSON stage log (``{"stage": "stt", "duration_ms": 812}``).
-    "vad_silence": "endpointing",
-    "silence": "endpointing",
-    "stt": "stt",
-    "transcription": "stt",
-    "llm_intent": "understanding",
-    "llm_name": "understanding",
-    "llm_apartment": "understanding",
-    "llm": "understanding",
-    "ai": "understanding",
-    "tts": "tts_first_audio",
-    "synthesis": "tts_first_audio",
-    "playback_start": "playout_start",
-    "audio_send": "playout_start",
-    "amqp_call": "resident_ring",
-    "resident_call": "resident_ring",
-    "turn_latency": "turn",
-    "total_call": "call",
-    "call_duration": "call",
-}
+__all__ = ["PROTOTYPE_STAGES", "Event", "load_events"]
+
 _PROTOTYPE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) \| (\w+) \| (\w+) \| (.*)$")
 _PROTOTYPE_LEGS = {"visitor": "gate", "visitante": "gate", "resident": "resident", "morador": "resident"}
 
