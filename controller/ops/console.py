@@ -9,7 +9,8 @@ PORTARIA_CONSOLE_PASSWORD is set:
   exports the same search, every match;
 - ``/console/directory``: the residents directory as loaded, the file's error if it does not load (the last good
   directory stays in use), and a button to reload it;
-- ``/console/settings``: every setting, its value and what it does, secrets masked.
+- ``/console/settings``: every setting, its value and what it does, secrets masked;
+- ``/console/charts``: turn latency and calls per hour, outcomes per day, drawn here as SVG from the events log.
 
 Every page needs a login (:mod:`controller.ops.auth`): a session cookie (HttpOnly, SameSite=Strict) and, on
 every action, the session's CSRF token. No secret is ever written into a page or a URL. Pages are rendered
@@ -23,8 +24,8 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import tzinfo
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,11 +33,14 @@ from aiohttp import web
 
 from controller.conversation.directory import Directory
 from controller.ops.admin_pages import directory_page, settings_page
-from controller.ops.audit_page import audit_page, parse_search
+from controller.ops.audit_page import audit_page, parse_search, zone_name
 from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
+from controller.ops.chart_page import charts_page
+from controller.ops.charts import Charts, build_charts
 from controller.ops.live import LiveCalls
 from controller.ops.pages import call_page, calls_page, login_page
 from controller.records.audit import AuditError, AuditPage, AuditSearch, write_csv
+from controller.records.call_samples import Event
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +90,17 @@ class Console:
         zone: tzinfo,
         directory: DirectoryFile,
         settings: Sequence[tuple[str, str, str]],
+        history: Callable[[], Iterable[Event]],
+        clock: Callable[[], datetime],
     ) -> None:
         """`zone`: where the pages show times and where the days of a search begin and end; `settings`: (name,
-        value, description) of every setting, secrets already masked."""
+        value, description) of every setting, secrets already masked; `history`: the per-call events logged so
+        far (blocking: it is called on a worker thread)."""
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
         self._zone, self._directory, self._settings = zone, directory, tuple(settings)
+        self._history, self._clock = history, clock
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -108,6 +116,7 @@ class Console:
         r.add_get("/console/directory", self._directory_page)
         r.add_post("/console/directory/reload", self._reload_directory)
         r.add_get("/console/settings", self._settings_page)
+        r.add_get("/console/charts", self._charts_page)
         r.add_static("/console/static", STATIC)
         app.on_shutdown.append(self._end_streams)
 
@@ -263,6 +272,21 @@ class Console:
     async def _settings_page(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
         return _html(settings_page(self._settings, csrf=self._signer.csrf(session), user=session.user))
+
+    async def _charts_page(self, request: web.Request) -> web.Response:
+        session = self._viewing(request)
+        now = self._clock()
+
+        def charts() -> Charts:  # the whole log is read and reduced: off the loop, which plays every call's audio
+            return build_charts(self._history(), now=now, zone=self._zone)
+
+        try:
+            drawn = await asyncio.to_thread(charts)
+        except OSError as error:
+            log.error("console: the events log cannot be read: %s", error)
+            raise web.HTTPServiceUnavailable(text="Não foi possível ler o registro de eventos agora.") from None
+        page = charts_page(drawn, zone_label=zone_name(self._zone), csrf=self._signer.csrf(session), user=session.user)
+        return _html(page)
 
 
 def _html(body: str, status: int = 200) -> web.Response:

@@ -8,6 +8,7 @@ from html import escape
 NAV = (
     ("/console", "Chamadas"),
     ("/console/audit", "Decisões"),
+    ("/console/charts", "Gráficos"),
     ("/console/directory", "Moradores"),
     ("/console/settings", "Configurações"),
 )

@@ -1,5 +1,5 @@
 """The console's login, calls and call pages, rendered to HTML strings (pt-BR). Everything that came from a call or
-a person is escaped. The other pages: :mod:`audit_page`, :mod:`admin_pages`."""
+a person is escaped. The other pages: :mod:`audit_page`, :mod:`admin_pages`, :mod:`chart_page`."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +19,7 @@ from controller.ops.auth import LoginGuard, SessionSigner
 from controller.ops.console import Console, DirectoryFile
 from controller.ops.live import LiveCalls
 from controller.records.audit import SqliteAuditLog
+from controller.records.call_log import read_events
 from controller.settings import ENV_PREFIX, Settings
 
 MASK = "••••••"
@@ -90,4 +92,11 @@ def operator_console(
         zone=local_zone(),
         directory=directory,
         settings=settings_rows(settings),
+        history=lambda: logged_events(settings.events_file),
+        clock=lambda: datetime.now(UTC),
     )
+
+
+def logged_events(path: Path) -> list[dict[str, Any]]:
+    """Every per-call event the service has logged (none before the first call)."""
+    return read_events(path) if path.exists() else []

@@ -31,6 +31,7 @@ from controller.records.audit import SqliteAuditLog
 from controller.records.directory_file import LiveDirectory
 
 PASSWORD = "senha-do-operador-42"
+NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 SECRET = b"segredo-das-sessoes-0123456789"
 
 
@@ -56,6 +57,7 @@ class Bed:
     audit: SqliteAuditLog
     http: aiohttp.ClientSession
     directory: LiveDirectory
+    logged: list[dict[str, Any]]  # what the charts page reads as the events log
 
     async def login(self, password: str = PASSWORD) -> aiohttp.ClientResponse:
         return await self.http.post(
@@ -88,6 +90,7 @@ async def serving(pages: Console) -> AsyncIterator[str]:
 @asynccontextmanager
 async def console(tmp_path: Path, settings: list[tuple[str, str, str]] | None = None) -> AsyncIterator[Bed]:
     live, actions = LiveCalls(), Actions()
+    logged: list[dict[str, Any]] = []
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
     directory_file = tmp_path / "apartamentos.json"
     directory_file.write_text(json.dumps(DIRECTORY), encoding="utf-8")
@@ -95,10 +98,11 @@ async def console(tmp_path: Path, settings: list[tuple[str, str, str]] | None = 
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
         live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory, settings=settings or [],
+        history=lambda: list(logged), clock=lambda: NOW,
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            yield Bed(url, live, actions, audit, http, directory)
+            yield Bed(url, live, actions, audit, http, directory, logged)
     finally:
         await audit.aclose()
 
@@ -126,7 +130,7 @@ async def test_every_page_needs_a_login_and_a_wrong_password_is_refused(
     async with console(tmp_path) as bed:
         for path in (
             "/console", "/console/audit", "/console/audit.csv", "/console/calls/x", "/console/directory",
-            "/console/settings",
+            "/console/settings", "/console/charts",
         ):
             response = await bed.http.get(bed.url + path, allow_redirects=False)
             assert (response.status, response.headers["Location"]) == (303, "/console/login"), path
