@@ -28,6 +28,9 @@ DECISION_LABELS = {
 }
 
 
+HOW_LABELS = {"voice": "por voz", "dtmf": "pelo teclado", "none": "-"}
+
+
 def parse_search(query: Mapping[str, str], zone: tzinfo) -> tuple[dict[str, str], AuditSearch | None, str]:
     """The filters as typed (to show them again), the search they make, or None and why not (pt-BR)."""
     filters = {key: str(query.get(key, "")).strip() for key in FILTERS}
@@ -83,7 +86,8 @@ def audit_page(
         f"<tr><td>{escape(shown_time(e, zone))}</td><td>{escape(e.apartment)}"
         f"{escape(' bloco ' + e.block) if e.block else ''}</td><td>{escape(e.visitor_name)}</td>"
         f"<td>{escape(e.intent)}</td><td>{escape(e.resident)}</td>"
-        f"<td>{escape(DECISION_LABELS.get(e.decision, e.decision))}</td><td>{escape(e.how)}</td></tr>"
+        f"<td>{escape(DECISION_LABELS.get(e.decision, e.decision))}</td>"
+        f"<td>{escape(HOW_LABELS.get(e.how, e.how))}</td></tr>"
         for e in found.entries
     )
     body = (

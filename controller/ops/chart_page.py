@@ -67,7 +67,7 @@ def latency_chart(buckets: Sequence[LatencyBucket]) -> str:
     labels = [_hour_label(b.start) for b in buckets]
     title = "Latência de turno por hora (p50 e p95)"
     return _frame(labels, top, " s", "latency", title, "".join(marks)) + (
-        '<p class="legend"><span class="key p50"></span> p50 <span class="key p95"></span> p95 '
+        '<p class="legend"><span class="key p50"></span> p50 (mediana) <span class="key p95"></span> p95 '
         "(fim da fala de quem ligou até o primeiro som da resposta)</p>"
     )
 

@@ -178,14 +178,15 @@ class Console:
     async def _calls(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
         seq = self._live.seq  # before rendering: an update during the rendering is replayed, not lost
-        return _html(calls_page(self._live.calls(), csrf=self._signer.csrf(session), user=session.user, seq=seq))
+        calls = self._live.calls()
+        return _html(calls_page(calls, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone))
 
     async def _call(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
         seq, view = self._live.seq, self._live.get(request.match_info["call_id"])
         if view is None:
             raise web.HTTPNotFound(text="Chamada desconhecida.")
-        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user, seq=seq))
+        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone))
 
     async def _act(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)

@@ -4,6 +4,7 @@ a person is escaped. The other pages: :mod:`audit_page`, :mod:`admin_pages`, :mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
 
@@ -42,12 +43,20 @@ def _actions(view: CallView, csrf: str) -> str:
     )
 
 
-def _call_card(view: CallView, csrf: str) -> str:
+def _clock_time(ts: str, zone: tzinfo) -> str:
+    """HH:MM:SS of an event's UTC time, in the zone the console shows times in."""
+    try:
+        return datetime.fromisoformat(ts).astimezone(zone).strftime("%H:%M:%S")
+    except ValueError:
+        return ts[11:19]
+
+
+def _call_card(view: CallView, csrf: str, zone: tzinfo) -> str:
     cid = escape(view.call_id)
     state = "ended" if view.ended else "live"
     return (
         f'<article class="call {state}" data-call="{cid}">'
-        f'<h3><a href="/console/calls/{cid}">Chamada {cid}</a> <small>{escape(view.started[11:19])} · '
+        f'<h3><a href="/console/calls/{cid}">Chamada {cid}</a> <small>{escape(_clock_time(view.started, zone))} · '
         f"interfone {escape(view.caller or '?')}</small></h3>"
         f'<p>Etapa: <b data-field="step">{escape(view.step)}</b> · Morador: '
         f'<span data-field="resident">{escape(view.resident or "-")}</span> · Decisão: '
@@ -56,14 +65,14 @@ def _call_card(view: CallView, csrf: str) -> str:
     )
 
 
-def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int) -> str:
+def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int, zone: tzinfo) -> str:
     live = [c for c in calls if not c.ended]
     ended = [c for c in calls if c.ended]
     body = (
         f'<h2>Chamadas em andamento</h2><div id="live" data-live="1" data-seq="{seq}">'
-        + ("".join(_call_card(c, csrf) for c in live) or '<p class="empty">Nenhuma chamada agora.</p>')
+        + ("".join(_call_card(c, csrf, zone) for c in live) or '<p class="empty">Nenhuma chamada agora.</p>')
         + "</div><h2>Últimas chamadas</h2><div id=\"ended\">"
-        + ("".join(_call_card(c, csrf) for c in ended) or '<p class="empty">Nenhuma ainda.</p>')
+        + ("".join(_call_card(c, csrf, zone) for c in ended) or '<p class="empty">Nenhuma ainda.</p>')
         + "</div>"
     )
     return page("Chamadas", body, user=user, csrf=csrf, here="/console")
@@ -146,9 +155,9 @@ def _waterfall(view: CallView) -> str:
     )
 
 
-def call_page(view: CallView, *, csrf: str, user: str, seq: int) -> str:
+def call_page(view: CallView, *, csrf: str, user: str, seq: int, zone: tzinfo) -> str:
     body = (
-        f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf)}'
+        f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf, zone)}'
         f"<h2>Linha do tempo</h2>{_waterfall(view)}</div>"
     )
     return page(f"Chamada {view.call_id}", body, user=user, csrf=csrf)

@@ -21,6 +21,7 @@ from controller.ops.live import LiveCalls
 from controller.records.audit import SqliteAuditLog
 from controller.records.call_log import read_events
 from controller.settings import ENV_PREFIX, Settings
+from controller.wiring.settings_pt import DESCRIPTIONS
 
 MASK = "••••••"
 # Settings whose name says they hold a secret, whatever their type.
@@ -55,10 +56,10 @@ def _without_credentials(text: str) -> str:
 
 
 def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
-    """(variable name, value as shown, description) of every setting, in the model's order."""
+    """(variable name, value as shown, what it does in pt-BR) of every setting, in the model's order."""
     return [
-        (f"{ENV_PREFIX}{name.upper()}", shown_value(name, getattr(settings, name)), field.description or "")
-        for name, field in Settings.model_fields.items()
+        (f"{ENV_PREFIX}{name.upper()}", shown_value(name, getattr(settings, name)), DESCRIPTIONS.get(name, ""))
+        for name in Settings.model_fields
     ]
 
 

@@ -21,6 +21,7 @@ from controller.settings import ENV_PREFIX, Settings, load_settings
 from controller.tools.check import run_check
 from controller.wiring import operator_console, settings_rows
 from controller.wiring.console import MASK, SECRET_NAME, shown_value
+from controller.wiring.settings_pt import DESCRIPTIONS
 from tests.ops.test_console import DIRECTORY, Actions, call_events, console, serving
 
 
@@ -85,8 +86,13 @@ def test_every_setting_has_a_row_with_its_description() -> None:
     rows = settings_rows(load_settings(ari_password="x" * 20, silence_ms=650))
     assert [name for name, _, _ in rows] == [f"{ENV_PREFIX}{n.upper()}" for n in Settings.model_fields]
     by_name = {name: (value, about) for name, value, about in rows}
-    assert by_name["PORTARIA_SILENCE_MS"] == ("650", Settings.model_fields["silence_ms"].description)
+    assert by_name["PORTARIA_SILENCE_MS"] == ("650", "Silêncio (tempo real) que encerra o turno de quem ligou, em ms.")
     assert by_name["PORTARIA_ARI_PASSWORD"][0] == MASK and by_name["PORTARIA_LLM_API_KEY"][0] == ""
+
+
+def test_every_setting_is_described_in_portuguese() -> None:
+    assert set(DESCRIPTIONS) == set(Settings.model_fields)
+    assert all(text.strip() for text in DESCRIPTIONS.values())
 
 
 def secret_markers() -> dict[str, str]:
