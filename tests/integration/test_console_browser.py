@@ -1,9 +1,10 @@
 """The operator console in a real headless Chromium (Debian's package, driven by Playwright) against a real call
 on the Asterisk test bed: login, the call appearing live, its transcript growing, the resident rung, the decision,
-the audit row, the timeline; an action without the CSRF token refused.
+the timeline; an action without the CSRF token refused; then, reached through the navigation, the decisions
+search (the call's row found by its apartment and its day, not by another apartment), the residents directory and
+its reload, the settings with their secrets masked, and the charts drawn from the call's events.
 
-With PORTARIA_SCREENSHOTS=<folder> the live call page and the timeline are saved there (docs/images holds the
-committed ones).
+With PORTARIA_SCREENSHOTS=<folder> the pages are saved there (docs/images holds the committed ones).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,7 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
         )
         async with running(settings) as (service, watcher):
             base = f"http://127.0.0.1:{port}"
-            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            page = await browser.new_page(viewport={"width": 1100, "height": 900}, locale="pt-BR")
             await page.goto(f"{base}/console")
             assert page.url.endswith("/console/login")  # nothing without a login
 
@@ -104,12 +106,61 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
             if shots:
                 await page.screenshot(path=str(Path(shots) / "console-timeline.png"), full_page=True)
 
-            await page.goto(f"{base}/console/audit?apartment=101")
-            row = page.locator("table.audit tbody tr").first
-            await expect(row).to_contain_text("liberado")
-            await expect(row).to_contain_text("101")
-            content = await page.content()
-            assert PASSWORD not in content and settings.require_ari().get_secret_value() not in content
+            secrets = [PASSWORD, settings.require_ari().get_secret_value()]
+            contents = [await page.content()]
+
+            # The decisions search, through the page's own form: by apartment, by the call's day, not by another.
+            await page.get_by_role("link", name="Decisões").click()
+            await page.fill("input[name=apartment]", "101")
+            await page.fill("input[name=from]", datetime.now().astimezone().date().isoformat())
+            await page.fill("input[name=to]", datetime.now().astimezone().date().isoformat())
+            await page.click("form.filters button[type=submit]")
+            rows = page.locator("table.audit tbody tr")
+            await expect(rows).to_have_count(1)
+            await expect(rows.first).to_contain_text("liberado")
+            await expect(rows.first).to_contain_text("101")
+            await expect(page.locator("p.count")).to_have_text("mostrando 1 de 1")
+            if shots:
+                await page.screenshot(path=str(Path(shots) / "console-audit.png"), full_page=True)
+            contents.append(await page.content())
+            await page.fill("input[name=apartment]", "102")
+            await page.click("form.filters button[type=submit]")
+            await expect(rows).to_have_count(1)
+            await expect(rows.first).to_have_text("Nenhuma decisão.")
+            await expect(page.locator("p.count")).to_have_text("mostrando 0 de 0")
+            await page.goto(f"{base}/console/audit?from=ontem")
+            await expect(page.get_by_role("alert")).to_contain_text("Data inválida")
+
+            # The residents directory as loaded, and its reload.
+            await page.get_by_role("link", name="Moradores").click()
+            await expect(page.locator("[data-directory-ok]")).to_be_visible()
+            ring = page.locator("table.directory tr", has_text=f"c{tag}@resident-sim")
+            await expect(ring).to_contain_text("101")
+            await page.get_by_role("button", name="Recarregar").click()
+            await expect(page.get_by_role("status")).to_have_text("Arquivo recarregado.")
+            if shots:
+                await page.screenshot(path=str(Path(shots) / "console-directory.png"), full_page=True)
+            contents.append(await page.content())
+
+            # Every setting, secrets masked.
+            await page.get_by_role("link", name="Configurações").click()
+            secret_row = page.locator("table.settings tr", has_text="PORTARIA_ARI_PASSWORD")
+            await expect(secret_row).to_contain_text("••••••")
+            await expect(page.locator("table.settings tr", has_text="PORTARIA_CONSOLE_PASSWORD")).to_contain_text(
+                "••••••"
+            )
+            contents.append(await page.content())
+
+            # The charts, from this call's events: one call, its turns, its outcome.
+            await page.get_by_role("link", name="Gráficos").click()
+            await expect(page.locator('svg[data-chart="calls"] rect.calls')).to_have_count(1)
+            assert await page.locator('svg[data-chart="latency"] circle').count() >= 2  # its p50 and p95
+            await expect(page.locator('svg[data-chart="outcomes"] rect.o-authorised')).to_have_count(1)
+            if shots:
+                await page.screenshot(path=str(Path(shots) / "console-charts.png"), full_page=True)
+            contents.append(await page.content())
+            for content in contents:
+                assert not any(secret in content for secret in secrets)
             await page.close()
             await nothing_of_ours_left(service, call)
     assert [r["body"]["call_id"] for r in hook.requests] == [call.call_id]

@@ -297,6 +297,20 @@ async def test_a_bad_filter_is_explained_on_the_page(tmp_path: Path) -> None:
             assert csv.status == 400 and message in await csv.text()
 
 
+async def test_every_page_links_to_every_other(tmp_path: Path) -> None:
+    from controller.ops.layout import NAV
+
+    async with console(tmp_path) as bed:
+        await bed.login()
+        for event in call_events("c5"):
+            bed.live.on_event(event)
+        for path in [*(path for path, _ in NAV), "/console/calls/c5"]:
+            page = await (await bed.http.get(bed.url + path)).text()
+            for target, label in NAV:
+                current = ' aria-current="page"' if target == path else ""
+                assert f'<a href="{target}"{current}>{label}</a>' in page, (path, target)
+
+
 async def test_logging_out_ends_the_session(tmp_path: Path) -> None:
     async with console(tmp_path) as bed:
         await bed.login()
