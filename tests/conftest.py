@@ -35,10 +35,37 @@ def _take_turn() -> IO[str]:
             time.sleep(1)
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not _xdist_worker(config) and bool(config.getoption("numprocesses", None, skip=False) or 0)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With pytest-xdist (`-n`), the controlling process takes the turn for its workers: it collects nothing,
+    so it cannot know whether a test bed test was selected, and only `-m "not asterisk"` is taken to mean no."""
+    config = session.config
+    if _xdist_controller(config) and "not asterisk" not in (config.getoption("markexpr", "") or ""):
+        config.stash[_LOCK_KEY] = _take_turn()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`, every test bed test runs on one worker: the bed has one Stasis app per name,
+    and some tests stop Asterisk; the other worker runs the rest beside it."""
+    for item in items:
+        if "testbed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("testbed"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Sessions that will use the test bed take their turn here, before any test runs: a wait inside a
     fixture would count towards the first test's timeout (300 s) and fail it while another session runs.
     This runs after `-m`/`-k` deselection, so `pytest -m "not asterisk"` never waits for the test bed."""
+    if _xdist_worker(session.config):
+        return  # the controlling process holds the turn
     if any("testbed" in getattr(item, "fixturenames", ()) for item in session.items):
         session.config.stash[_LOCK_KEY] = _take_turn()
 
@@ -57,7 +84,7 @@ def testbed(pytestconfig: pytest.Config) -> Iterator[Testbed]:
     test session on the same machine would take the app over mid-call, so sessions take turns on a lock
     (taken at collection time; here only if collection did not foresee this fixture).
     """
-    if _LOCK_KEY not in pytestconfig.stash:
+    if _LOCK_KEY not in pytestconfig.stash and not _xdist_worker(pytestconfig):
         pytestconfig.stash[_LOCK_KEY] = _take_turn()
     already_running = True
     try:
