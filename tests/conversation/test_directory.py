@@ -120,11 +120,25 @@ def test_live_directory_reloads_on_change_and_keeps_the_last_good_one(
     with caplog.at_level(logging.ERROR, logger="controller.records.directory_file"):
         assert live.current().apartments[0].residents == ("Ana", "Bruno Bastos")
     assert "keeping the last good one" in caplog.text and "not valid JSON" in caplog.text
+    with pytest.raises(DirectoryError) as broken:
+        load_directory(path)
+    assert live.problem == str(broken.value)  # what `check` says of the file, for the console
 
     _write(path, ["Carla"])
     clock.now = 7.5
-    assert live.current().apartments[0].residents == ("Carla",)
+    assert live.current().apartments[0].residents == ("Carla",) and live.problem is None
     assert reloaded == [("Ana", "Bruno Bastos"), ("Carla",)]  # each good reload, never the broken file
+
+
+def test_live_directory_reloads_on_demand_even_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "apartamentos.json"
+    _write(path, ["Ana"])
+    reloaded: list[tuple[str, ...]] = []
+    live = LiveDirectory(path, check_every_s=3600, on_reload=lambda d: reloaded.append(d.apartments[0].residents))
+    assert live.reload() and reloaded == [("Ana",)]  # read again although nothing changed
+    path.write_text("[", encoding="utf-8")
+    assert not live.reload() and live.problem is not None and "not valid JSON" in live.problem
+    assert live.current().apartments[0].residents == ("Ana",) and reloaded == [("Ana",)]
 
 
 def test_live_directory_needs_a_good_file_to_start(tmp_path: Path) -> None:
