@@ -12,7 +12,7 @@ engines as configured (Whisper base, the configured voice). From each call's eve
 - **greeting to gate opened**: the greeting's first frame to the opener's request succeeding;
 - every turn latency on the way (end of speech to the first frame of the reply).
 
-Targets (issue 12): request to ring p50 <= 3 s for a clear request; greeting to gate opened <= 25 s.
+Targets: request to ring p50 <= 3 s for a clear request; greeting to gate opened <= 25 s.
 Writes bench/results/call-<UTC time>.json and the table to docs/performance.md (``bench_call`` markers;
 ``--no-docs`` to skip). Runs on its own Stasis app, so it never takes the integration tests' calls.
 """

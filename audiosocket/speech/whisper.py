@@ -15,7 +15,7 @@ Two decoding paths, chosen by `short_input`:
   30 s window did), so it is opt-in. The default hides Whisper's time instead: ``stream().flush()`` starts
   recognition while endpointing still waits for the end-of-turn silence. docs/speech.md has the numbers.
 
-Decoding settings are the ones that behaved on this machine (../shared/SPEECH.md): beam 5, temperature 0, no
+Decoding settings are the ones that behaved on our 2-core test machine (docs/speech.md): beam 5, temperature 0, no
 conditioning on previous text, repetition penalty 1.1, no repeated 3-grams; plus a cap on new tokens
 proportional to the audio length so a decoding loop cannot run for seconds.
 """

@@ -1,4 +1,4 @@
-"""A second instance on the same ARI app name, against the real Asterisk (issue 15): no fight over the app.
+"""A second instance on the same ARI app name, against the real Asterisk: no fight over the app.
 
 Asterisk gives the app to the newest websocket and sends the older one ApplicationReplaced. The older service
 must stop (loudly, and not ready) instead of reconnecting, which would take the app back and start a fight.

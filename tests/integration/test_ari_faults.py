@@ -1,4 +1,4 @@
-"""ARI faults against the real Asterisk (issue 15): a blackholed events websocket is noticed by the heartbeat.
+"""ARI faults against the real Asterisk: a blackholed events websocket is noticed by the heartbeat.
 
 A blackhole is what a stateful firewall or a NAT that forgot the flow does: the TCP connection stays open and
 nothing flows either way, so no error ever arrives. Between the service and Asterisk sits a TCP proxy of the

@@ -1,4 +1,4 @@
-"""Dependency faults against the real Asterisk (issue 15): a real redis-server stopped mid-call and started again.
+"""Dependency faults against the real Asterisk: a real redis-server stopped mid-call and started again.
 
 The conversation store is a record, not a dependency: a call goes on, and the gate still opens only on the
 resident's yes with its audit row written, while Redis is down; once Redis is back, the next call is stored there.

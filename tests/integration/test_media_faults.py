@@ -1,4 +1,4 @@
-"""Silent media against the real Asterisk (issue 15, asterisk/asterisk#2089): the call is up, the visitor
+"""Silent media against the real Asterisk (asterisk/asterisk#2089): the call is up, the visitor
 talks, and none of their audio reaches our AudioSocket server.
 
 Between Asterisk's AudioSocket client and our server sits a TCP proxy of the test. Muted, it passes the

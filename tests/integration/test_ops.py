@@ -1,4 +1,4 @@
-"""The operations endpoints against the real Asterisk (issue 16): /metrics moves with a real call, /readyz goes
+"""The operations endpoints against the real Asterisk: /metrics moves with a real call, /readyz goes
 503 when Asterisk stops and back to 200 when it returns."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A porteiro-grade call against the real Asterisk, offline engines and the rules (issue 12, "Done when").
+"""A porteiro-grade call against the real Asterisk, offline engines and the rules.
 
 Visitors say one breath each (Kokoro-spoken fixtures, tests/fixtures/audio/make_call_fixtures.py) through the
 real media, VAD and Whisper; the understanding is the offline rules, as shipped. Residents are dialplan phones

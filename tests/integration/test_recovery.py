@@ -1,4 +1,4 @@
-"""The controller killed with SIGKILL mid-call, then started again, against the real Asterisk (issue 15).
+"""The controller killed with SIGKILL mid-call, then started again, against the real Asterisk.
 
 A first service runs as its own process (``python -m controller run``) and takes a call: the visitor asks for 101,
 whose phone rings and never answers. The process is killed while it rings, leaving the call's mixing bridge, the

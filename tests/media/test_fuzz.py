@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the AudioSocket decoder and of the live server (issue 15, hostile input).
+"""Property-based fuzzing of the AudioSocket decoder and of the live server (hostile input).
 
 The suite runs a few thousand generated inputs per property (``HYPOTHESIS_PROFILE=ci``, the default here); the
 long run, ``HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/media/test_fuzz.py``, generates over 100,000 and
