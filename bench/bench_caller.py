@@ -187,11 +187,13 @@ async def wait_registered(ari: AriClient, concierge: Concierge, timeout_s: float
 
 async def watch_console(concierge: Concierge, updates: list[int]) -> None:
     """Log in as an operator and read the live stream until cancelled (as an open console page does)."""
-    async with aiohttp.ClientSession() as http:
+    # unsafe: the console is on 127.0.0.1, and aiohttp keeps no cookie of an IP address otherwise.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         login = f"{concierge.console}/console/login"
         async with http.post(login, data={"user": "portaria", "password": concierge.password}) as response:
             response.raise_for_status()
-        async with http.get(f"{concierge.console}/console/events") as stream:
+        # No total timeout: the stream stays open for the whole run, as on an operator's screen.
+        async with http.get(f"{concierge.console}/console/events", timeout=aiohttp.ClientTimeout()) as stream:
             stream.raise_for_status()
             async for line in stream.content:
                 if line.startswith(b"data:"):
@@ -397,13 +399,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for concurrency in args.levels:
                     results += await level(ari, concurrency, args.rounds, audio, args.seed)
         finally:
+            failed = watcher is not None and watcher.done() and not watcher.cancelled() and watcher.exception()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
             concierge.stop()
-        if args.watch_console and updates[0] == 0:
-            raise RuntimeError("the console's live stream sent nothing: it was not watched")
+        if args.watch_console and (failed or updates[0] == 0):
+            raise RuntimeError(f"the console's live stream was not watched: {failed or 'it sent nothing'!r}")
         server = server_turns(concierge.events_file, results)
     return {"levels": summarise(results, server), "calls": results, "overrides": overrides,
             "console_updates": updates[0]}
