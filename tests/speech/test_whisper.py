@@ -113,13 +113,18 @@ async def test_the_event_loop_keeps_ticking_while_transcribing(whisper: WhisperS
             lags.append(time.perf_counter() - before - 0.01)
 
     task = asyncio.create_task(ticker())
+    took: list[float] = []
     try:
         for _ in range(3):
+            started = time.perf_counter()
             await whisper.transcribe(longest.pcm16k, 16000)
+            took.append(time.perf_counter() - started)
     finally:
         task.cancel()
+    # Recognition on the loop would stall it for a whole recognition; off it, the loop only waits for the GIL
+    # now and then, which on a busy machine (tests in parallel) can be a tenth of a second. Not a speed bound.
     assert len(lags) > 10
-    assert max(lags) < 0.05, f"event loop stalled {max(lags) * 1000:.0f} ms"
+    assert max(lags) < min(took) / 4, f"event loop stalled {max(lags) * 1000:.0f} ms of {min(took) * 1000:.0f} ms"
 
 
 async def test_offline_engines_from_settings_end_to_end() -> None:
