@@ -85,7 +85,7 @@ async def test_the_phone_greeted_speaks_and_types_then_hangs_up_cleanly(
     samples, rate = read_wav(heard_path)
     assert rate == 8000
     g_first, g_last = voiced_span_s(samples[: int(said_at * rate)], rate)
-    assert g_first < 0.5, "the greeting starts right after the answer"
+    assert g_first < 1.5, "the greeting starts unprompted, right after the answer (its speed: bench_caller)"
     assert abs((g_last - g_first) - _greeting_voiced_s(service)) < 0.15, (g_first, g_last)
     text = out.getvalue()
     assert "connected" in text and "concierge speaking" in text and "concierge silent" in text
@@ -138,7 +138,7 @@ async def test_the_phone_times_what_the_caller_hears_greeting_then_reply(
 
     found = prompts(ear.heard)
     greeting = found[0]
-    assert 0 < greeting.start - phone.answered_at < 1.0, "the greeting starts right after the answer"
+    assert 0 < greeting.start - phone.answered_at < 1.5, "the greeting starts unprompted, right after the answer"
     assert abs(greeting.seconds - _greeting_voiced_s(service)) < 0.3, greeting
     # What the phone said: from its first to its last voiced frame sent, as long as the WAV's voiced span.
     first, last = voiced_span_s(np.frombuffer(hello, dtype=np.int16), 8000)
