@@ -50,6 +50,13 @@ def _greeting_voiced_s(service: Service) -> float:
     return last - first
 
 
+def _heard_whole_once(heard_s: float, greeting_s: float) -> bool:
+    """Nothing cut (150 ms: the codec's edges), nothing repeated. The slack above is wider because the phone shares
+    the event loop with the service here: a stall delays its reading of RTP, which the recorder then places late,
+    stretching the span. How evenly the caller hears it is bench_caller's to measure."""
+    return greeting_s - 0.15 < heard_s < greeting_s + 0.6
+
+
 async def test_the_phone_greeted_speaks_and_types_then_hangs_up_cleanly(
     service: Service, watcher: EventWatcher, tmp_path: Path
 ) -> None:
@@ -86,7 +93,7 @@ async def test_the_phone_greeted_speaks_and_types_then_hangs_up_cleanly(
     assert rate == 8000
     g_first, g_last = voiced_span_s(samples[: int(said_at * rate)], rate)
     assert g_first < 1.5, "the greeting starts unprompted, right after the answer (its speed: bench_caller)"
-    assert abs((g_last - g_first) - _greeting_voiced_s(service)) < 0.15, (g_first, g_last)
+    assert _heard_whole_once(g_last - g_first, _greeting_voiced_s(service)), (g_first, g_last)
     text = out.getvalue()
     assert "connected" in text and "concierge speaking" in text and "concierge silent" in text
     assert "pressing 101#" in text and "hung up (phone)" in text
@@ -109,7 +116,7 @@ async def test_the_command_calls_directly_and_hangs_up_after_max_seconds(
     samples, rate = read_wav(tmp_path / "heard.wav")
     assert 3.5 < len(samples) / rate < 4.5  # the recording keeps wall-clock time
     first, last = voiced_span_s(samples, rate)
-    assert abs((last - first) - _greeting_voiced_s(service)) < 0.15
+    assert _heard_whole_once(last - first, _greeting_voiced_s(service)), (first, last)
     await _nothing_left(service, start["channel"].removesuffix("-gate"), start["call_id"])
 
 
