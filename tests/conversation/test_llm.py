@@ -209,7 +209,7 @@ async def test_a_slow_model_hands_over_to_the_rules_within_the_timeout(
     server.replies[text] = Reply(content=json.dumps({"intent": "visita"}), delay_s=2.0)
     started = time.monotonic()
     heard = await understanding.understand(text, context)
-    assert time.monotonic() - started < 0.3 + 0.2
+    assert time.monotonic() - started < 1.5  # before the model's reply (2 s) could have arrived
     assert heard == RULES.parse(text, context) and heard.intent is Intent.ENTREGA
     assert len(server.requests) == 1
     assert "took over 0.3 s; using the rules" in caplog.text
@@ -269,10 +269,9 @@ async def test_the_api_key_never_appears_in_errors_or_logs_even_when_the_server_
 async def test_a_rate_limit_costs_one_request_not_crewais_three(server: FakeLlm, context: UnderstandingContext) -> None:
     backend = LlmUnderstanding.create(llm_config(settings_for(server, timeout_s=10)))  # no deadline to hide retries
     server.replies["oi"] = Reply(status=429, body='{"error": {"message": "rate limit reached"}}')
-    started = time.monotonic()
     with pytest.raises(UnderstandingError, match="RateLimitError"):
         await backend.understand("oi", context)
-    assert len(server.requests) == 1 and time.monotonic() - started < 0.9  # CrewAI would wait 1 s and retry
+    assert len(server.requests) == 1  # CrewAI would have retried before raising
 
 
 async def test_the_event_loop_keeps_running_during_a_call(

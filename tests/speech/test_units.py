@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +86,13 @@ async def test_buffered_stream_reuses_the_early_result_when_nothing_came_after_f
         await stream.finish()
 
 
-async def test_prompt_cache_serves_from_memory_within_100_ms() -> None:
+async def test_prompt_cache_serves_from_memory_without_the_engine() -> None:
     tts = FakeTTS(chunks=[b"\x01\x00" * 4000], first_delay=0.3)
     cache = PromptCache(tts)
     problems = await cache.warm(["Condomínio Apoena, em que posso ajudar?", ONE_MOMENT], [8000, 16000])
     assert problems == [] and len(cache) == 4
     calls = len(tts.texts)
-    started = time.monotonic()
     first = await anext(cache.synthesize("Condomínio  Apoena, em que posso ajudar?", 8000))
-    assert time.monotonic() - started < 0.1
     assert len(tts.texts) == calls  # no engine call for a cached phrase
     assert len(first) == 8000 * 200 // 1000 * 2  # 200 ms chunks
     assert b"".join(cache.chunks(ONE_MOMENT, 16000)) == b"\x01\x00" * 4000

@@ -95,9 +95,7 @@ async def test_stream_recognition_started_on_flush_is_reused(
     # a slow kernel (CT2_FORCE_CPU_ISA=GENERIC) on 2 busy cores overran. The timeout is a guard, not a measure.
     async with asyncio.timeout(30):
         await done.wait()
-    started = time.monotonic()
     transcript = await stream.finish()
-    assert time.monotonic() - started < 0.1  # already done: only the result was collected
     assert recognised == [len(pcm)]  # the flush's recognition was reused, not run again
     assert contains_keywords(transcript.text, fixture.reliable(8000)) == [], transcript.text
 
@@ -139,9 +137,9 @@ async def test_offline_engines_from_settings_end_to_end() -> None:
         assert await speech.start() == []
         events = RecordingEvents()
         leg = speech.for_call("c1", "gate", events)
-        started = time.monotonic()
+        cached = speech.prompts.get(settings.greeting, 8000)
         first = await anext(leg.synthesize(settings.greeting, 8000))
-        assert time.monotonic() - started < 0.1 and first
+        assert cached and first and cached.startswith(first)  # the greeting is served from the cache
         fixture = next(item for item in SPEECH_FIXTURES if item.name == "resident-nao-conheco")
         stream = leg.stream(8000)
         stream.push_frame(fixture.pcm(8000))
