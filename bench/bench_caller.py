@@ -32,7 +32,6 @@ import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_e2e import RESULTS, latest_run, machine, replace_section, testbed_env  # noqa: E402
+from bench_e2e import RESULTS, machine, testbed_env  # noqa: E402
+from caller_summary import server_turns, summarise, table, write_docs  # noqa: E402
 
 from controller.ari.client import AriClient, AriError  # noqa: E402
 from controller.tools.phone_audio import RATE  # noqa: E402
@@ -65,12 +65,10 @@ from controller.tools.phone_timing import (  # noqa: E402
     speech_span,
     talked_over,
 )
-from controller.tools.report import collect  # noqa: E402
 
 APP = "portaria-bench"
 CONTEXT = "from-gate-bench"
 CACHE = ROOT / "var" / "bench-caller"
-MARK_BEGIN, MARK_END = "<!-- bench_caller:begin -->", "<!-- bench_caller:end -->"
 VOICE = "jm_kumo"
 PAUSE_S = 1.0
 GREETING_OVER_S = 1.0  # silence after the greeting before the caller speaks
@@ -283,102 +281,6 @@ def short(result: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown)
 
 
-def spread(values: list[float]) -> dict[str, Any]:
-    """Median and spread in ms (p95 by nearest rank)."""
-    if not values:
-        return {"n": 0}
-    ms = sorted(v * 1000 for v in values)
-    return {
-        "n": len(ms),
-        "p50": round(statistics.median(ms)),
-        "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))]),
-        "min": round(ms[0]),
-        "max": round(ms[-1]),
-    }
-
-
-def server_turns(events_file: Path, results: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """The server's own turn latency for the same calls, per level."""
-    events = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    call_of = {e.get("channel"): e["call_id"] for e in events if e["event"] == "stasis_start"}
-    by_level: dict[int, dict[str, Any]] = {}
-    for concurrency in sorted({r["concurrency"] for r in results}):
-        calls = {call_of.get(r["gate_channel"]) for r in results if r["concurrency"] == concurrency}
-        mine = [e for e in events if e["call_id"] in calls]
-        turns = [s.ms / 1000 for s in collect(mine) if s.stage == "turn" and s.leg == "gate"]
-        underruns = sum(1 for e in mine if e["event"] == "playout_underrun")
-        by_level[concurrency] = {"turn": spread(turns), "underruns": underruns}
-    return by_level
-
-
-def summarise(results: list[dict[str, Any]], server: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    levels = []
-    for concurrency in sorted(server):
-        mine = [r for r in results if r["concurrency"] == concurrency]
-        turns = {case: spread([r["turn_s"] for r in mine if r["case"] == case and r.get("turn_s") is not None])
-                 for case in REQUESTS}
-        paced = [p for r in mine for p in r["pacing"]]
-        levels.append({
-            "concurrency": concurrency,
-            "calls": len(mine),
-            "errors": [r["error"] for r in mine if "error" in r],
-            "first_audible": spread([r["first_audible_s"] for r in mine if "first_audible_s" in r]),
-            "turn": turns,
-            "turn_all": spread([r["turn_s"] for r in mine if r.get("turn_s") is not None]),
-            "no_reply": sum(1 for r in mine if "turn_s" in r and r["turn_s"] is None),
-            "hesitant_talked_over": [r["talked_over"] for r in mine if r["case"] == "hesitant" and "talked_over" in r],
-            "barge_in_cut": spread([r["barge_in_cut_s"] for r in mine if r.get("barge_in_cut_s") is not None]),
-            "pacing": {
-                "prompts": len(paced),
-                "on_time_p50": round(statistics.median([p["on_time"] for p in paced]), 4) if paced else None,
-                "on_time_min": round(min(p["on_time"] for p in paced), 4) if paced else None,
-                "delivered_p50": round(statistics.median([p["delivered"] for p in paced]), 4) if paced else None,
-                "worst_gap_ms": round(max(p["worst_gap_s"] for p in paced) * 1000) if paced else None,
-            },
-            "server": server[concurrency],
-            "speech_s": {case: round(statistics.median(s), 2) for case in REQUESTS
-                         if (s := [r["speech_s"] for r in mine if r["case"] == case and "speech_s" in r])},
-        })
-    return levels
-
-
-def cell(stats: dict[str, Any]) -> str:
-    return "-" if not stats.get("n") else f"{stats['p50']} ({stats['min']}-{stats['max']}, n {stats['n']})"
-
-
-def table(levels: list[dict[str, Any]]) -> list[str]:
-    head = ("| calls at once | first audible | " + " | ".join(f"turn, {c} request" for c in REQUESTS)
-            + " | all turns p50 / p95 | server turn p50 / p95 | barge-in cut | on time / delivered / worst gap |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for lv in levels:
-        turns = " | ".join(cell(lv["turn"][c]) for c in REQUESTS)
-        every, server, paced = lv["turn_all"], lv["server"]["turn"], lv["pacing"]
-        lines.append(
-            f"| {lv['concurrency']} | {cell(lv['first_audible'])} | {turns} | "
-            f"{every.get('p50', '-')} / {every.get('p95', '-')} | "
-            f"{server.get('p50', '-')} / {server.get('p95', '-')} | "
-            f"{cell(lv['barge_in_cut'])} | {paced['on_time_p50']} / {paced['delivered_p50']} / "
-            f"{paced['worst_gap_ms']} ms |"
-        )
-    return lines
-
-
-def write_docs(result: dict[str, Any]) -> None:
-    console = ["console served and watched"] if result["watch_console"] else []
-    lines = [
-        MARK_BEGIN,
-        latest_run(result, *console) + " Times in ms, median (min-max, n).",
-        "",
-        *table(result["levels"]),
-        "",
-        "Requests as said (s): " + ", ".join(f"{k} {v}" for k, v in result["levels"][0]["speech_s"].items())
-        + "; replies that started inside the hesitant request, per call: "
-        + "; ".join(f"{lv['concurrency']} at once {lv['hesitant_talked_over']}" for lv in result["levels"]) + ".",
-        MARK_END,
-    ]
-    replace_section(lines)
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     overrides = dict(item.split("=", 1) for item in args.set)
     env = testbed_env()
@@ -408,7 +310,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.watch_console and (failed or updates[0] == 0):
             raise RuntimeError(f"the console's live stream was not watched: {failed or 'it sent nothing'!r}")
         server = server_turns(concierge.events_file, results)
-    return {"levels": summarise(results, server), "calls": results, "overrides": overrides,
+    return {"levels": summarise(results, server, tuple(REQUESTS)), "calls": results, "overrides": overrides,
             "console_updates": updates[0]}
 
 
