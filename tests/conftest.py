@@ -58,6 +58,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "testbed" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("testbed"))
+    # The tests that listen for gaps in real-time audio go last: by then the other worker has finished its
+    # CPU-bound tests (a few minutes of the test bed's), so they hear the service as it runs on a quiet host.
+    # The sort is stable, so each module's tests stay together and in order (one shared service per module).
+    items.sort(key=lambda item: item.get_closest_marker("paced") is not None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -18,7 +18,7 @@ from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
+pytestmark = [pytest.mark.asterisk, pytest.mark.paced, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
 
 async def _ours_left(service: Service, call_id: str, gate_channel: str) -> tuple[list[str], list[str]]:

@@ -30,7 +30,7 @@ from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.paced]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 Script = Callable[[MediaLeg], Coroutine[Any, Any, None]]

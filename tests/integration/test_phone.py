@@ -19,7 +19,7 @@ from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import REPO, read_wav, voiced_span_s
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
+pytestmark = [pytest.mark.asterisk, pytest.mark.paced, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
 HELLO = REPO / "tests" / "fixtures" / "audio" / "visitor-hello.wav"
 

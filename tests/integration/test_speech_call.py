@@ -13,7 +13,7 @@ from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.testbed import Testbed, read_wav, voiced_span_s
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="module")]  # one shared service
+pytestmark = [pytest.mark.asterisk, pytest.mark.paced, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
 
 async def test_the_visitor_is_transcribed_and_the_reply_is_heard(
