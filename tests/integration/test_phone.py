@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,9 @@ import pytest
 
 from controller.ari.client import AriClient
 from controller.tools.phone import Phone, PhoneOptions, Press, Say, load_wav, run_phone
+from controller.tools.phone_audio import split_frames
 from controller.tools.phone_ear import Ear
-from controller.tools.phone_timing import prompts, reply_after, speech_span
+from controller.tools.phone_timing import prompts, reply_after, speech_span, voiced
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
@@ -120,6 +122,14 @@ async def test_the_command_calls_directly_and_hangs_up_after_max_seconds(
     await _nothing_left(service, start["channel"].removesuffix("-gate"), start["call_id"])
 
 
+def _voiced_run(flags: Iterable[bool]) -> list[bool]:
+    """The frames from the first voiced one to the last (which are voiced and which not)."""
+    run = list(flags)
+    first = run.index(True)
+    last = len(run) - run[::-1].index(True)
+    return run[first:last]
+
+
 async def test_the_phone_times_what_the_caller_hears_greeting_then_reply(
     service: Service, watcher: EventWatcher
 ) -> None:
@@ -147,9 +157,11 @@ async def test_the_phone_times_what_the_caller_hears_greeting_then_reply(
     greeting = found[0]
     assert 0 < greeting.start - phone.answered_at < 1.5, "the greeting starts unprompted, right after the answer"
     assert abs(greeting.seconds - _greeting_voiced_s(service)) < 0.3, greeting
-    # What the phone said: from its first to its last voiced frame sent, as long as the WAV's voiced span.
-    first, last = voiced_span_s(np.frombuffer(hello, dtype=np.int16), 8000)
-    assert abs((span[1] - span[0]) - (last - first)) < 0.1, span
+    # What the phone said: every voiced frame of the WAV, in order, and the span timed from the first to the last.
+    # Frames, not seconds: the phone re-anchors its clock after a stall of the shared loop (CI saw 0.57 s), so the
+    # span may stretch; what bench_caller times is when each frame went out, which the span is made of.
+    assert _voiced_run([frame.voiced for frame in ear.sent[mark:]]) == _voiced_run(map(voiced, split_frames(hello)))
+    assert span[1] - span[0] >= len(_voiced_run(map(voiced, split_frames(hello)))) * 0.02 - 0.001, span
     # The reply: heard after the caller stopped talking; nothing was said while the caller waited or talked.
     reply = reply_after(span[1], found)
     assert reply is not None and reply.start - span[1] < 10, (span, found)

@@ -224,8 +224,11 @@ async def test_no_answer_on_every_attempt_goes_to_the_next_resident_then_the_con
         assert gate["dialplan"]["context"] == "portaria-fallback"
         bridges = await service.ari.get("bridges")
         assert not [b for b in bridges if call.call_id in b["id"]]
-        channels = await service.ari.get("channels")
-        assert not [c for c in channels if call.call_id in c["id"]]
+
+        async def media_gone() -> bool:  # hung up before call_end; Asterisk lists a channel until it is destroyed
+            return not [c for c in await service.ari.get("channels") if call.call_id in c["id"]]
+
+        await eventually(media_gone, within=5)
         await service.ari.delete(f"channels/{call.gate_channel}")
         await nothing_of_ours_left(service, call)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
