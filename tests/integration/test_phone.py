@@ -157,11 +157,10 @@ async def test_the_phone_times_what_the_caller_hears_greeting_then_reply(
     greeting = found[0]
     assert 0 < greeting.start - phone.answered_at < 1.5, "the greeting starts unprompted, right after the answer"
     assert abs(greeting.seconds - _greeting_voiced_s(service)) < 0.3, greeting
-    # What the phone said: every voiced frame of the WAV, in order, and the span timed from the first to the last.
-    # Frames, not seconds: the phone re-anchors its clock after a stall of the shared loop (CI saw 0.57 s), so the
-    # span may stretch; what bench_caller times is when each frame went out, which the span is made of.
+    # What the phone said: every voiced frame of the WAV, in order; `span` times its first and last one. Frames,
+    # not seconds: the phone's pacer re-anchors after a stall of the shared loop (CI saw 0.57 s) and catches up
+    # after a late wake-up, so the span's length moves with the loop; when each frame went out is what it times.
     assert _voiced_run([frame.voiced for frame in ear.sent[mark:]]) == _voiced_run(map(voiced, split_frames(hello)))
-    assert span[1] - span[0] >= len(_voiced_run(map(voiced, split_frames(hello)))) * 0.02 - 0.001, span
     # The reply: heard after the caller stopped talking; nothing was said while the caller waited or talked.
     reply = reply_after(span[1], found)
     assert reply is not None and reply.start - span[1] < 10, (span, found)
