@@ -18,6 +18,14 @@ recogniser can start while the rest of the silence threshold runs. :class:`Speec
 discard that early result; :class:`UtteranceEnded` confirms the turn (its audio is the early audio plus whatever
 came after, identical when nothing did).
 
+Meaning moves the end. When someone judges the pauses (``judged = True``: the call's turn listener), each
+:class:`EarlyUtterance` is answered with :meth:`Endpointer.judge_pause` once its audio is recognised, and until
+then the turn waits (up to ``hold_ms``): the reply needs that transcript anyway, so waiting for it costs nothing.
+What already answers the question ("sim", "cento e três") ends the turn after ``complete_ms`` of silence (at once
+if that has passed); a phrase cut mid-way ("vim visitar a...") waits ``hold_ms``, so a hesitant caller gets one
+answer, not two; no opinion keeps ``silence_ms``. A verdict holds for its pause only: speech that resumes is
+judged again at its next pause.
+
 The utterance audio starts ``pre_roll_ms`` before the first voiced frame (the first syllable's onset is often
 unvoiced and the VAD is late), wall-clock gaps between frames are filled with silence so the recogniser hears
 the pause, and it ends ``early_ms`` after the last voiced frame.
@@ -44,12 +52,16 @@ class EndpointingConfig:
     max_utterance_ms: int = 15000
     barge_in_min_ms: int = 140
     blip_gap_ms: int = 150
+    complete_ms: int = 350  # silence that ends a pause judged complete (0: judgements do not shorten it)
+    hold_ms: int = 1500  # silence that ends a pause judged mid-phrase (0: judgements do not lengthen it)
 
     def __post_init__(self) -> None:
         if self.silence_ms <= 0 or self.min_speech_ms < 0 or self.max_utterance_ms <= 0:
             raise ValueError("silence_ms and max_utterance_ms must be positive, min_speech_ms not negative")
         if self.early_ms < 0 or self.pre_roll_ms < 0 or self.barge_in_min_ms < 0 or self.blip_gap_ms <= 0:
             raise ValueError("early_ms, pre_roll_ms and barge_in_min_ms must not be negative")
+        if self.complete_ms < 0 or self.hold_ms < 0:
+            raise ValueError("complete_ms and hold_ms must not be negative")
 
 
 class TurnState(Enum):
@@ -138,6 +150,9 @@ class Endpointer:
         self._last_voice = 0.0
         self._voiced_s = 0.0
         self._barged = False
+        self._pause_ms: int | None = None  # this pause's silence threshold, when not silence_ms
+        self._early_at: float | None = None  # the EarlyUtterance of the current pause, which a verdict names
+        self.judged = False  # every EarlyUtterance gets a judge_pause: wait for it (up to hold_ms)
 
     @property
     def state(self) -> TurnState:
@@ -154,12 +169,29 @@ class Endpointer:
             case TurnState.SPEAKING if 0 < cfg.early_ms < cfg.silence_ms:
                 end = self._last_voice + cfg.early_ms / 1000
             case _:
-                end = self._last_voice + cfg.silence_ms / 1000
+                end = self._last_voice + self._silence_ms() / 1000
         return min(end, self._onset + cfg.max_utterance_ms / 1000)
 
     def tick(self, now: float) -> list[TurnEvent]:
         """The wall clock moved on without frames: end blips, send the early audio, end the turn."""
         events: list[TurnEvent] = []
+        self._check(now, events)
+        return events
+
+    def judge_pause(self, now: float, complete: bool | None, early_at: float) -> list[TurnEvent]:
+        """The verdict on the pause that `EarlyUtterance(at=early_at)` began: what was said answers the question
+        (True: end after ``complete_ms``), stops mid-phrase (False: after ``hold_ms``) or no opinion (None:
+        ``silence_ms``). Ignored once that pause is over (speech resumed, or the turn ended)."""
+        events: list[TurnEvent] = []
+        if self._state is not TurnState.STOPPING or early_at != self._early_at:
+            return events
+        cfg = self.config
+        if complete is True and cfg.complete_ms:
+            self._pause_ms = cfg.complete_ms
+        elif complete is False and cfg.hold_ms:
+            self._pause_ms = cfg.hold_ms
+        else:
+            self._pause_ms = None
         self._check(now, events)
         return events
 
@@ -195,6 +227,7 @@ class Endpointer:
             events.append(UtteranceStarted(self._onset, now))
         elif self._state is TurnState.STOPPING:
             self._state = TurnState.SPEAKING
+            self._pause_ms = None
             events.append(SpeechResumed(now))
 
     def _check(self, now: float, events: list[TurnEvent]) -> None:
@@ -210,11 +243,14 @@ class Endpointer:
         if (now - self._onset + EPSILON) * 1000 >= cfg.max_utterance_ms:
             events.append(self._end(now, truncated=True))
             return
-        if silence * 1000 >= cfg.silence_ms:
+        if silence * 1000 >= self._silence_ms():
             events.append(self._end(now, truncated=False))
             return
         if self._state is TurnState.SPEAKING and 0 < cfg.early_ms < cfg.silence_ms and silence * 1000 >= cfg.early_ms:
             self._state = TurnState.STOPPING
+            self._early_at = now
+            if self.judged:
+                self._pause_ms = max(cfg.silence_ms, cfg.hold_ms)  # until the verdict
             pcm = self._utterance_pcm()
             events.append(EarlyUtterance(pcm, self.sample_rate, self._duration_ms(), now))
 
@@ -244,10 +280,13 @@ class Endpointer:
         if self._audio:
             gap = end - frame_s - self._audio_end
             if gap > frame_s:  # frames missing on the wall clock: the caller paused; keep the pause
-                gap = min(gap, self.config.silence_ms / 1000)
+                gap = min(gap, self._silence_ms() / 1000)
                 self._audio += bytes(round(gap * self.sample_rate) * 2)
         self._audio += pcm
         self._audio_end = end
+
+    def _silence_ms(self) -> int:
+        return self.config.silence_ms if self._pause_ms is None else self._pause_ms
 
     def _utterance_pcm(self) -> bytes:
         tail = int(self.config.early_ms / 1000 * self.sample_rate) * 2
@@ -275,3 +314,4 @@ class Endpointer:
         self._voice_end_bytes = 0
         self._voiced_s = 0.0
         self._barged = False
+        self._pause_ms = None

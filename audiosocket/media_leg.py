@@ -13,6 +13,8 @@ API::
         result = await leg.say(pcm)                     # bytes, or an async iterator of chunks (streaming TTS)
         result = await leg.say(decision, protected=True)  # barge-in cannot cut this one
         leg.stop_speaking()                             # flush every prompt, protected included
+        leg.expect_verdicts()                           # every EarlyUtterance will be judged: wait for it
+        leg.judge_pause(early, True)                    # its words answer the question: end the turn soon
         event = await leg.next_event()                  # or: async for event in leg: ...
 
 ``say`` returns :class:`~audiosocket.playout.PlaybackResult` ``(played_ms, interrupted, underruns)``; concurrent
@@ -235,6 +237,21 @@ class MediaLeg:
     def stop_speaking(self) -> bool:
         """Flush every queued and playing prompt, protected ones included."""
         return self.playout.stop()
+
+    def expect_verdicts(self) -> None:
+        """From now on every :class:`EarlyUtterance` gets a :meth:`judge_pause`, and the turn waits for it (up to
+        the endpointing's ``hold_ms``)."""
+        self._endpointer.judged = True
+
+    def judge_pause(self, early: EarlyUtterance, complete: bool | None) -> None:
+        """The verdict on the pause `early` began: its words answer what was asked (True: the turn ends after a
+        short silence), stop mid-phrase (False: it waits longer) or say nothing either way (None). A pause already
+        over (speech resumed, the turn ended) ignores it."""
+        if self._closed is not None:
+            return
+        self._drain_inbox()  # frames not yet processed may hold resumed speech
+        self._handle(self._endpointer.judge_pause(self._clock(), complete, early.at))
+        self._timer_wake.set()  # the silence deadline moved
 
     async def next_event(self) -> LegEvent:
         if self._queue.empty() and self._closed is not None:

@@ -119,6 +119,20 @@ class Settings(BaseSettings):
     early_end_ms: int = Field(
         default=200, ge=0, le=2000, description="Silence after which recognition starts early (0 = off), in ms."
     )
+    answer_silence_ms: int = Field(
+        default=350,
+        ge=0,
+        le=5000,
+        description="Silence that ends a turn whose words already answer the question (a yes or no, an apartment "
+        "of the building), in ms (0 = off: the usual silence).",
+    )
+    unfinished_silence_ms: int = Field(
+        default=1500,
+        ge=0,
+        le=5000,
+        description="Silence that ends a turn whose words stop mid-phrase ('vim visitar a...'), in ms "
+        "(0 = off: the usual silence).",
+    )
     pre_roll_ms: int = Field(
         default=300, ge=0, le=2000, description="Audio kept before speech onset so the first syllable is not cut."
     )

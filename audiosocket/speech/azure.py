@@ -147,6 +147,10 @@ class AzureRecognition:
     def flush(self) -> None:
         """Nothing to do: Azure recognises continuously."""
 
+    async def early(self) -> Transcript | None:
+        """None: Azure ends its own segments; the pause is not judged."""
+        return None
+
     async def finish(self) -> Transcript:
         if self._closed:
             raise EngineError("recognition already finished")

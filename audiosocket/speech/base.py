@@ -53,11 +53,17 @@ class RecognitionStream(Protocol):
     `push_frame` never blocks the event loop. `flush()` says "the speaker paused: you may start recognising what
     you have"; frames pushed after it mean the speaker went on, and `finish()` then covers everything.
     `aclose()` abandons the turn (barge-in, hang-up) and frees the engine's resources; it is safe after `finish()`.
+    `early()` is what the last flush recognised, once ready, so the call can judge the pause while it lasts.
     """
 
     def push_frame(self, pcm: bytes) -> None: ...
 
     def flush(self) -> None: ...
+
+    async def early(self) -> Transcript | None:
+        """The last flush's result; None without a flush, when it failed or was superseded, or when the engine
+        has no such result (it recognises continuously)."""
+        ...
 
     async def finish(self) -> Transcript: ...
 
@@ -105,6 +111,15 @@ class BufferedStream:
         self._drop_early()
         self._early_size = len(self._buffer)
         self._early = asyncio.ensure_future(self._recognize(bytes(self._buffer)))
+
+    async def early(self) -> Transcript | None:
+        task = self._early
+        if task is None:
+            return None
+        await asyncio.wait((task,))  # not `await task`: a superseded flush is no reason to cancel the caller
+        if task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
 
     async def finish(self) -> Transcript:
         if self._closed:

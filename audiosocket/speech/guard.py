@@ -245,6 +245,15 @@ class GuardedRecognition:
         if self._inner is not None and self._error is None:
             self._inner.flush()
 
+    async def early(self) -> Transcript | None:
+        """The engine's early result, or None (a failure here is the turn's end to retry, not the judge's)."""
+        if self._inner is None or self._error is not None:
+            return None
+        try:
+            return await self._inner.early()
+        except EngineError:
+            return None
+
     async def finish(self) -> Transcript:
         speech = self._speech
         finished_at = speech._clock()

@@ -131,9 +131,18 @@ class CallRunner:
         self._gone.discard(leg)  # a new resident leg (another dial) can hang up in its turn
         self._legs[leg] = io
         listener = TurnListener(
-            leg, io, post=self.post, lost=self._control.leg_lost, emit=self._emit, apologise=self._apologise
+            leg,
+            io,
+            post=self.post,
+            lost=self._control.leg_lost,
+            emit=self._emit,
+            apologise=self._apologise,
+            judge=self._judge_pause,
         )
         self._listeners[leg] = self._spawn(listener.run(), f"listen-{leg}")
+
+    def _judge_pause(self, leg: Leg, text: str) -> bool | None:
+        return self._conversation.judge_pause(self.state, leg, text)
 
     async def detach(self, leg: Leg) -> None:
         """Stop listening to a leg whose media we remove on purpose (the callers then talk directly)."""

@@ -1,13 +1,16 @@
 """Turn assembly: one leg's media events become conversation events, through the leg's recognition stream.
 
     UtteranceStarted --------------------------------------------------> SpeechStarted
-    EarlyUtterance(pcm)   push what is new, flush: recognition starts while endpointing confirms the silence
+    EarlyUtterance(pcm)   push what is new, flush: recognition starts while endpointing confirms the silence;
+                          its result is judged (`judge`): an answer ends the turn sooner, a cut phrase later
     SpeechResumed         the speaker went on: the next flush (or the end) recognises the whole turn again
     UtteranceEnded(pcm)   finish the stream ------------------------------> UtteranceHeard(text) | NothingHeard
     LegClosed ------------------------------------------------------------> the call control is told (leg lost)
 
 When no speech resumed since the early flush, the end of the turn adds only trailing silence, so it is not pushed
-and the stream returns the early result: that is where most of the turn latency is won. Recognition failures
+and the stream returns the early result: that is where most of the turn latency is won. Judging that result
+while the caller is still silent wins more: "sim" after "Posso liberar?" ends the turn after a short silence
+instead of the full one, and "vim visitar a..." waits for the name. Recognition failures
 come as one :class:`~audiosocket.speech.guard.SpeechFailure`: the caller hears "pode repetir?", or, when the
 guard gives up, the conversation gets ErrorOccurred and hands the visitor over.
 """
@@ -15,6 +18,7 @@ guard gives up, the conversation gets ErrorOccurred and hands the visitor over.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +33,8 @@ from audiosocket.media_leg import (
 from audiosocket.speech.base import RecognitionStream, Transcript
 from audiosocket.speech.guard import CallSpeech, SpeechFailure
 from controller.conversation.events import ErrorOccurred, Event, Leg, NothingHeard, SpeechStarted, UtteranceHeard
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +56,12 @@ class _Turn:
     fed: int = 0  # bytes of the utterance already pushed
     flushed: bool = False
     resumed: bool = False  # speech came back after the last flush
+    judging: asyncio.Task[None] | None = None  # waits for the early result, then judges its pause
+
+    def stop_judging(self) -> None:
+        if self.judging is not None:
+            self.judging.cancel()
+            self.judging = None
 
 
 class TurnListener:
@@ -64,6 +76,7 @@ class TurnListener:
         lost: Callable[[Leg, str], None],
         emit: Callable[..., None],
         apologise: Callable[[Leg, LegIO], None],
+        judge: Callable[[Leg, str], bool | None] = lambda leg, text: None,
     ) -> None:
         self._leg = leg
         self._io = io
@@ -71,9 +84,11 @@ class TurnListener:
         self._lost = lost
         self._emit = emit
         self._apologise = apologise
+        self._judge = judge
         self._turn: _Turn | None = None
 
     async def run(self) -> None:
+        self._io.media.expect_verdicts()
         try:
             async for event in self._io.media:
                 match event:
@@ -84,11 +99,15 @@ class TurnListener:
                         self._push(turn, pcm)
                         turn.stream.flush()
                         turn.flushed, turn.resumed = True, False
+                        turn.stop_judging()
+                        turn.judging = asyncio.create_task(self._judge_pause(turn, event))
                     case SpeechResumed():
                         if self._turn is not None:
                             self._turn.resumed = True
+                            self._turn.stop_judging()
                     case UtteranceEnded(pcm=pcm):
                         turn = self._current()
+                        turn.stop_judging()
                         if not turn.flushed or turn.resumed:
                             self._push(turn, pcm)
                         self._turn = None
@@ -98,12 +117,28 @@ class TurnListener:
                         return
         finally:
             if self._turn is not None:
+                self._turn.stop_judging()
                 await self._turn.stream.aclose()
 
     def _current(self) -> _Turn:
         if self._turn is None:
             self._turn = _Turn(self._io.speech.stream(self._io.rate))
         return self._turn
+
+    async def _judge_pause(self, turn: _Turn, early: EarlyUtterance) -> None:
+        """Judge the pause `early` began on what its flush heard. Always answered (the leg waits for it), with
+        None when there is nothing to judge; the leg ignores a verdict once speech resumed."""
+        transcript = await turn.stream.early()
+        if turn.resumed or self._turn is not turn:
+            return
+        verdict = None
+        if transcript is not None:
+            try:
+                verdict = self._judge(self._leg, transcript.text)
+            except Exception:  # a bug in judging costs this pause its shortcut, never the turn
+                log.exception("judging a pause on the %s leg failed", self._leg)
+        self._emit(self._leg, "pause_judged", complete=verdict)
+        self._io.media.judge_pause(early, verdict)
 
     @staticmethod
     def _push(turn: _Turn, pcm: bytes) -> None:

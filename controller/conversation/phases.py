@@ -28,6 +28,7 @@ from controller.conversation.events import (
     Say,
     Timer,
 )
+from controller.conversation.pauses import awaiting, judge_pause
 from controller.conversation.resident import ResidentPhase
 from controller.conversation.state import DialogState, Phase
 from controller.conversation.understanding import UnderstandingContext
@@ -47,6 +48,10 @@ class Conversation:
 
     def context(self, state: DialogState) -> UnderstandingContext:
         return self.dialog.context(state)
+
+    def judge_pause(self, state: DialogState, leg: Leg, text: str) -> bool | None:
+        """Do the words `leg` said before its pause answer the question pending there? See pauses.py."""
+        return judge_pause(text, awaiting(state, leg), self.dialog.index.apartments)
 
     def handle(self, state: DialogState, event: Event) -> tuple[DialogState, list[CallAction]]:
         if state.call is not None:

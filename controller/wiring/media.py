@@ -23,6 +23,8 @@ def leg_config(settings: Settings) -> LegConfig:
         endpointing=EndpointingConfig(
             silence_ms=settings.silence_ms,
             early_ms=settings.early_end_ms,
+            complete_ms=settings.answer_silence_ms,
+            hold_ms=settings.unfinished_silence_ms,
             pre_roll_ms=settings.pre_roll_ms,
             min_speech_ms=settings.min_speech_ms,
             max_utterance_ms=settings.max_utterance_ms,

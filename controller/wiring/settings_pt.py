@@ -26,6 +26,10 @@ DESCRIPTIONS = {
     "vad_webrtc_mode": "Rigor do webrtcvad, de 0 (tolerante) a 3 (estrito).",
     "silence_ms": "Silêncio (tempo real) que encerra o turno de quem ligou, em ms.",
     "early_end_ms": "Silêncio após o qual o reconhecimento começa antes (0 = desligado), em ms.",
+    "answer_silence_ms": "Silêncio que encerra um turno cujas palavras já respondem à pergunta (sim ou não, um "
+    "apartamento do prédio), em ms (0 = desligado: o silêncio de sempre).",
+    "unfinished_silence_ms": "Silêncio que encerra um turno que para no meio da frase ('vim visitar a...'), em ms "
+    "(0 = desligado: o silêncio de sempre).",
     "pre_roll_ms": "Áudio guardado antes do início da fala, para não cortar a primeira sílaba, em ms.",
     "min_speech_ms": "Voz necessária para começar um turno; ruídos mais curtos são ignorados, em ms.",
     "max_utterance_ms": "Fala mais longa; o turno é cortado ali, em ms.",

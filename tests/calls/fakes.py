@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audiosocket.media_leg import LegClosed, LegEvent
+from audiosocket.media_leg import EarlyUtterance, LegClosed, LegEvent
 from audiosocket.playout import PlaybackResult
 from audiosocket.speech.base import BufferedStream, EngineError, RecognitionStream, Transcript
 from audiosocket.speech.factory import SpeechEngines
@@ -233,6 +233,8 @@ class FakeMediaLeg:
         self.cancelled = 0  # say() calls cancelled by their caller (a prompt cut without barge-in or hang-up)
         self.stops = 0
         self.closed = False
+        self.verdicts: list[bool | None] = []  # judge_pause calls, in order
+        self.expecting_verdicts = False
         self._events: asyncio.Queue[LegEvent] = asyncio.Queue()
         self._said = asyncio.Event()
 
@@ -273,6 +275,12 @@ class FakeMediaLeg:
         self.hold = False
         for prompt in self.prompts:
             prompt.finish(interrupted=False)
+
+    def expect_verdicts(self) -> None:
+        self.expecting_verdicts = True
+
+    def judge_pause(self, early: EarlyUtterance, complete: bool | None) -> None:
+        self.verdicts.append(complete)
 
     def stop_speaking(self) -> bool:
         self.stops += 1

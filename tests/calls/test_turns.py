@@ -149,3 +149,101 @@ async def test_a_turn_cut_by_the_leg_closing_abandons_its_recognition() -> None:
     assert heard(out) == []
     await settle()  # the cancelled recognition task runs its cancellation
     assert stt.calls and stt.cancelled == 1
+
+
+class Judged:
+    """A listener whose pauses are judged by `verdict` (what it got is kept); events are pushed step by step."""
+
+    def __init__(self, stt: PhraseSTT, verdict: bool | None | Exception) -> None:
+        self.stt = stt
+        self.media = FakeMediaLeg()
+        self.judged: list[tuple[Leg, str]] = []
+        self.out = Listened()
+        self._verdict = verdict
+        self._task: asyncio.Task[None] | None = None
+
+    def judge(self, leg: Leg, text: str) -> bool | None:
+        self.judged.append((leg, text))
+        if isinstance(self._verdict, Exception):
+            raise self._verdict
+        return self._verdict
+
+    async def start(self) -> None:
+        listener = TurnListener(
+            Leg.RESIDENT,
+            LegIO(self.media, await call_speech(self.stt)),  # type: ignore[arg-type]
+            post=self.out.posted.append,
+            lost=lambda leg, reason: None,
+            emit=lambda leg, name, **fields: self.out.emitted.append((name, fields)),
+            apologise=lambda leg, io: None,
+            judge=self.judge,
+        )
+        self._task = asyncio.ensure_future(listener.run())
+
+    async def push(self, *events: LegEvent) -> None:
+        self.media.push(*events)
+        await settle()
+
+    async def close(self) -> None:
+        await self.push(LegClosed("test over", at=0.0))
+        assert self._task is not None
+        await asyncio.wait_for(self._task, GUARD_S)
+
+
+async def test_the_early_result_is_judged_and_the_verdict_reaches_the_leg() -> None:
+    judged = Judged(PhraseSTT(), True)
+    await judged.start()
+    pcm = PHRASES.pcm(HELLO, 200)
+    await judged.push(started(), early(pcm))
+    assert judged.media.expecting_verdicts  # the leg waits for the verdicts this listener gives
+    assert judged.judged == [(Leg.RESIDENT, HELLO)] and judged.media.verdicts == [True]
+    assert ("pause_judged", {"complete": True}) in judged.out.emitted
+    await judged.push(ended(pcm))
+    await judged.close()
+    assert heard(judged.out) == [UtteranceHeard(HELLO, leg=Leg.RESIDENT, confidence=0.9)]
+    assert judged.stt.calls == [pcm]  # judging used the early recognition; it was not run again
+
+
+async def test_no_opinion_is_told_too_the_leg_waits_for_every_verdict() -> None:
+    judged = Judged(PhraseSTT(), None)
+    await judged.start()
+    await judged.push(started(), early(PHRASES.pcm(HELLO, 200)))
+    assert judged.judged and judged.media.verdicts == [None]
+    await judged.close()
+
+
+async def test_speech_that_resumed_before_the_early_result_is_not_judged() -> None:
+    stt = PhraseSTT()
+    stt.hold = asyncio.Event()
+    judged = Judged(stt, True)
+    await judged.start()
+    first, rest = PHRASES.pcm(HELLO, 200), PHRASES.pcm(MORE, 200)
+    await judged.push(started(), early(first), SpeechResumed(at=0.0))
+    stt.hold.set()
+    await settle()
+    assert judged.judged == [] and judged.media.verdicts == []
+    await judged.push(ended(first + rest))
+    await judged.close()
+    assert heard(judged.out) == [UtteranceHeard(f"{HELLO} {MORE}", leg=Leg.RESIDENT, confidence=0.9)]
+
+
+async def test_a_failing_judge_costs_the_pause_its_verdict_not_the_turn() -> None:
+    judged = Judged(PhraseSTT(), RuntimeError("bug in a rule"))
+    await judged.start()
+    pcm = PHRASES.pcm(HELLO, 200)
+    await judged.push(started(), early(pcm))
+    assert judged.judged and judged.media.verdicts == [None]  # no opinion: the usual silence
+    await judged.push(ended(pcm))
+    await judged.close()
+    assert heard(judged.out) == [UtteranceHeard(HELLO, leg=Leg.RESIDENT, confidence=0.9)]
+
+
+async def test_a_failed_early_recognition_is_no_verdict() -> None:
+    judged = Judged(PhraseSTT(engine_error()), True)
+    await judged.start()
+    pcm = PHRASES.pcm(HELLO, 200)
+    await judged.push(started(), early(pcm))
+    assert judged.judged == [] and judged.media.verdicts == [None]  # nothing to judge; the leg is not kept waiting
+    await judged.push(ended(pcm))
+    await judged.close()
+    assert heard(judged.out) == []  # the failure is the turn's, as without judging: an apology, not words

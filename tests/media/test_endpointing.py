@@ -256,8 +256,150 @@ def test_frames_of_other_sizes_and_16k() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"silence_ms": 0}, {"max_utterance_ms": 0}, {"early_ms": -1}, {"pre_roll_ms": -5}, {"blip_gap_ms": 0}],
+    [
+        {"silence_ms": 0},
+        {"max_utterance_ms": 0},
+        {"early_ms": -1},
+        {"pre_roll_ms": -5},
+        {"blip_gap_ms": 0},
+        {"complete_ms": -1},
+        {"hold_ms": -1},
+    ],
 )
 def test_config_is_validated(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         EndpointingConfig(**bad)
+
+
+def pause_judged(complete: bool | None, config: EndpointingConfig | None = None) -> tuple[Caller, float]:
+    """A judged endpointer: 400 ms of speech, the early event, its verdict at 250 ms of silence; (caller, last
+    voice)."""
+    caller = Caller(config)
+    caller.ep.judged = True
+    caller.talk(400)
+    last_voice = caller.now
+    caller.wait(250)
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+    caller.events += caller.ep.judge_pause(caller.now, complete, early_at(caller))
+    return caller, last_voice
+
+
+def early_at(caller: Caller) -> float:
+    return caller.of(EarlyUtterance)[-1].at
+
+
+def test_a_pause_judged_complete_ends_the_turn_after_the_short_silence() -> None:
+    caller, last_voice = pause_judged(True)
+    assert not caller.of(UtteranceEnded)
+    assert caller.ep.deadline() == pytest.approx(last_voice + 0.35)
+    caller.wait(100)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 350
+    early = caller.of(EarlyUtterance)[0]
+    assert isinstance(early, EarlyUtterance) and early.pcm == ended.pcm  # the early recognition stands
+
+
+def test_a_judged_turn_waits_for_its_verdict_then_ends_at_once_if_the_silence_is_over() -> None:
+    """The reply needs the early transcript anyway: waiting past silence_ms for it costs nothing."""
+    caller = Caller()
+    caller.ep.judged = True
+    caller.talk(400)
+    caller.wait(900)  # the early recognition took 700 ms: past silence_ms, the turn is still open
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 900
+
+
+def test_a_verdict_that_never_comes_ends_the_turn_after_hold_ms() -> None:
+    caller = Caller()
+    caller.ep.judged = True
+    caller.talk(400)
+    caller.wait(1480)
+    assert not caller.of(UtteranceEnded)
+    caller.wait(40)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 1500
+
+
+def test_an_unjudged_endpointer_ends_at_silence_ms_as_always() -> None:
+    caller = Caller()
+    caller.talk(400)
+    caller.wait(1000)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
+
+
+def test_a_pause_judged_mid_phrase_waits_hold_ms_and_keeps_one_turn() -> None:
+    caller, _ = pause_judged(False)
+    caller.wait(1000)  # 1.25 s of silence: past silence_ms, inside hold_ms
+    assert not caller.of(UtteranceEnded)
+    caller.talk(600)  # "... a Beatriz"
+    caller.wait(300)
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))  # the second pause: no opinion
+    caller.wait(2000)
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "UtteranceEnded"]
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
+    assert ended.duration_ms == 400 + 1250 + 600
+    assert len(ended.pcm) == (400 + 1250 + 600) * 16  # the held pause is in the audio, whole (no tail frames)
+
+
+def test_a_held_pause_still_ends_after_hold_ms() -> None:
+    caller, _ = pause_judged(False)
+    caller.wait(1300)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 1500
+
+
+def test_no_opinion_ends_at_silence_ms() -> None:
+    caller, _ = pause_judged(None)
+    caller.wait(440)
+    assert not caller.of(UtteranceEnded)
+    caller.wait(20)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
+
+
+def test_a_verdict_on_an_earlier_pause_is_ignored() -> None:
+    caller = Caller()
+    caller.ep.judged = True
+    caller.talk(400)
+    caller.wait(250)
+    first = early_at(caller)
+    caller.talk(400)  # speech resumed before the first pause was judged
+    caller.wait(250)
+    assert caller.ep.judge_pause(caller.now, True, first) == []  # that pause is over
+    caller.wait(500)
+    assert not caller.of(UtteranceEnded)  # still waiting for the verdict on this pause
+    caller.events += caller.ep.judge_pause(caller.now, True, early_at(caller))
+    assert len(caller.of(UtteranceEnded)) == 1
+
+
+def test_resumed_speech_forgets_the_verdict() -> None:
+    caller, _ = pause_judged(True)
+    caller.talk(400)
+    caller.wait(300)
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))
+    caller.wait(200)
+    assert not caller.of(UtteranceEnded)  # 500 ms: the short silence was the first pause's, not this one's
+    caller.wait(300)
+    assert len(caller.of(UtteranceEnded)) == 1
+
+
+def test_a_verdict_outside_a_pause_is_ignored() -> None:
+    caller = Caller()
+    assert caller.ep.judge_pause(caller.now, True, caller.now) == []
+    caller.talk(400)
+    assert caller.ep.judge_pause(caller.now, True, caller.now) == []  # still talking
+    caller.wait(1000)
+    assert caller.ep.judge_pause(caller.now, False, early_at(caller)) == [] and caller.ep.state is TurnState.QUIET
+
+
+def test_verdicts_can_be_disabled() -> None:
+    caller, _ = pause_judged(True, EndpointingConfig(complete_ms=0, hold_ms=0))
+    caller.wait(300)
+    assert not caller.of(UtteranceEnded)
+    caller.wait(200)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700

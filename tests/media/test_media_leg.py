@@ -165,6 +165,66 @@ async def test_silence_threshold_follows_the_config() -> None:
         assert h.kinds() == ["UtteranceStarted", "UtteranceEnded"]
 
 
+def last_early(h: Harness) -> EarlyUtterance:
+    early = [e for e in h.got if isinstance(e, EarlyUtterance)][-1]
+    return early
+
+
+async def test_a_pause_judged_complete_ends_the_turn_at_the_short_silence() -> None:
+    async with Harness() as h:
+        h.leg.expect_verdicts()
+        await h.send(LOUD, 600)
+        last_voice = h.clock.now
+        await h.clock.advance(0.25)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+        h.leg.judge_pause(last_early(h), True)  # "sim": what the early recognition heard answers the question
+        await h.clock.advance(0.09)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+        await h.clock.advance(0.02)
+        ended = h.got[-1]
+        assert isinstance(ended, UtteranceEnded) and ended.at == pytest.approx(last_voice + 0.35)
+        assert h.sink.named("speech_end")[0]["endpointing_delay_ms"] == 350
+
+
+async def test_a_leg_expecting_verdicts_waits_for_a_late_one() -> None:
+    async with Harness() as h:
+        h.leg.expect_verdicts()
+        await h.send(LOUD, 600)
+        last_voice = h.clock.now
+        await h.clock.advance(0.9)  # the early recognition is slow: past silence_ms
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+        h.leg.judge_pause(last_early(h), None)
+        await settle()
+        ended = h.got[-1]
+        assert isinstance(ended, UtteranceEnded) and ended.at == pytest.approx(last_voice + 0.9)
+
+
+async def test_a_pause_judged_mid_phrase_keeps_the_turn_open_past_the_silence() -> None:
+    async with Harness() as h:
+        h.leg.expect_verdicts()
+        await h.send(LOUD, 600)
+        await h.clock.advance(0.25)
+        h.leg.judge_pause(last_early(h), False)  # "vim visitar a..."
+        await h.clock.advance(1.0)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+        await h.send(LOUD, 400)  # "... a Beatriz"
+        await h.clock.advance(0.25)
+        h.leg.judge_pause(last_early(h), None)
+        await h.clock.advance(1.0)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "UtteranceEnded"]
+        ended = h.got[-1]
+        assert isinstance(ended, UtteranceEnded) and ended.duration_ms == 600 + 1250 + 400
+
+
+async def test_a_verdict_after_the_turn_ended_changes_nothing() -> None:
+    async with Harness() as h:
+        await h.send(LOUD, 400)
+        await h.clock.advance(1.0)
+        h.leg.judge_pause(last_early(h), True)
+        await h.clock.advance(1.0)
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "UtteranceEnded"]
+
+
 async def test_dtmf_frames_are_counted_not_reported() -> None:
     """Keypad digits reach the call through ARI; the copy the bridge forwards to the AudioSocket must not be a
     second report (the events log once had every digit twice)."""

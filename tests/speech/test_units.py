@@ -86,6 +86,37 @@ async def test_buffered_stream_reuses_the_early_result_when_nothing_came_after_f
         await stream.finish()
 
 
+async def test_buffered_stream_early_is_the_last_flush_and_none_otherwise() -> None:
+    gate = asyncio.Event()
+
+    async def recognize(pcm: bytes) -> Transcript:
+        await gate.wait()
+        if pcm == b"xx":
+            raise EngineError("engine down")
+        return Transcript(pcm.decode(), 1.0, "pt")
+
+    stream = BufferedStream(recognize)
+    assert await stream.early() is None  # no flush yet
+    stream.push_frame(b"ab")
+    stream.flush()
+    waiting = asyncio.ensure_future(stream.early())
+    await asyncio.sleep(0)  # it waits on the first flush
+    stream.push_frame(b"cd")
+    stream.flush()  # supersedes the first flush: its waiter gets None, and is not cancelled itself
+    gate.set()
+    assert await waiting is None
+    early = await stream.early()
+    assert early is not None and early.text == "abcd"
+    assert (await stream.finish()).text == "abcd"  # the same result, not recognised again
+
+    failing = BufferedStream(recognize)
+    failing.push_frame(b"xx")
+    failing.flush()
+    assert await failing.early() is None  # the failure is finish()'s to report
+    with pytest.raises(EngineError):
+        await failing.finish()
+
+
 async def test_prompt_cache_serves_from_memory_without_the_engine() -> None:
     tts = FakeTTS(chunks=[b"\x01\x00" * 4000], first_delay=0.3)
     cache = PromptCache(tts)
