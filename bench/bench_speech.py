@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -21,7 +22,7 @@ import sys
 import time
 import wave
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from importlib import metadata
 from pathlib import Path
@@ -113,6 +114,35 @@ def bench_lengths(engines: dict[str, WhisperSTT], fixtures: list[dict[str, Any]]
                 cells.append(stats(timed(partial(engine.recognize, pcm, rate), repeats)))
             lines.append(f"| {seconds} s | {rate // 1000} kHz | " + " | ".join(cells) + " |")
     return lines
+
+
+def _first_in_process(pcm: bytes, other: bytes, warm_up: bool) -> tuple[float, float]:
+    """In a fresh process: load, optionally recognise `other` first, then time `pcm` once and once more."""
+    engine = WhisperSTT(MODEL, ThreadPoolExecutor(1), WhisperOptions())
+    engine.load_blocking()
+    if warm_up:
+        engine.recognize(other, 8000)
+    first = timed(partial(engine.recognize, pcm, 8000), 1)[0]
+    return first, timed(partial(engine.recognize, pcm, 8000), 1)[0]
+
+
+def bench_first(fixtures: list[dict[str, Any]], processes: int) -> list[str]:
+    """The first recognition in a process costs more (CTranslate2 sets up its kernels and buffers): the 2 s
+    utterance at 8 kHz right after load, and after a warm-up on other audio (what SpeechEngines.start does), each
+    in `processes` fresh processes, alternating; beside them the same audio recognised again."""
+    pcm = at_rate(utterance(fixtures, 2), 8000)
+    other = at_rate(utterance(fixtures, 4), 8000)
+    cold, after_warm_up, again = [], [], []
+    for index in range(processes):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            first, second = pool.submit(_first_in_process, pcm, other, bool(index % 2)).result()
+        (after_warm_up if index % 2 else cold).append(first)
+        again.append(second)
+    return [
+        "| 2 s at 8 kHz, plain path | first in the process | first after a warm-up | again |",
+        "|---|---|---|---|",
+        f"| ms | {stats(cold)} | {stats(after_warm_up)} | {stats(again)} |",
+    ]
 
 
 def bench_accuracy(engines: dict[str, WhisperSTT], fixtures: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -224,6 +254,8 @@ async def main() -> None:
     print("### Transcription time vs utterance length (Whisper base int8, beam 5; median (min-max) of "
           f"{args.repeats})\n")
     print("\n".join(bench_lengths(engines, fixtures, args.repeats)) + "\n")
+    print(f"### First recognition in a process ({2 * args.repeats} fresh processes, alternating)\n")
+    print("\n".join(bench_first(fixtures, 2 * args.repeats)) + "\n")
     summary, detail = bench_accuracy(engines, fixtures)
     print(f"### Accuracy on the {len(fixtures)} fixtures\n")
     print("\n".join(summary) + "\n")
