@@ -20,7 +20,7 @@ from controller.conversation.numbers import find_numbers
 from controller.conversation.resident_rules import Answer, read_answer
 from controller.conversation.state import DialogState, Phase, Stage
 from controller.conversation.text import fold, tokenize
-from controller.conversation.understanding import Slot
+from controller.conversation.understanding import Intent, Slot, Understood
 
 
 class Awaiting(StrEnum):
@@ -81,12 +81,13 @@ def judge_pause(text: str, waiting_for: Awaiting, apartments: frozenset[str] = f
     stripped = text.rstrip()
     if stripped.endswith(("...", "…", ",", "-")):  # Whisper marks a trailing-off voice this way
         return False
-    if waiting_for is Awaiting.APARTMENT:
-        words = tokenize(text).folded
-        numbers = find_numbers(words)
-        if numbers and numbers[-1].end == len(words) and numbers[-1].value in apartments:
-            return True  # before the mid-phrase test: "duzentos e um" ends on "um", a number here
-    if _ends_mid_phrase(text):
+    words = tokenize(text).folded
+    numbers = find_numbers(words)
+    # Before the mid-phrase test: "duzentos e um" ends on "um", here a number, not an article.
+    on_apartment = bool(numbers) and numbers[-1].end == len(words) and numbers[-1].value in apartments
+    if on_apartment and waiting_for is Awaiting.APARTMENT:
+        return True
+    if not on_apartment and _ends_mid_phrase(text):
         return False
     if waiting_for is Awaiting.REQUEST and _without_hesitations(fold(text)) in _GREETINGS:
         return False  # "Boa tarde." ... "vim visitar a Renata": people greet, then say what they want
@@ -105,3 +106,17 @@ def _without_hesitations(folded: str) -> str:
 def _ends_mid_phrase(text: str) -> bool:
     words = text.casefold().replace("?", " ").replace(".", " ").replace("!", " ").split()
     return bool(words) and words[-1] in _DANGLING
+
+
+def request_verdict(heard: Understood, apartments: frozenset[str]) -> bool | None:
+    """The first request, as the rules read it: an errand for an apartment of the building (or a request for a
+    person) is complete; words that give the concierge nothing to go on yet (a greeting, a filler Whisper heard
+    as "é agudo", only the visitor's own name) are the start of one; anything else, no opinion."""
+    errand = heard.intent not in (None, Intent.DESCONHECIDO)
+    if heard.asks_for_human or (errand and heard.apartment in apartments):
+        return True
+    target = heard.apartment or heard.resident or heard.block
+    answered = heard.affirmation is not None or heard.dont_know or heard.repeat
+    if not errand and not target and not answered:
+        return False
+    return None

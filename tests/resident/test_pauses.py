@@ -84,3 +84,22 @@ def test_the_gate_leg_follows_the_question_the_dialog_asked(conversation: Conver
     assert conversation.judge_pause(state, Leg.GATE, "Cento e três.") is True  # 103 is in the sample directory
     assert conversation.judge_pause(state, Leg.GATE, "Novecentos.") is None
     assert conversation.judge_pause(state, Leg.GATE, "Do cento e") is False
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ("É agudo. Boa tarde!", False),  # Whisper's hearing of a hesitant "É... boa tarde."
+        ("Eu sou o João.", False),  # the name first; the errand comes next
+        ("Tenho uma entrega para o cento e um.", True),
+        ("Quero falar com o porteiro.", True),
+        ("Uma entrega.", None),  # an errand without a target: the usual silence, then the dialog asks
+        ("Vim visitar a Renata.", None),
+        ("Entrega para o novecentos.", None),  # no such apartment here
+    ],
+)
+def test_the_first_request_is_judged_by_what_the_rules_read_in_it(
+    conversation: Conversation, text: str, verdict: bool | None
+) -> None:
+    state, _ = conversation.handle(conversation.start("call-1"), CallStarted())
+    assert conversation.judge_pause(state, Leg.GATE, text) is verdict
