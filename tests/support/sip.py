@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import uuid
 import wave
 from dataclasses import dataclass
@@ -18,17 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.support.rtp_pcap import CODECS, DTMF_PT, Impairment, RtpPcap, tones
 from tests.support.testbed import Testbed
-
-CODECS = {"ulaw": (0, "PCMU/8000"), "alaw": (8, "PCMA/8000"), "g722": (9, "G722/8000")}
-DTMF_PT = 101
-FRAME_BYTES = 160  # 20 ms of G.711 (8 kHz, 8 bits) and of G.722 (64 kbit/s)
-FRAME_TICKS = 160  # RTP clock ticks per 20 ms: 8000 Hz for all three (G.722's clock is 8000 by RFC 3551)
-_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
-_TONES = {  # DTMF row / column frequencies
-    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336), "6": (770, 1477),
-    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "*": (941, 1209), "0": (941, 1336), "#": (941, 1477),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,87 +31,22 @@ class Intercom:
     digits: str = ""  # keyed after the utterance, the way `dtmf` says
     dtmf: str = "rfc4733"  # rfc4733 | info | inband
     lead_s: float = 4.0  # the greeting plays meanwhile
+    impairment: Impairment | None = None  # jitter, loss and reordering on the way to Asterisk
 
 
-def tones(digits: str, rate: int = 16000, on_s: float = 0.15, off_s: float = 0.15) -> np.ndarray:
-    """In-band DTMF: each digit's two tones for `on_s` at about -9 dBFS each, then `off_s` of silence."""
-    out = []
-    t = np.arange(int(on_s * rate)) / rate
-    for digit in digits:
-        low, high = _TONES[digit]
-        out.append((0.35 * np.sin(2 * np.pi * low * t) + 0.35 * np.sin(2 * np.pi * high * t)) * 32767)
-        out.append(np.zeros(int(off_s * rate)))
-    return np.concatenate(out).astype(np.int16) if out else np.zeros(0, np.int16)
+@dataclass(frozen=True, slots=True)
+class ResidentPhone:
+    """What a resident's SIP phone does when Portaria rings it: endpoint `sipres` (tests/asterisk/pjsip-test.conf),
+    whose contact is this phone on 127.0.0.1:`PHONE_PORT`."""
+
+    behaviour: str = "answer"  # answer | busy | noanswer
+    utterance: str | None = None  # said `listen_s` after answering (the question plays meanwhile)
+    digits: str = ""  # keyed as RFC 4733 events after that
+    listen_s: float = 7.0
 
 
-def _ipv4_checksum(header: bytes) -> int:
-    total = sum(struct.unpack("!10H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def _packet(payload: bytes) -> bytes:
-    """Ethernet / IPv4 / UDP around one RTP packet; sipp replaces the addresses and ports when it plays it."""
-    udp = struct.pack("!HHHH", 10000, 20000, 8 + len(payload), 0) + payload
-    loopback = bytes([127, 0, 0, 1])
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, loopback, loopback)
-    ip = ip[:10] + struct.pack("!H", _ipv4_checksum(ip)) + ip[12:]
-    return b"\0" * 6 + b"\0" * 6 + b"\x08\x00" + ip + udp
-
-
-class RtpPcap:
-    """An RTP stream (one SSRC, 20 ms apart) written as a pcap sipp can play (`play_pcap_audio`)."""
-
-    def __init__(self) -> None:
-        self._packets: list[tuple[float, bytes]] = []
-        self._seq = 1
-        self._ticks = 0
-        self._at = 0.0
-
-    def _rtp(self, payload_type: int, payload: bytes, *, marker: bool = False, ticks: int | None = None) -> None:
-        header = struct.pack(
-            "!BBHII", 0x80, (0x80 if marker else 0) | payload_type, self._seq & 0xFFFF,
-            self._ticks if ticks is None else ticks, 0x5EED5EED,
-        )
-        self._packets.append((self._at, _packet(header + payload)))
-        self._seq += 1
-        self._at += 0.02
-
-    def audio(self, payload_type: int, encoded: bytes) -> None:
-        for start in range(0, len(encoded), FRAME_BYTES):
-            self._rtp(payload_type, encoded[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff"))
-            self._ticks += FRAME_TICKS
-
-    def silence(self, seconds: float) -> None:
-        """No packets for `seconds` (an intercom with silence suppression), the clock going on."""
-        frames = round(seconds / 0.02)
-        self._at += frames * 0.02
-        self._ticks += frames * FRAME_TICKS
-
-    def events(self, digits: str, on_s: float = 0.2, off_s: float = 0.2) -> None:
-        """RFC 4733: per digit, updates every 20 ms with the event's start timestamp, then three end packets."""
-        for digit in digits:
-            start, steps = self._ticks, round(on_s / 0.02)
-            for step in range(1, steps + 1):
-                payload = struct.pack("!BBH", _EVENTS[digit], 10, step * FRAME_TICKS)
-                self._rtp(DTMF_PT, payload, marker=step == 1, ticks=start)
-            for _ in range(3):  # the end is sent three times (RFC 4733 2.5.1.4): a lost packet must not hold a key
-                payload = struct.pack("!BBH", _EVENTS[digit], 0x80 | 10, steps * FRAME_TICKS)
-                self._rtp(DTMF_PT, payload, ticks=start)
-            self._ticks += steps * FRAME_TICKS
-            self.silence(off_s)
-
-    def write(self, path: Path) -> None:
-        out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-        for at, packet in self._packets:
-            seconds, micros = divmod(round(at * 1e6), 1_000_000)
-            out.append(struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet)
-        path.write_bytes(b"".join(out))
-
-    @property
-    def seconds(self) -> float:
-        return self._at
+PHONE_PORT = 5070
+PHONE_ENDPOINT = "PJSIP/sipres"
 
 
 def _free_udp_port() -> int:
@@ -151,6 +76,7 @@ class SipGate:
         self.testbed = testbed
         self.fixtures = fixtures
         self.sip_port = int(testbed.env.get("PORTARIA_TESTBED_SIP_PORT", "5060"))
+        self.sent: RtpPcap | None = None  # the last call's RTP, as sent (impairment included)
 
     def _encode(self, pcm16k: np.ndarray, codec: str, work: Path) -> bytes:
         source = work / "audio.wav16"
@@ -163,22 +89,50 @@ class SipGate:
         self.testbed.cli(f"file convert {inside}/audio.wav16 {inside}/audio.{codec}")
         return (work / f"audio.{codec}").read_bytes()
 
-    def _audio(self, intercom: Intercom, work: Path) -> RtpPcap:
+    def _audio(self, work: Path, codec: str, utterance: str | None, digits: str, dtmf: str) -> RtpPcap:
         pcap = RtpPcap()
         parts: list[np.ndarray] = []
-        if intercom.utterance is not None:
-            with wave.open(str(self.fixtures / f"{intercom.utterance}.wav")) as handle:
+        if utterance is not None:
+            with wave.open(str(self.fixtures / f"{utterance}.wav")) as handle:
                 assert handle.getframerate() == 16000, "fixtures are 16 kHz"
                 parts.append(np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2"))
-        if intercom.digits and intercom.dtmf == "inband":
-            parts += [np.zeros(8000, np.int16), tones(intercom.digits)]
-        payload_type = CODECS[intercom.codec][0]
+        if digits and dtmf == "inband":
+            parts += [np.zeros(8000, np.int16), tones(digits)]
         if parts:
-            pcap.audio(payload_type, self._encode(np.concatenate(parts), intercom.codec, work))
-        if intercom.digits and intercom.dtmf == "rfc4733":
+            pcap.audio(CODECS[codec][0], self._encode(np.concatenate(parts), codec, work))
+        if digits and dtmf == "rfc4733":
             pcap.silence(0.5)
-            pcap.events(intercom.digits)
+            pcap.events(digits)
         return pcap
+
+    def _workdir(self) -> tuple[Path, str]:
+        """A fresh folder inside the chroot: (its path here, its path for sipp)."""
+        work = self.testbed.root / "tmp" / "portaria-sip" / uuid.uuid4().hex[:8]
+        work.mkdir(parents=True)
+        return work, "/" + str(work.relative_to(self.testbed.root))
+
+    async def _sipp(self, inside: str, *args: str, timeout_s: float) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            "chroot", str(self.testbed.root), "sipp", *args,
+            "-sf", f"{inside}/scenario.xml", "-m", "1", "-i", "127.0.0.1", "-mp", str(_free_media_port()),
+            "-timeout", f"{round(timeout_s)}s", "-timeout_error", "-nostdin",
+            "-trace_err", "-error_file", f"{inside}/errors.log",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def answer(self, phone: ResidentPhone, *, timeout_s: float = 120.0) -> asyncio.subprocess.Process:
+        """Start the resident's phone (a sipp UAS on `PHONE_PORT`) before Portaria rings `PHONE_ENDPOINT`; the
+        process ends with the call (exit 0 when its scenario went through)."""
+        work, inside = self._workdir()
+        pcap = self._audio(work, "ulaw", phone.utterance, phone.digits, "rfc4733")
+        pcap.write(work / "audio.pcap")
+        body = {"busy": _UAS_BUSY, "noanswer": _UAS_NO_ANSWER}.get(phone.behaviour)
+        if body is None:
+            play = f'<nop><action><exec play_pcap_audio="{inside}/audio.pcap"/></action></nop>' if pcap.seconds else ""
+            body = _UAS_ANSWER.format(listen_ms=round(phone.listen_s * 1000), play=play, dtmf_pt=DTMF_PT)
+        head = _UAS_HEAD.format(cseq=_CSEQ_EREG if phone.behaviour == "noanswer" else "")
+        (work / "scenario.xml").write_text(head + body + "</scenario>\n")
+        return await self._sipp(inside, "-p", str(PHONE_PORT), timeout_s=timeout_s)
 
     def scenario(self, intercom: Intercom, pcap: str | None) -> str:
         """The call: INVITE, `lead_s`, then the pcap plays (in the background) while SIP INFO digits, if any, go
@@ -198,19 +152,14 @@ class SipGate:
 
     async def call(self, intercom: Intercom, *, timeout_s: float = 120.0) -> asyncio.subprocess.Process:
         """Start the call; the returned sipp process ends when Asterisk hangs it up (exit 0 when all went well)."""
-        work = self.testbed.root / "tmp" / "portaria-sip" / uuid.uuid4().hex[:8]
-        work.mkdir(parents=True)
-        pcap = self._audio(intercom, work)
+        work, inside = self._workdir()
+        pcap = self._audio(work, intercom.codec, intercom.utterance, intercom.digits, intercom.dtmf)
+        if intercom.impairment is not None:
+            pcap.impair(intercom.impairment)
         pcap.write(work / "audio.pcap")
-        inside = "/" + str(work.relative_to(self.testbed.root))
-        (work / "gate.xml").write_text(self.scenario(intercom, f"{inside}/audio.pcap" if pcap.seconds else None))
-        return await asyncio.create_subprocess_exec(
-            "chroot", str(self.testbed.root), "sipp", f"127.0.0.1:{self.sip_port}",
-            "-sf", f"{inside}/gate.xml", "-m", "1", "-i", "127.0.0.1", "-mp", str(_free_media_port()),
-            "-timeout", f"{round(timeout_s)}s", "-timeout_error", "-nostdin",
-            "-trace_err", "-error_file", f"{inside}/errors.log",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )
+        self.sent = pcap
+        (work / "scenario.xml").write_text(self.scenario(intercom, f"{inside}/audio.pcap" if pcap.seconds else None))
+        return await self._sipp(inside, f"127.0.0.1:{self.sip_port}", timeout_s=timeout_s)
 
 
 _INFO = """
@@ -298,4 +247,103 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
 </scenario>
+"""
+
+# The resident's phone (a UAS). [last_*] copy the INVITE's headers; the To tag is ours, the same in every reply.
+_CSEQ_EREG = '<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>'
+_UAS_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="Portaria resident phone">
+  <recv request="INVITE" crlf="true">{cseq}</recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipres@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+_UAS_BUSY = """  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+"""
+_UAS_NO_ANSWER = """  <recv request="CANCEL" timeout="90000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$cseq] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+"""
+_UAS_ANSWER = """  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipres@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=resident 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 {dtmf_pt}
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:{dtmf_pt} telephone-event/8000
+      a=fmtp:{dtmf_pt} 0-15
+      a=ptime:20
+      a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <pause milliseconds="{listen_ms}"/>
+  {play}
+  <recv request="BYE" timeout="90000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
 """
