@@ -134,6 +134,7 @@ class Concierge:
     events_file: Path
     console: str  # base URL, "" when not served
     password: str
+    log: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -167,18 +168,20 @@ def start_concierge(env: dict[str, str], work: Path, overrides: dict[str, str], 
         [str(ROOT / ".venv" / "bin" / "python"), "-m", "controller", "run"],
         cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
     )
-    return Concierge(process, work / "events.jsonl", base, password)
+    return Concierge(process, work / "events.jsonl", base, password, work / "concierge.log")
 
 
 async def wait_registered(ari: AriClient, concierge: Concierge, timeout_s: float = 120) -> None:
-    """The concierge's Stasis app exists in Asterisk (its events websocket is up)."""
+    """The concierge's events websocket is up, as its log says. Asterisk's application list is no proof: an
+    app stays listed, inactive, after the previous run's concierge left, and a call then finds nobody there."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if concierge.process.poll() is not None:
             raise RuntimeError(f"the concierge exited with {concierge.process.returncode} (see its log)")
-        with contextlib.suppress(AriError):
-            await ari.get(f"applications/{APP}")
-            return
+        if b"ARI events connected" in concierge.log.read_bytes():
+            with contextlib.suppress(AriError):
+                await ari.get(f"applications/{APP}")
+                return
         await asyncio.sleep(0.5)
     raise TimeoutError("the concierge did not register its Stasis app")
 
