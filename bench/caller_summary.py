@@ -38,8 +38,17 @@ def server_turns(events_file: Path, results: list[dict[str, Any]]) -> dict[int, 
         mine = [e for e in events if e["call_id"] in calls]
         turns = [s.ms / 1000 for s in collect(mine) if s.stage == "turn" and s.leg == "gate"]
         underruns = sum(1 for e in mine if e["event"] == "playout_underrun")
-        by_level[concurrency] = {"turn": spread(turns), "underruns": underruns}
+        hesitant = [call_of.get(r["gate_channel"]) for r in results
+                    if r["concurrency"] == concurrency and r["case"] == "hesitant"]
+        by_level[concurrency] = {"turn": spread(turns), "underruns": underruns,
+                                 "hesitant_replies": [replies(events, call) for call in hesitant]}
     return by_level
+
+
+def replies(events: list[dict[str, Any]], call_id: str | None) -> int:
+    """What the concierge said to the visitor after the greeting: the hesitant request should get one reply.
+    From the server's `say` events, so a reply cut by barge-in before the phone heard any voice counts too."""
+    return max(0, sum(1 for e in events if e["call_id"] == call_id and e["event"] == "say" and e["leg"] == "gate") - 1)
 
 
 def summarise(
@@ -60,6 +69,7 @@ def summarise(
             "turn_all": spread([r["turn_s"] for r in mine if r.get("turn_s") is not None]),
             "no_reply": sum(1 for r in mine if "turn_s" in r and r["turn_s"] is None),
             "hesitant_talked_over": [r["talked_over"] for r in mine if r["case"] == "hesitant" and "talked_over" in r],
+            "hesitant_replies": server[concurrency].get("hesitant_replies", []),
             "barge_in_cut": spread([r["barge_in_cut_s"] for r in mine if r.get("barge_in_cut_s") is not None]),
             "pacing": {
                 "prompts": len(paced),
@@ -108,7 +118,9 @@ def write_docs(result: dict[str, Any]) -> None:
         "",
         "Requests as said (s): " + ", ".join(f"{k} {v}" for k, v in result["levels"][0]["speech_s"].items())
         + "; replies that started inside the hesitant request, per call: "
-        + "; ".join(f"{lv['concurrency']} at once {lv['hesitant_talked_over']}" for lv in result["levels"]) + ".",
+        + "; ".join(f"{lv['concurrency']} at once {lv['hesitant_talked_over']}" for lv in result["levels"])
+        + "; replies the concierge said to it (server events, cut ones included): "
+        + "; ".join(f"{lv['concurrency']} at once {lv.get('hesitant_replies', [])}" for lv in result["levels"]) + ".",
         MARK_END,
     ]
     replace_section(lines)
