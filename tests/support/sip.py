@@ -126,29 +126,8 @@ class SipGate:
         work, inside = self._workdir()
         pcap = self._audio(work, "ulaw", phone.utterance, phone.digits, "rfc4733")
         pcap.write(work / "audio.pcap")
-        body = {"busy": _UAS_BUSY, "noanswer": _UAS_NO_ANSWER}.get(phone.behaviour)
-        if body is None:
-            play = f'<nop><action><exec play_pcap_audio="{inside}/audio.pcap"/></action></nop>' if pcap.seconds else ""
-            body = _UAS_ANSWER.format(listen_ms=round(phone.listen_s * 1000), play=play, dtmf_pt=DTMF_PT)
-        head = _UAS_HEAD.format(cseq=_CSEQ_EREG if phone.behaviour == "noanswer" else "")
-        (work / "scenario.xml").write_text(head + body + "</scenario>\n")
+        (work / "scenario.xml").write_text(resident_scenario(phone, f"{inside}/audio.pcap" if pcap.seconds else None))
         return await self._sipp(inside, "-p", str(PHONE_PORT), timeout_s=timeout_s)
-
-    def scenario(self, intercom: Intercom, pcap: str | None) -> str:
-        """The call: INVITE, `lead_s`, then the pcap plays (in the background) while SIP INFO digits, if any, go
-        out; then it waits for Asterisk's BYE."""
-        payload_type, rtpmap = CODECS[intercom.codec]
-        sdp_formats = f"{payload_type} {DTMF_PT}"
-        info = "".join(
-            _INFO.format(endpoint=intercom.endpoint, cseq=2 + index, digit=digit)
-            for index, digit in enumerate(intercom.digits if intercom.dtmf == "info" else "")
-        )
-        return _SCENARIO.format(
-            endpoint=intercom.endpoint, formats=sdp_formats, payload_type=payload_type, rtpmap=rtpmap,
-            dtmf_pt=DTMF_PT, lead_ms=round(intercom.lead_s * 1000),
-            play=f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>' if pcap else "",
-            info=info,
-        )
 
     async def call(self, intercom: Intercom, *, timeout_s: float = 120.0) -> asyncio.subprocess.Process:
         """Start the call; the returned sipp process ends when Asterisk hangs it up (exit 0 when all went well)."""
@@ -158,192 +137,130 @@ class SipGate:
             pcap.impair(intercom.impairment)
         pcap.write(work / "audio.pcap")
         self.sent = pcap
-        (work / "scenario.xml").write_text(self.scenario(intercom, f"{inside}/audio.pcap" if pcap.seconds else None))
+        scenario = intercom_scenario(intercom, f"{inside}/audio.pcap" if pcap.seconds else None)
+        (work / "scenario.xml").write_text(scenario)
         return await self._sipp(inside, f"127.0.0.1:{self.sip_port}", timeout_s=timeout_s)
 
 
-_INFO = """
-  <pause milliseconds="400"/>
-  <send retrans="500">
-    <![CDATA[
-      INFO sip:s@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{endpoint}@[local_ip]:[local_port]>;tag=[call_number]
-      To: <sip:s@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} INFO
-      Contact: <sip:{endpoint}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
+# Scenarios. sipp fills the [keywords]; a reply's [last_*] copy the headers of the last message received.
 
-      Signal={digit}
-      Duration=250
-    ]]>
-  </send>
-  <recv response="200"/>
-"""
+def _message(first_line: str, headers: list[str], body: str = "", *, retrans: bool = False) -> str:
+    lines = [first_line, *headers]
+    if body:
+        lines += ["Content-Length: [len]", "", *body.splitlines()]
+    else:
+        lines.append("Content-Length: 0")
+    text = "\n".join(f"      {line}" if line else "" for line in lines)
+    send = '<send retrans="500">' if retrans else "<send>"
+    return f"  {send}\n    <![CDATA[\n{text}\n    ]]>\n  </send>\n"
 
-_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="Portaria gate intercom">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:s@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{endpoint}@[local_ip]:[local_port]>;tag=[call_number]
-      To: <sip:s@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:{endpoint}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
 
-      v=0
-      o=intercom 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP {formats}
-      a=rtpmap:{payload_type} {rtpmap}
-      a=rtpmap:{dtmf_pt} telephone-event/8000
-      a=fmtp:{dtmf_pt} 0-15
-      a=ptime:20
-      a=sendrecv
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:s@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:{endpoint}@[local_ip]:[local_port]>;tag=[call_number]
-      To: <sip:s@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: <sip:{endpoint}@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <pause milliseconds="{lead_ms}"/>
-{play}
-{info}
-  <recv request="BYE" timeout="90000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:{endpoint}@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-"""
+def _request(method: str, cseq: int, endpoint: str, *, dialog: bool, body: str = "", content: str = "") -> str:
+    """A request of the intercom's call; `dialog`: inside the call (the To carries Asterisk's tag)."""
+    me = f"sip:{endpoint}@[local_ip]:[local_port]"
+    headers = [
+        "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+        f"From: <{me}>;tag=[call_number]",
+        "To: <sip:s@[remote_ip]:[remote_port]>" + ("[peer_tag_param]" if dialog else ""),
+        "Call-ID: [call_id]",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <{me}>",
+        "Max-Forwards: 70",
+        *([f"Content-Type: {content}"] if content else []),
+    ]
+    return _message(f"{method} sip:s@[remote_ip]:[remote_port] SIP/2.0", headers, body, retrans=method != "ACK")
 
-# The resident's phone (a UAS). [last_*] copy the INVITE's headers; the To tag is ours, the same in every reply.
-_CSEQ_EREG = '<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>'
-_UAS_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="Portaria resident phone">
-  <recv request="INVITE" crlf="true">{cseq}</recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:sipres@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-_UAS_BUSY = """  <send>
-    <![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK"/>
-"""
-_UAS_NO_ANSWER = """  <recv request="CANCEL" timeout="90000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [$cseq] INVITE
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK"/>
-"""
-_UAS_ANSWER = """  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:sipres@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
 
-      v=0
-      o=resident 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 {dtmf_pt}
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:{dtmf_pt} telephone-event/8000
-      a=fmtp:{dtmf_pt} 0-15
-      a=ptime:20
-      a=sendrecv
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <pause milliseconds="{listen_ms}"/>
-  {play}
-  <recv request="BYE" timeout="90000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
+def _response(
+    status: str, *, our_tag: bool = True, cseq: str = "[last_CSeq:]", contact: str = "", sdp: str = ""
+) -> str:
+    """A reply to the last request received; `our_tag` adds the To tag this side chose (absent from the
+    INVITE and the CANCEL, already in a BYE's To)."""
+    headers = [
+        "[last_Via:]",
+        "[last_From:]",
+        "[last_To:]" + (";tag=[pid]SIPpTag01[call_number]" if our_tag else ""),
+        "[last_Call-ID:]",
+        cseq,
+        *([f"Contact: <sip:{contact}@[local_ip]:[local_port]>"] if contact else []),
+        *(["Content-Type: application/sdp"] if sdp else []),
+    ]
+    return _message(f"SIP/2.0 {status}", headers, sdp, retrans=bool(sdp))
+
+
+def _sdp(origin: str, payload_type: int, rtpmap: str) -> str:
+    return "\n".join([
+        "v=0",
+        f"o={origin} 1 1 IN IP[local_ip_type] [local_ip]",
+        "s=-",
+        "c=IN IP[media_ip_type] [media_ip]",
+        "t=0 0",
+        f"m=audio [media_port] RTP/AVP {payload_type} {DTMF_PT}",
+        f"a=rtpmap:{payload_type} {rtpmap}",
+        f"a=rtpmap:{DTMF_PT} telephone-event/8000",
+        f"a=fmtp:{DTMF_PT} 0-15",
+        "a=ptime:20",
+        "a=sendrecv",
+    ])
+
+
+def _play(pcap: str | None) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n' if pcap else ""
+
+
+def _scenario(name: str, steps: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+        f'<scenario name="{name}">\n{steps}</scenario>\n'
+    )
+
+
+def _until_bye(contact: str = "") -> str:
+    """Wait for Asterisk's BYE (the test or the concierge hangs up) and answer it."""
+    return '  <recv request="BYE" timeout="90000"/>\n' + _response("200 OK", our_tag=False, contact=contact)
+
+
+def intercom_scenario(intercom: Intercom, pcap: str | None) -> str:
+    """The gate's call: INVITE, `lead_s`, then the pcap plays (in the background) while SIP INFO digits, if any,
+    go out; then it waits for Asterisk's BYE."""
+    endpoint = intercom.endpoint
+    payload_type, rtpmap = CODECS[intercom.codec]
+    info = "".join(
+        '  <pause milliseconds="400"/>\n'
+        + _request("INFO", 2 + index, endpoint, dialog=True, body=f"Signal={digit}\nDuration=250",
+                   content="application/dtmf-relay")
+        + '  <recv response="200"/>\n'
+        for index, digit in enumerate(intercom.digits if intercom.dtmf == "info" else "")
+    )
+    steps = (
+        _request("INVITE", 1, endpoint, dialog=False, body=_sdp("intercom", payload_type, rtpmap),
+                 content="application/sdp")
+        + "".join(f'  <recv response="{code}" optional="true"/>\n' for code in (100, 180, 183))
+        + '  <recv response="200" rtd="true"/>\n'
+        + _request("ACK", 1, endpoint, dialog=True)
+        + f'  <pause milliseconds="{round(intercom.lead_s * 1000)}"/>\n'
+        + _play(pcap)
+        + info
+        + _until_bye(endpoint)
+    )
+    return _scenario("Portaria gate intercom", steps)
+
+
+def resident_scenario(phone: ResidentPhone, pcap: str | None) -> str:
+    """The resident's phone: rings, then is busy, never answers (until Asterisk cancels), or answers, listens
+    `listen_s`, plays the pcap and waits for Asterisk's BYE."""
+    cseq = '<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>'
+    steps = f'  <recv request="INVITE" crlf="true">{cseq if phone.behaviour == "noanswer" else ""}</recv>\n'
+    steps += _response("180 Ringing", contact="sipres")
+    match phone.behaviour:
+        case "busy":
+            steps += _response("486 Busy Here") + '  <recv request="ACK"/>\n'
+        case "noanswer":
+            steps += '  <recv request="CANCEL" timeout="90000"/>\n' + _response("200 OK")
+            steps += _response("487 Request Terminated", cseq="CSeq: [$cseq] INVITE") + '  <recv request="ACK"/>\n'
+        case _:
+            steps += _response("200 OK", contact="sipres", sdp=_sdp("resident", 0, "PCMU/8000"))
+            steps += '  <recv request="ACK" crlf="true"/>\n'
+            steps += f'  <pause milliseconds="{round(phone.listen_s * 1000)}"/>\n' + _play(pcap)
+            steps += _until_bye()
+    return _scenario("Portaria resident phone", steps)
