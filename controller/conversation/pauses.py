@@ -28,7 +28,7 @@ class Awaiting(StrEnum):
 
     ANSWER = "answer"  # a yes or a no: the resident was asked to authorise, the visitor to confirm
     APARTMENT = "apartment"
-    REQUEST = "request"  # the greeting's open question: a greeting alone is the start of the request
+    REQUEST = "request"  # the greeting's open question: judged on what the rules read in it
     WORDS = "words"  # a name, a block, a choice: only a phrase cut mid-way is judged
     NOTHING = "nothing"  # no question pending on that leg (dialling, bridged, over): no verdict
 
@@ -42,14 +42,6 @@ _DANGLING = frozenset(
      "com", "por", "que", "meu", "minha", "seu", "sua", "tipo", "hum", "hmm", "éh", "eh", "visitar", "falar",
      "entregar", "procurando", "procuro", "chamo", "sou", "apartamento", "bloco"}
 )
-
-_GREETINGS = frozenset(
-    {"oi", "ola", "alo", "opa", "bom dia", "boa tarde", "boa noite", "oi boa tarde", "oi bom dia", "oi boa noite",
-     "ola boa tarde", "ola bom dia", "ola boa noite", "tudo bem", "boa tarde tudo bem", "bom dia tudo bem",
-     "boa noite tudo bem", "e ai", "oi tudo bem"}
-)
-
-_HESITATIONS = frozenset({"e", "eh", "hum", "hmm", "ah", "ahn", "ha", "bom", "entao"})
 
 
 def awaiting(state: DialogState, leg: Leg) -> Awaiting:
@@ -70,42 +62,33 @@ def awaiting(state: DialogState, leg: Leg) -> Awaiting:
             return Awaiting.WORDS
 
 
-def judge_pause(text: str, waiting_for: Awaiting, apartments: frozenset[str] = frozenset()) -> bool | None:
+def judge_pause(
+    text: str, waiting_for: Awaiting, apartments: frozenset[str] = frozenset(), heard: Understood | None = None
+) -> bool | None:
     """True: `text` already answers; False: it stops mid-phrase; None: no opinion.
 
     An apartment is complete only when it is one of `apartments`: "um zero..." (10) is the start of "um zero
-    três" in a building whose flats have three digits.
+    três" in a building whose flats have three digits. `heard` is the rules' reading of `text`, which judges a
+    first request (:func:`request_verdict`); without it a request gets no opinion beyond the mid-phrase test.
     """
     if waiting_for is Awaiting.NOTHING or not fold(text):
         return None
     stripped = text.rstrip()
     if stripped.endswith(("...", "…", ",", "-")):  # Whisper marks a trailing-off voice this way
         return False
-    words = tokenize(text).folded
-    numbers = find_numbers(words)
+    tokens = tokenize(text)
+    numbers = find_numbers(tokens.folded)
     # Before the mid-phrase test: "duzentos e um" ends on "um", here a number, not an article.
-    on_apartment = bool(numbers) and numbers[-1].end == len(words) and numbers[-1].value in apartments
+    on_apartment = bool(numbers) and numbers[-1].end == len(tokens) and numbers[-1].value in apartments
     if on_apartment and waiting_for is Awaiting.APARTMENT:
         return True
-    if not on_apartment and _ends_mid_phrase(text):
+    if not on_apartment and tokens.original[-1] in _DANGLING:
         return False
-    if waiting_for is Awaiting.REQUEST and _without_hesitations(fold(text)) in _GREETINGS:
-        return False  # "Boa tarde." ... "vim visitar a Renata": people greet, then say what they want
+    if waiting_for is Awaiting.REQUEST and heard is not None:
+        return request_verdict(heard, apartments)
     if waiting_for is Awaiting.ANSWER and read_answer(text, delivery=True) is not Answer.UNCLEAR:
         return True
     return None
-
-
-def _without_hesitations(folded: str) -> str:
-    words = folded.split()
-    while words and words[0] in _HESITATIONS:
-        words.pop(0)
-    return " ".join(words)
-
-
-def _ends_mid_phrase(text: str) -> bool:
-    words = text.casefold().replace("?", " ").replace(".", " ").replace("!", " ").split()
-    return bool(words) and words[-1] in _DANGLING
 
 
 def request_verdict(heard: Understood, apartments: frozenset[str]) -> bool | None:

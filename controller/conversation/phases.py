@@ -28,7 +28,7 @@ from controller.conversation.events import (
     Say,
     Timer,
 )
-from controller.conversation.pauses import Awaiting, awaiting, judge_pause, request_verdict
+from controller.conversation.pauses import Awaiting, awaiting, judge_pause
 from controller.conversation.resident import ResidentPhase
 from controller.conversation.state import DialogState, Phase
 from controller.conversation.understanding import UnderstandingContext
@@ -51,11 +51,9 @@ class Conversation:
 
     def judge_pause(self, state: DialogState, leg: Leg, text: str) -> bool | None:
         """Do the words `leg` said before its pause answer the question pending there? See pauses.py."""
-        waiting, apartments = awaiting(state, leg), self.dialog.index.apartments
-        verdict = judge_pause(text, waiting, apartments)
-        if verdict is None and waiting is Awaiting.REQUEST and text.strip():
-            verdict = request_verdict(self.dialog.parser.parse(text, self.dialog.context(state)), apartments)
-        return verdict
+        waiting = awaiting(state, leg)
+        heard = self.dialog.parser.parse(text, self.dialog.context(state)) if waiting is Awaiting.REQUEST else None
+        return judge_pause(text, waiting, self.dialog.index.apartments, heard)
 
     def handle(self, state: DialogState, event: Event) -> tuple[DialogState, list[CallAction]]:
         if state.call is not None:

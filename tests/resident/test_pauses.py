@@ -45,8 +45,9 @@ def test_no_opinion_on_other_words(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["Boa tarde.", "Oi, bom dia!", "Olá.", "É... boa tarde."])
-def test_a_greeting_alone_is_the_start_of_a_request(text: str) -> None:
-    assert judge_pause(text, Awaiting.REQUEST) is False
+def test_a_greeting_alone_is_the_start_of_a_request(conversation: Conversation, text: str) -> None:
+    state, _ = conversation.handle(conversation.start("call-1"), CallStarted())
+    assert conversation.judge_pause(state, Leg.GATE, text) is False
     assert judge_pause(text, Awaiting.WORDS) is None  # after "Qual é o seu nome?", "Olá." is no greeting
 
 
