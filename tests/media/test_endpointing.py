@@ -322,14 +322,6 @@ def test_a_verdict_that_never_comes_ends_the_turn_after_hold_ms() -> None:
     assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 1500
 
 
-def test_an_unjudged_endpointer_ends_at_silence_ms_as_always() -> None:
-    caller = Caller()
-    caller.talk(400)
-    caller.wait(1000)
-    [ended] = caller.of(UtteranceEnded)
-    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
-
-
 def test_a_pause_judged_mid_phrase_waits_hold_ms_and_keeps_one_turn() -> None:
     caller, _ = pause_judged(False)
     caller.wait(1000)  # 1.25 s of silence: past silence_ms, inside hold_ms
