@@ -16,7 +16,7 @@ from controller.tools.simulator import SimulatedVisitor, call_gate, recording
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
-from tests.support.testbed import Testbed, read_wav, voiced_span_s
+from tests.support.testbed import Testbed, read_wav, voiced_span_s, wav_written
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.paced, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
@@ -38,7 +38,7 @@ async def _nothing_of_ours_left(service: Service, call_id: str, gate_channel: st
 
 async def _wait_file(path: Path) -> None:
     async def written() -> bool:
-        return path.exists() and path.stat().st_size > 44  # noqa: ASYNC240 - a tiny stat in a test
+        return wav_written(path)  # noqa: ASYNC240 - a tiny read in a test
 
     await eventually(written, within=10)
 

@@ -11,7 +11,7 @@ from controller.tools.simulator import SimulatedVisitor, call_gate, recording
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
-from tests.support.testbed import Testbed, read_wav, voiced_span_s
+from tests.support.testbed import Testbed, read_wav, voiced_span_s, wav_written
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.paced, pytest.mark.asyncio(loop_scope="module")]  # one shared service
 
@@ -42,7 +42,7 @@ async def test_the_visitor_is_transcribed_and_the_reply_is_heard(
     path = recording(testbed.root, visitor.recording_id, "heard")
 
     async def written() -> bool:
-        return path.exists() and path.stat().st_size > 44  # noqa: ASYNC240
+        return wav_written(path)  # noqa: ASYNC240 - a tiny read in a test
 
     await eventually(written, within=10)
     samples, rate = read_wav(path)

@@ -44,6 +44,16 @@ def read_env() -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
+def wav_written(path: Path) -> bool:
+    """The recording is there with its header whole: MixMonitor writes it out after the call's hang-up, so
+    right after it a file can exist and still be too short to read."""
+    try:
+        with wave.open(str(path)) as handle:
+            return handle.getnframes() > 0
+    except (FileNotFoundError, EOFError, wave.Error):
+        return False
+
+
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path)) as handle:
         rate = handle.getframerate()
