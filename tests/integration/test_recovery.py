@@ -23,7 +23,7 @@ from controller.ari.client import AriClient
 from controller.settings import load_settings
 from controller.wiring import Service
 from tests.support.poll import eventually
-from tests.support.resident_bed import APP, GATE_CONTEXT
+from tests.support.resident_bed import APP, GATE_CONTEXTS
 from tests.support.testbed import REPO, Testbed
 
 pytestmark = pytest.mark.asterisk
@@ -71,7 +71,7 @@ async def test_a_killed_run_leaves_nothing_after_the_restart_and_the_visitor_rea
             await eventually(ready, within=GUARD_S)
             await ari.post(
                 "channels", endpoint=f"Local/visitor-demo+{tag}+3+30+noise-1s@visitor-sim2/n", extension="s",
-                context=GATE_CONTEXT, priority=1, callerId="Interfone <1000>", timeout=30,
+                context=GATE_CONTEXTS[APP], priority=1, callerId="Interfone <1000>", timeout=30,
                 channelId=gate, otherChannelId=visitor,
             )
 

@@ -10,68 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from controller.wiring import Service
 from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
-from tests.support.fake_llm import FakeLlm, serving
 from tests.support.poll import eventually
 from tests.support.resident_bed import (
-    APP,
+    CALL_GUARD_S,
     GateCallHandle,
     audit_rows,
+    ended,
     gate_side,
-    make_llm,
     nothing_of_ours_left,
+    portaria,
     resident,
-    running,
+    until_dialled,
     visitor_calls,
     webhook,
-    write_directory,
 )
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.beside]  # Stasis apps of their own (tests/conftest.py)
 
 RENATA, CARLOS = "Renata Souza", "Carlos Souza"
 DENIED = "Desculpe, a entrada não foi autorizada. Até logo."
-CALL_GUARD_S = 90.0  # a whole call: greeting, two visitor turns, ringing, the resident's answer
-
-
-@asynccontextmanager
-async def portaria(
-    make_settings: SettingsFactory, tmp_path: Path, *residents: tuple[str, str], **overrides: Any
-) -> AsyncIterator[tuple[Service, EventWatcher, FakeLlm]]:
-    async with serving(make_llm()) as llm:
-        values: dict[str, Any] = {
-            "ari_app": APP,
-            "directory": write_directory(tmp_path / f"dir-{uuid.uuid4().hex[:6]}.json", *residents),
-            "audit_db": tmp_path / "audit.sqlite3",
-            "understanding": "llm",
-            "llm_base_url": llm.base_url,
-            "llm_model": "openai/test-model",
-            "llm_api_key": "test-key",
-            "llm_timeout_s": 10,
-            "gate_opener": "dtmf",
-        }
-        values.update(overrides)
-        async with running(make_settings(**values)) as (service, watcher):
-            yield service, watcher, llm
-
-
-async def _until_dialled(watcher: EventWatcher, call: GateCallHandle) -> dict[str, Any]:
-    """The visitor phase is done: the first resident is being dialled."""
-    return await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=CALL_GUARD_S)
-
-
-async def _ended(service: Service, watcher: EventWatcher, call: GateCallHandle) -> None:
-    await watcher.wait_for("call_end", call_id=call.call_id, timeout=CALL_GUARD_S)
-    await nothing_of_ours_left(service, call)
 
 
 def _names(watcher: EventWatcher, call: GateCallHandle) -> list[str]:
@@ -94,13 +57,13 @@ async def test_resident_says_yes_and_the_gate_opens_by_dtmf(
         async with gate_side(service.settings) as side:
             call = await visitor_calls(service, watcher)
             await side.subscribe(call.visitor_channel)
-            dial = await _until_dialled(watcher, call)
+            dial = await until_dialled(watcher, call)
             assert dial["endpoint"] == resident(behaviour, tag)
             await watcher.wait_for("resident_answered", call_id=call.call_id, timeout=30)
             await watcher.wait_for("audit_written", call_id=call.call_id, timeout=40)
             await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=15)
             await side.wait_dtmf(call.visitor_channel, "#")  # the intercom side got the door code
-            await _ended(service, watcher, call)
+            await ended(service, watcher, call)
         names = _names(watcher, call)
         assert names.index("audit_written") < names.index("gate_opened")
         [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
@@ -130,9 +93,9 @@ async def test_resident_presses_1_and_the_http_opener_calls_the_webhook(
             gate_http_url=hook.url,
         ) as (service, watcher, _):
             call = await visitor_calls(service, watcher)
-            await _until_dialled(watcher, call)
+            await until_dialled(watcher, call)
             await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=60)
-            await _ended(service, watcher, call)
+            await ended(service, watcher, call)
     [request] = hook.requests
     assert request["method"] == "POST"
     assert request["body"]["event"] == "open_gate"
@@ -156,10 +119,10 @@ async def test_resident_says_no_and_the_visitor_is_told(
         async with gate_side(service.settings) as side:
             call = await visitor_calls(service, watcher)
             await side.subscribe(call.visitor_channel)
-            await _until_dialled(watcher, call)
+            await until_dialled(watcher, call)
             told = await watcher.wait_for("say", call_id=call.call_id, leg="gate", text=DENIED, timeout=60)
             assert told["protected"] is True
-            await _ended(service, watcher, call)
+            await ended(service, watcher, call)
             assert side.dtmf(call.visitor_channel) == ""
         assert not watcher.find("gate_opened", call_id=call.call_id)
         [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
@@ -174,14 +137,14 @@ async def test_resident_presses_3_and_talks_with_the_visitor(make_settings: Sett
     tag = uuid.uuid4().hex[:8]
     async with portaria(make_settings, tmp_path, (RENATA, resident("dtmf-3", tag))) as (service, watcher, _):
         call = await visitor_calls(service, watcher)
-        await _until_dialled(watcher, call)
+        await until_dialled(watcher, call)
         bridged = await watcher.wait_for("callers_bridged", call_id=call.call_id, timeout=60)
         bridge = await service.ari.get(f"bridges/{bridged['bridge']}")
         members = set(bridge["channels"])
         resident_channel = next(c for c in members if c.startswith(f"portaria-resident-{call.call_id}"))
         assert members == {call.gate_channel, resident_channel}, "only the two callers: our media legs left"
         await service.ari.delete(f"channels/{resident_channel}")  # the resident hangs up
-        await _ended(service, watcher, call)
+        await ended(service, watcher, call)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
     assert row["decision"] == "talked"
     assert not watcher.find("gate_opened", call_id=call.call_id)
@@ -205,7 +168,7 @@ async def test_no_answer_on_every_attempt_goes_to_the_next_resident_then_the_con
         concierge_endpoint=concierge,
     ) as (service, watcher, _):
         call = await visitor_calls(service, watcher)
-        await _until_dialled(watcher, call)
+        await until_dialled(watcher, call)
         fallback = await watcher.wait_for("fallback", call_id=call.call_id, timeout=60)
         assert fallback["reason"] == "no_answer"
         dials = watcher.find("resident_dial", call_id=call.call_id)
@@ -247,7 +210,7 @@ async def test_a_busy_resident_is_reported_busy_and_the_next_one_is_called(
         call_attempts=1,
     ) as (service, watcher, _):
         call = await visitor_calls(service, watcher)
-        await _until_dialled(watcher, call)
+        await until_dialled(watcher, call)
         busy = await watcher.wait_for("resident_unavailable", call_id=call.call_id, timeout=30)
         assert busy["reason"] == "busy", busy
         second = await watcher.wait_for(
@@ -255,7 +218,7 @@ async def test_a_busy_resident_is_reported_busy_and_the_next_one_is_called(
         )
         assert second["attempt"] == 1
         await watcher.wait_for("resident_answered", call_id=call.call_id, timeout=30)
-        await _ended(service, watcher, call)
+        await ended(service, watcher, call)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
     assert (row["decision"], row["resident"]) == ("denied", CARLOS)
 
@@ -271,7 +234,7 @@ async def test_visitor_hangs_up_while_the_resident_phone_rings(make_settings: Se
         _,
     ):
         call = await visitor_calls(service, watcher)
-        dial = await _until_dialled(watcher, call)
+        dial = await until_dialled(watcher, call)
         assert dial["timeout_s"] == 60
 
         async def ringing() -> bool:
@@ -280,7 +243,7 @@ async def test_visitor_hangs_up_while_the_resident_phone_rings(make_settings: Se
 
         await eventually(ringing)
         await service.ari.delete(f"channels/{call.visitor_channel}")  # the visitor hangs up at the gate
-        await _ended(service, watcher, call)
+        await ended(service, watcher, call)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
     assert row["decision"] == "abandoned"
 
@@ -299,12 +262,12 @@ async def test_an_unwritable_audit_store_keeps_the_gate_shut(make_settings: Sett
             async with gate_side(service.settings) as side:
                 call = await visitor_calls(service, watcher)
                 await side.subscribe(call.visitor_channel)
-                await _until_dialled(watcher, call)
+                await until_dialled(watcher, call)
                 failed = await watcher.wait_for("audit_failed", call_id=call.call_id, timeout=60)
                 assert failed["decision"] == "authorised"
                 told = await watcher.wait_for("say", call_id=call.call_id, leg="gate", protected=True, timeout=15)
                 assert told["text"].startswith("Desculpe, tive um problema e não posso liberar a entrada")
-                await _ended(service, watcher, call)
+                await ended(service, watcher, call)
                 assert side.dtmf(call.visitor_channel) == ""
         assert not watcher.find("gate_opened", call_id=call.call_id)
         assert not hook.requests
@@ -327,7 +290,7 @@ async def test_two_gate_calls_at_once_do_not_interfere(make_settings: SettingsFa
                 await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=CALL_GUARD_S)
             for call in calls:
                 await side.wait_dtmf(call.visitor_channel, "#")
-                await _ended(service, watcher, call)
+                await ended(service, watcher, call)
             for call in calls:
                 assert side.dtmf(call.visitor_channel) == "#", "each gate got its own door code, once"
         residents = {e["call_id"]: e for e in watcher.events if e["event"] == "resident_answered"}

@@ -9,13 +9,20 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SettingsFactory
-from tests.integration.test_resident import CALL_GUARD_S, RENATA, _ended, _until_dialled, portaria
-from tests.support.resident_bed import audit_rows, visitor_calls
+from tests.support.resident_bed import (
+    CALL_GUARD_S,
+    audit_rows,
+    ended,
+    portaria,
+    until_dialled,
+    visitor_calls,
+)
 from tests.support.sip import PHONE_ENDPOINT, ResidentPhone, SipGate
 from tests.support.testbed import REPO, Testbed
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.beside]  # Stasis apps of their own (tests/conftest.py)
 
+RENATA = "Renata Souza"
 FIXTURES = REPO / "tests" / "fixtures" / "audio"
 
 
@@ -41,11 +48,11 @@ async def test_a_sip_resident_answers_and_authorises(
     sip_phone = await SipGate(testbed, FIXTURES).answer(phone)
     async with portaria(make_settings, tmp_path, (RENATA, PHONE_ENDPOINT)) as (service, watcher, _):
         call = await visitor_calls(service, watcher)
-        dial = await _until_dialled(watcher, call)
+        dial = await until_dialled(watcher, call)
         assert dial["endpoint"] == PHONE_ENDPOINT
         await watcher.wait_for("resident_answered", call_id=call.call_id, timeout=30)
         await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=60)
-        await _ended(service, watcher, call)
+        await ended(service, watcher, call)
     await _phone_done(sip_phone)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
     assert (row["decision"], row["how"], row["resident"]) == ("authorised", how, RENATA)
@@ -60,7 +67,7 @@ async def test_a_busy_or_silent_sip_phone_is_reported_as_such(
         make_settings, tmp_path, (RENATA, PHONE_ENDPOINT), ring_timeout_s=4, call_attempts=1
     ) as (service, watcher, _):
         call = await visitor_calls(service, watcher)
-        await _until_dialled(watcher, call)
+        await until_dialled(watcher, call)
         unavailable = await watcher.wait_for("resident_unavailable", call_id=call.call_id, timeout=CALL_GUARD_S)
         assert unavailable["reason"] == reason
         await watcher.wait_for("call_end", call_id=call.call_id, timeout=CALL_GUARD_S)

@@ -28,13 +28,17 @@ from controller.ari.client import AriClient
 from controller.settings import Settings
 from controller.wiring import Service
 from tests.support.calls import EventWatcher
-from tests.support.fake_llm import FakeLlm, Reply, answer
+from tests.support.fake_llm import FakeLlm, Reply, answer, serving
 from tests.support.poll import eventually
 from tests.support.testbed import REPO
 
 APP = "portaria-resident"
-GATE_CONTEXT = "from-gate-resident"
-WATCH_APP = "portaria-resident-gate"
+# The resident tests of the other test bed group (marked `beside`, tests/conftest.py) run at the same time as
+# these, on an app of their own: `portaria` serves on it.
+BESIDE_APP = "portaria-beside"
+# The dialplan context that hands a visitor's call to each app (tests/asterisk/extensions-test.conf).
+GATE_CONTEXTS = {APP: "from-gate-resident", BESIDE_APP: "from-gate-beside"}
+CALL_GUARD_S = 90.0  # a whole call: greeting, two visitor turns, ringing, the resident's answer
 
 
 def visitor_reading(turn: dict[str, Any]) -> Reply:
@@ -112,6 +116,7 @@ class GateSide:
     """A second ARI app of the test: events of the channels it subscribes to (the visitor's ;2 half)."""
 
     ari: AriClient
+    app: str
     events: list[dict[str, Any]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -120,7 +125,7 @@ class GateSide:
         self._changed.set()
 
     async def subscribe(self, channel_id: str) -> None:
-        await self.ari.post(f"applications/{WATCH_APP}/subscription", eventSource=f"channel:{channel_id}")
+        await self.ari.post(f"applications/{self.app}/subscription", eventSource=f"channel:{channel_id}")
 
     def dtmf(self, channel_id: str) -> str:
         return "".join(
@@ -139,8 +144,9 @@ class GateSide:
 @asynccontextmanager
 async def gate_side(settings: Settings) -> AsyncIterator[GateSide]:
     password = settings.require_ari().get_secret_value()
-    async with AriClient(settings.ari_base, settings.ari_user, password, WATCH_APP) as ari:
-        side = GateSide(ari)
+    app = f"{settings.ari_app}-gate"  # one per service app: the test bed groups watch at the same time
+    async with AriClient(settings.ari_base, settings.ari_user, password, app) as ari:
+        side = GateSide(ari, app)
         connected = asyncio.Event()
         stop = asyncio.Event()
 
@@ -216,7 +222,7 @@ async def visitor_calls(
         "channels",
         endpoint=f"Local/{first}+{tag}+{lead_s}+{gap_s}+{second}@visitor-sim2/n",
         extension="s",
-        context=GATE_CONTEXT,
+        context=GATE_CONTEXTS[service.settings.ari_app],
         priority=1,
         callerId="Interfone <1000>",
         timeout=30,
@@ -258,3 +264,36 @@ async def nothing_of_ours_left(service: Service, call: GateCallHandle, within: f
 
 def make_llm() -> FakeLlm:
     return FakeLlm(fallback=visitor_reading)
+
+
+@asynccontextmanager
+async def portaria(
+    make_settings: Callable[..., Settings], tmp_path: Path, *residents: tuple[str, str], **overrides: Any
+) -> AsyncIterator[tuple[Service, EventWatcher, FakeLlm]]:
+    """A service on the `beside` group's app that rings `residents` for apartment 101,
+    reads the visitor through the fake model and opens the gate by DTMF."""
+    async with serving(make_llm()) as llm:
+        values: dict[str, Any] = {
+            "ari_app": BESIDE_APP,
+            "directory": write_directory(tmp_path / f"dir-{uuid.uuid4().hex[:6]}.json", *residents),
+            "audit_db": tmp_path / "audit.sqlite3",
+            "understanding": "llm",
+            "llm_base_url": llm.base_url,
+            "llm_model": "openai/test-model",
+            "llm_api_key": "test-key",
+            "llm_timeout_s": 10,
+            "gate_opener": "dtmf",
+        }
+        values.update(overrides)
+        async with running(make_settings(**values)) as (service, watcher):
+            yield service, watcher, llm
+
+
+async def until_dialled(watcher: EventWatcher, call: GateCallHandle) -> dict[str, Any]:
+    """The visitor phase is done: the first resident is being dialled."""
+    return await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=CALL_GUARD_S)
+
+
+async def ended(service: Service, watcher: EventWatcher, call: GateCallHandle) -> None:
+    await watcher.wait_for("call_end", call_id=call.call_id, timeout=CALL_GUARD_S)
+    await nothing_of_ours_left(service, call)
