@@ -47,6 +47,7 @@ async def test_errors_carry_the_http_status_and_never_the_password(testbed: Test
         assert "wrong-secret-123" not in str(unreachable.value)
 
 
+@pytest.mark.restarts_asterisk
 async def test_the_service_reconnects_after_asterisk_restarts(service: Service, watcher: EventWatcher) -> None:
     service.connected.clear()
     run_testbed("stop")

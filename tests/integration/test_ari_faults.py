@@ -180,6 +180,7 @@ async def test_a_rest_request_that_hangs_times_out_and_the_service_goes_on(
             await a_new_call_is_answered(service, watcher)
 
 
+@pytest.mark.restarts_asterisk
 async def test_asterisk_restarted_mid_call_ends_the_call_and_the_service_recovers_by_itself(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:

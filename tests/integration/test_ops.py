@@ -34,6 +34,7 @@ def _values(text: str) -> dict[str, float]:
     }
 
 
+@pytest.mark.restarts_asterisk
 async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(make_settings: SettingsFactory) -> None:
     service = Service(make_settings(console_bind="127.0.0.1:0"))
     await service.start()

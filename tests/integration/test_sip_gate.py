@@ -24,7 +24,7 @@ from tests.support.rtp_pcap import Impairment
 from tests.support.sip import Intercom, SipGate
 from tests.support.testbed import REPO, Testbed
 
-pytestmark = [pytest.mark.asterisk]
+pytestmark = [pytest.mark.asterisk, pytest.mark.beside]  # Stasis apps of their own (tests/conftest.py)
 
 APP = "portaria-sip"  # from-gate-sip hands the intercoms' calls to this app
 FIXTURES = REPO / "tests" / "fixtures" / "audio"
