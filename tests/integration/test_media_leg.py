@@ -184,7 +184,9 @@ async def test_an_utterance_is_one_turn_of_the_expected_duration(
     expected_ms, energy_ms = expected_turn_ms("entrega-501", rate)
     assert len(watcher.find("speech_start", call_id=call_id)) == 1
     assert len(watcher.find("speech_end", call_id=call_id)) == 1
-    assert abs(ended["utterance_ms"] - expected_ms) <= 100, (ended, expected_ms)
+    # One turn of about the fixture's length: a split or a cut turn is off by seconds. The slack is for frames a
+    # stalled host loses on Asterisk's side (152 ms once under 33 % steal; a quiet host stays within 100 ms).
+    assert abs(ended["utterance_ms"] - expected_ms) <= 250, (ended, expected_ms)
     assert abs(ended["utterance_ms"] - energy_ms) <= 250, (ended, energy_ms)
     assert ended["endpointing_delay_ms"] <= service.settings.silence_ms + 30
     assert len(watcher.find("speech_early_end", call_id=call_id)) >= 1
