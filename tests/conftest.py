@@ -12,6 +12,7 @@ from tests.support.bed_locks import Turns, TurnTimeout, take_turn
 from tests.support.testbed import Testbed, read_env, run_testbed
 
 LOCK_WAIT_S = 1800
+PACED_RERUNS = 2
 
 
 _LOCK_KEY = pytest.StashKey["IO[str]"]()
@@ -65,6 +66,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     marked `beside` (on Stasis apps no other group's test uses) and all the others (which share app names, one
     module after another). The rest run beside them."""
     for item in items:
+        if item.get_closest_marker("paced"):
+            # What these tests time is real audio on a shared host, where a VM's stolen CPU can stall a 20 ms
+            # frame by 100 ms. A pacing bug fails every run; a stall fails one: an assertion is run again,
+            # up to twice (reported as R), any other error is not.
+            item.add_marker(pytest.mark.flaky(reruns=PACED_RERUNS, only_rerun=["AssertionError"]))
         if "testbed" in getattr(item, "fixturenames", ()):
             group = "testbed-beside" if item.get_closest_marker("beside") else "testbed"
             item.add_marker(pytest.mark.xdist_group(group))
