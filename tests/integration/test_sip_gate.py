@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -20,8 +21,9 @@ from tests.integration.conftest import SettingsFactory
 from tests.support.calls import EventWatcher
 from tests.support.poll import eventually
 from tests.support.resident_bed import audit_rows, resident, running, sample_with_phones
+from tests.support.rtp_listen import RtpListener, inband_digits
 from tests.support.rtp_pcap import Impairment
-from tests.support.sip import Intercom, SipGate
+from tests.support.sip import Intercom, SipGate, open_ear
 from tests.support.testbed import REPO, Testbed
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.beside]  # Stasis apps of their own (tests/conftest.py)
@@ -32,11 +34,17 @@ FIXTURES = REPO / "tests" / "fixtures" / "audio"
 
 @asynccontextmanager
 async def intercom_call(
-    testbed: Testbed, service: Service, watcher: EventWatcher, intercom: Intercom, *, gate: SipGate | None = None
+    testbed: Testbed,
+    service: Service,
+    watcher: EventWatcher,
+    intercom: Intercom,
+    *,
+    gate: SipGate | None = None,
+    ear: RtpListener | None = None,
 ) -> AsyncIterator[tuple[str, str]]:
     """Place the intercom's call; yields (call id, gate channel id) once it is in Stasis. On the way out the
     channel is hung up (BYE to sipp), and sipp must then have seen its whole scenario go through."""
-    sipp = await (gate or SipGate(testbed, FIXTURES)).call(intercom)
+    sipp = await (gate or SipGate(testbed, FIXTURES)).call(intercom, ear=ear)
     try:
         start = await watcher.wait_for("stasis_start", timeout=20)
         yield start["call_id"], start["channel"]
@@ -118,3 +126,50 @@ async def test_a_whole_visit_over_a_street_side_network_ends_with_the_right_deci
             await watcher.wait_for("gate_opened", call_id=call_id, timeout=60)
         [row] = audit_rows(tmp_path / "audit.sqlite3", call_id)
         assert (row["decision"], row["apartment"]) == ("authorised", "101")
+
+
+DOOR_CODE = "*73#"
+
+
+@pytest.mark.parametrize("mode", ["rfc4733", "info", "inband"])
+async def test_the_door_code_reaches_the_intercom_in_its_dtmf_mode(
+    testbed: Testbed, make_settings: SettingsFactory, tmp_path: Path, mode: str
+) -> None:
+    """The gate opener's digits (`PORTARIA_GATE_OPENER=dtmf`) as the intercom receives them, after the
+    resident's yes and not before: RFC 4733 events in the RTP Asterisk sends it, SIP INFO requests, or tones in
+    that audio, by the endpoint's `dtmf_mode`."""
+    tag = uuid.uuid4().hex[:8]
+    settings = make_settings(
+        ari_app=APP,
+        directory=sample_with_phones(tmp_path / "directory.json", {"101": resident("dtmf-1", tag)}),
+        audit_db=tmp_path / "audit.sqlite3",
+        gate_opener="dtmf",
+        gate_dtmf=DOOR_CODE,
+    )
+    endpoint = {"rfc4733": "sipgate-ulaw", "info": "sipgate-info", "inband": "sipgate-inband"}[mode]
+    intercom = Intercom(endpoint, utterance="visitor-k-entrega-101", door_info=len(DOOR_CODE) * (mode == "info"))
+    gate, ear = SipGate(testbed, FIXTURES), await open_ear()
+    try:
+        async with running(settings) as (service, watcher):
+            async with intercom_call(testbed, service, watcher, intercom, gate=gate, ear=ear) as (call_id, _):
+                yes = await watcher.wait_for("dtmf", call_id=call_id, leg="resident", timeout=90)
+                await watcher.wait_for("gate_opened", call_id=call_id, timeout=30)
+
+                def door_code(since: float, until: float = math.inf) -> str:
+                    if mode == "rfc4733":
+                        return ear.events(since, until)
+                    return inband_digits(ear.audio(since, until)) if mode == "inband" else ""
+
+                async def heard() -> bool:
+                    return DOOR_CODE in door_code(yes["mono"]) or mode == "info"
+
+                await eventually(heard, within=15)
+                assert door_code(yes["mono"]) == DOOR_CODE * (mode != "info")
+                assert door_code(-math.inf, yes["mono"]) == ""
+                assert len(ear.audio()) > 8000 * 3  # it heard the concierge too: the RTP really came here
+    finally:
+        ear.close()
+    # sipp answered exactly the code's INFO requests before the BYE (it exits non-zero otherwise)
+    assert gate.info_digits() == DOOR_CODE * (mode == "info")
+    [row] = audit_rows(tmp_path / "audit.sqlite3", call_id)
+    assert row["decision"] == "authorised"

@@ -9,6 +9,7 @@ audio. The scenario is written per call; the call ends when Asterisk sends BYE (
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import uuid
 import wave
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.support.rtp_listen import RtpListener
 from tests.support.rtp_pcap import CODECS, DTMF_PT, Impairment, RtpPcap, tones
 from tests.support.testbed import Testbed
 
@@ -32,6 +34,7 @@ class Intercom:
     dtmf: str = "rfc4733"  # rfc4733 | info | inband
     lead_s: float = 4.0  # the greeting plays meanwhile
     impairment: Impairment | None = None  # jitter, loss and reordering on the way to Asterisk
+    door_info: int = 0  # SIP INFO requests Asterisk sends it (a door code, dtmf_mode=info), answered before the BYE
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class ResidentPhone:
 
 PHONE_PORT = 5070
 PHONE_ENDPOINT = "PJSIP/sipres"
+EAR_OFFSET = 4  # the ear listens on sipp's media port + this (sipp binds the port and the port + 2)
 
 
 def _free_udp_port() -> int:
@@ -69,6 +73,25 @@ def _free_media_port() -> int:
     raise RuntimeError("no free UDP ports for sipp's media")
 
 
+def _free(port: int) -> bool:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
+async def open_ear() -> RtpListener:
+    """A listener for the intercom's RTP from Asterisk, on a port `EAR_OFFSET` above free ports for sipp."""
+    for _ in range(50):
+        ear = await RtpListener.bind(0)
+        if ear.port - EAR_OFFSET >= 1024 and all(_free(ear.port - n) for n in range(1, EAR_OFFSET + 1)):
+            return ear
+        ear.close()
+    raise RuntimeError("no free UDP ports below an ear's")
+
+
 class SipGate:
     """Runs :class:`Intercom` calls with sipp inside the test bed's chroot."""
 
@@ -77,6 +100,7 @@ class SipGate:
         self.fixtures = fixtures
         self.sip_port = int(testbed.env.get("PORTARIA_TESTBED_SIP_PORT", "5060"))
         self.sent: RtpPcap | None = None  # the last call's RTP, as sent (impairment included)
+        self.work: Path | None = None  # the last call's folder (its scenario, pcap and sipp's message log)
 
     def _encode(self, pcm16k: np.ndarray, codec: str, work: Path) -> bytes:
         source = work / "audio.wav16"
@@ -111,10 +135,14 @@ class SipGate:
         work.mkdir(parents=True)
         return work, "/" + str(work.relative_to(self.testbed.root))
 
-    async def _sipp(self, inside: str, *args: str, timeout_s: float) -> asyncio.subprocess.Process:
+    async def _sipp(
+        self, inside: str, *args: str, timeout_s: float, media_port: int | None = None
+    ) -> asyncio.subprocess.Process:
+        media_port = _free_media_port() if media_port is None else media_port
         return await asyncio.create_subprocess_exec(
             "chroot", str(self.testbed.root), "sipp", *args,
-            "-sf", f"{inside}/scenario.xml", "-m", "1", "-i", "127.0.0.1", "-mp", str(_free_media_port()),
+            "-sf", f"{inside}/scenario.xml", "-m", "1", "-i", "127.0.0.1", "-mp", str(media_port),
+            "-trace_msg", "-message_file", f"{inside}/messages.log",
             "-timeout", f"{round(timeout_s)}s", "-timeout_error", "-nostdin",
             "-trace_err", "-error_file", f"{inside}/errors.log",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -129,17 +157,38 @@ class SipGate:
         (work / "scenario.xml").write_text(resident_scenario(phone, f"{inside}/audio.pcap" if pcap.seconds else None))
         return await self._sipp(inside, "-p", str(PHONE_PORT), timeout_s=timeout_s)
 
-    async def call(self, intercom: Intercom, *, timeout_s: float = 120.0) -> asyncio.subprocess.Process:
-        """Start the call; the returned sipp process ends when Asterisk hangs it up (exit 0 when all went well)."""
+    async def call(
+        self, intercom: Intercom, *, ear: RtpListener | None = None, timeout_s: float = 120.0
+    ) -> asyncio.subprocess.Process:
+        """Start the call; the returned sipp process ends when Asterisk hangs it up (exit 0 when all went well).
+        With an `ear` (:func:`open_ear`), the intercom's SDP and its RTP's source port are the ear's, so Asterisk
+        sends the call's RTP there (symmetric RTP or not)."""
         work, inside = self._workdir()
+        self.work = work
         pcap = self._audio(work, intercom.codec, intercom.utterance, intercom.digits, intercom.dtmf)
         if intercom.impairment is not None:
             pcap.impair(intercom.impairment)
         pcap.write(work / "audio.pcap")
         self.sent = pcap
-        scenario = intercom_scenario(intercom, f"{inside}/audio.pcap" if pcap.seconds else None)
+        scenario = intercom_scenario(
+            intercom, f"{inside}/audio.pcap" if pcap.seconds else None, media_offset=EAR_OFFSET if ear else 0
+        )
         (work / "scenario.xml").write_text(scenario)
-        return await self._sipp(inside, f"127.0.0.1:{self.sip_port}", timeout_s=timeout_s)
+        media_port = ear.port - EAR_OFFSET if ear else None
+        return await self._sipp(inside, f"127.0.0.1:{self.sip_port}", timeout_s=timeout_s, media_port=media_port)
+
+    def info_digits(self) -> str:
+        """The keypad digits of the SIP INFO requests the last call received (from sipp's message log)."""
+        assert self.work is not None, "no call yet"
+        log = (self.work / "messages.log").read_text(errors="replace")
+        requests = re.split(r"^-+ [^\n]*\n", log, flags=re.MULTILINE)
+        return "".join(
+            match.group(1)
+            for request in requests
+            if "message received" in request and re.search(r"^INFO sip:", request, re.MULTILINE)
+            for match in [re.search(r"^Signal=\s*([0-9A-Da-d*#])", request, re.MULTILINE)]
+            if match
+        )
 
 
 # Scenarios. sipp fills the [keywords]; a reply's [last_*] copy the headers of the last message received.
@@ -188,14 +237,14 @@ def _response(
     return _message(f"SIP/2.0 {status}", headers, sdp, retrans=bool(sdp))
 
 
-def _sdp(origin: str, payload_type: int, rtpmap: str) -> str:
+def _sdp(origin: str, payload_type: int, rtpmap: str, media_offset: int = 0) -> str:
     return "\n".join([
         "v=0",
         f"o={origin} 1 1 IN IP[local_ip_type] [local_ip]",
         "s=-",
         "c=IN IP[media_ip_type] [media_ip]",
         "t=0 0",
-        f"m=audio [media_port] RTP/AVP {payload_type} {DTMF_PT}",
+        f"m=audio [media_port{f'+{media_offset}' if media_offset else ''}] RTP/AVP {payload_type} {DTMF_PT}",
         f"a=rtpmap:{payload_type} {rtpmap}",
         f"a=rtpmap:{DTMF_PT} telephone-event/8000",
         f"a=fmtp:{DTMF_PT} 0-15",
@@ -220,9 +269,10 @@ def _until_bye(contact: str = "") -> str:
     return '  <recv request="BYE" timeout="90000"/>\n' + _response("200 OK", our_tag=False, contact=contact)
 
 
-def intercom_scenario(intercom: Intercom, pcap: str | None) -> str:
+def intercom_scenario(intercom: Intercom, pcap: str | None, *, media_offset: int = 0) -> str:
     """The gate's call: INVITE, `lead_s`, then the pcap plays (in the background) while SIP INFO digits, if any,
-    go out; then it waits for Asterisk's BYE."""
+    go out; then it answers `door_info` INFO requests from Asterisk and waits for its BYE. The pcap is sent
+    from the SDP's port: sipp's media port + `media_offset`."""
     endpoint = intercom.endpoint
     payload_type, rtpmap = CODECS[intercom.codec]
     info = "".join(
@@ -233,7 +283,7 @@ def intercom_scenario(intercom: Intercom, pcap: str | None) -> str:
         for index, digit in enumerate(intercom.digits if intercom.dtmf == "info" else "")
     )
     steps = (
-        _request("INVITE", 1, endpoint, dialog=False, body=_sdp("intercom", payload_type, rtpmap),
+        _request("INVITE", 1, endpoint, dialog=False, body=_sdp("intercom", payload_type, rtpmap, media_offset),
                  content="application/sdp")
         + "".join(f'  <recv response="{code}" optional="true"/>\n' for code in (100, 180, 183))
         + '  <recv response="200" rtd="true"/>\n'
@@ -241,6 +291,7 @@ def intercom_scenario(intercom: Intercom, pcap: str | None) -> str:
         + f'  <pause milliseconds="{round(intercom.lead_s * 1000)}"/>\n'
         + _play(pcap)
         + info
+        + ('  <recv request="INFO" timeout="90000"/>\n' + _response("200 OK", our_tag=False)) * intercom.door_info
         + _until_bye(endpoint)
     )
     return _scenario("Portaria gate intercom", steps)
