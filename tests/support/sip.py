@@ -9,8 +9,11 @@ audio. The scenario is written per call; the call ends when Asterisk sends BYE (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import shutil
 import socket
+import time
 import uuid
 import wave
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ class ResidentPhone:
 
 PHONE_PORT = 5070
 PHONE_ENDPOINT = "PJSIP/sipres"
+STALE_S = 3600.0  # a call's folder older than this is removed (no call or benchmark run keeps one that long)
 EAR_OFFSET = 4  # the ear listens on sipp's media port + this (sipp binds the port and the port + 2)
 
 
@@ -130,8 +134,15 @@ class SipGate:
         return pcap
 
     def _workdir(self) -> tuple[Path, str]:
-        """A fresh folder inside the chroot: (its path here, its path for sipp)."""
-        work = self.testbed.root / "tmp" / "portaria-sip" / uuid.uuid4().hex[:8]
+        """A fresh folder inside the chroot: (its path here, its path for sipp). Folders of calls long over
+        (older than `STALE_S`) go first: the chroot outlives test sessions."""
+        parent = self.testbed.root / "tmp" / "portaria-sip"
+        if parent.is_dir():
+            for old in parent.iterdir():
+                with contextlib.suppress(OSError):
+                    if old.is_dir() and time.time() - old.stat().st_mtime > STALE_S:
+                        shutil.rmtree(old)
+        work = parent / uuid.uuid4().hex[:8]
         work.mkdir(parents=True)
         return work, "/" + str(work.relative_to(self.testbed.root))
 
