@@ -43,12 +43,13 @@ from bench_e2e import RESULTS, machine, testbed_env  # noqa: E402
 
 from controller.ari.client import AriError  # noqa: E402
 from controller.settings import load_settings  # noqa: E402
+from controller.tools.phone_timing import voiced  # noqa: E402
 from controller.tools.scoring import word_error_rate  # noqa: E402
 from controller.wiring import Service  # noqa: E402
 from tests.fixtures.audio.make_call_fixtures import FIXTURES as TEXTS  # noqa: E402
 from tests.support.calls import EventWatcher  # noqa: E402
 from tests.support.rtp_listen import RtpListener  # noqa: E402
-from tests.support.rtp_pcap import Impairment  # noqa: E402
+from tests.support.rtp_pcap import CODECS, Impairment  # noqa: E402
 from tests.support.sip import Intercom, SipGate, open_ear  # noqa: E402
 from tests.support.testbed import Testbed, read_wav, voiced_span_s  # noqa: E402
 
@@ -85,10 +86,10 @@ def ack_sent_wall(messages: Path) -> float:
     raise RuntimeError(f"no ACK in {messages}")
 
 
-def decoded_packets(testbed: Testbed, ear: RtpListener, codec: str, work: Path) -> list[tuple[float, np.ndarray]]:
-    """The audio packets the ear received, in sequence order, each (arrival, samples), decoded by the test
+def heard_packets(testbed: Testbed, ear: RtpListener, codec: str, work: Path) -> list[tuple[float, bool]]:
+    """The audio packets the ear received, in sequence order, each (arrival, voiced), decoded by the test
     bed's Asterisk (``file convert``) as the intercom would."""
-    payload_type = {"ulaw": 0, "g722": 9}[codec]
+    payload_type = CODECS[codec][0]
     packets = sorted((p for p in ear.packets if p.payload_type == payload_type), key=lambda p: p.seq)
     (work / f"heard.{codec}").write_bytes(b"".join(p.payload for p in packets))
     inside = "/" + str(work.relative_to(testbed.root))
@@ -97,14 +98,8 @@ def decoded_packets(testbed: Testbed, ear: RtpListener, codec: str, work: Path) 
         rate = heard.getframerate()
         samples = np.frombuffer(heard.readframes(heard.getnframes()), dtype="<i2")
     size = round(rate * PACKET_S)
-    return [(p.at, samples[i * size : (i + 1) * size]) for i, p in enumerate(packets)]
-
-
-def voiced(samples: np.ndarray) -> bool:
-    if not len(samples):
-        return False
-    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
-    return 20 * np.log10(max(rms, 1e-9) / 32768) > VOICED_DBFS
+    frames = (samples[i * size : (i + 1) * size].tobytes() for i in range(len(packets)))
+    return [(p.at, voiced(frame, VOICED_DBFS)) for p, frame in zip(packets, frames, strict=True)]
 
 
 async def one_call(
@@ -133,11 +128,11 @@ async def one_call(
         assert gate.work is not None
         speech_start = ack_sent_wall(gate.work / "messages.log") + wall_to_loop + LEAD_S
         speech_end = speech_start + request_end_s(name)
-        packets = decoded_packets(testbed, ear, codec, gate.work)
-        reply = next((at for at, samples in packets if voiced(samples) and at > speech_start + 0.3), None)
+        packets = heard_packets(testbed, ear, codec, gate.work)
+        reply = next((at for at, loud in packets if loud and at > speech_start + 0.3), None)
         result["turn_s"] = None if reply is None else reply - speech_end
         result["greeting_overlapped"] = any(
-            voiced(samples) and speech_start - 0.2 < at < speech_start + 0.3 for at, samples in packets
+            loud and speech_start - 0.2 < at < speech_start + 0.3 for at, loud in packets
         )
         if impaired and gate.sent is not None:
             result["lost"], result["reordered"] = gate.sent.lost, gate.sent.reordered

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.support.rtp_pcap import _TONES, DTMF_PT
+from tests.support.rtp_pcap import DTMF_PT, DTMF_TONES
 
 _CODES = "0123456789*#ABCD"  # RFC 4733 event codes 0-15
-_ROWS = (697, 770, 852, 941)
-_COLUMNS = (1209, 1336, 1477)
-_BY_FREQUENCIES = {pair: digit for digit, pair in _TONES.items()}
+_ROWS = sorted({low for low, _ in DTMF_TONES.values()})
+_COLUMNS = sorted({high for _, high in DTMF_TONES.values()})
+_BY_FREQUENCIES = {pair: digit for digit, pair in DTMF_TONES.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ DTMF_PT = 101
 FRAME_BYTES = 160  # 20 ms of G.711 (8 kHz, 8 bits) and of G.722 (64 kbit/s)
 FRAME_TICKS = 160  # RTP clock ticks per 20 ms: 8000 Hz for all three (G.722's clock is 8000 by RFC 3551)
 _EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
-_TONES = {  # DTMF row / column frequencies
+DTMF_TONES = {  # DTMF row / column frequencies
     "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336), "6": (770, 1477),
     "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "*": (941, 1209), "0": (941, 1336), "#": (941, 1477),
 }
@@ -29,7 +29,7 @@ def tones(digits: str, rate: int = 16000, on_s: float = 0.15, off_s: float = 0.1
     out = []
     t = np.arange(int(on_s * rate)) / rate
     for digit in digits:
-        low, high = _TONES[digit]
+        low, high = DTMF_TONES[digit]
         out.append((0.35 * np.sin(2 * np.pi * low * t) + 0.35 * np.sin(2 * np.pi * high * t)) * 32767)
         out.append(np.zeros(int(off_s * rate)))
     return np.concatenate(out).astype(np.int16) if out else np.zeros(0, np.int16)

@@ -63,20 +63,6 @@ def _free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _free_media_port() -> int:
-    """An even port whose next one is free too (sipp uses media_port and media_port + 2 for audio and RTCP)."""
-    for _ in range(50):
-        port = _free_udp_port() & ~1
-        try:
-            for candidate in (port, port + 1, port + 2, port + 3):
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                    probe.bind(("127.0.0.1", candidate))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free UDP ports for sipp's media")
-
-
 def _free(port: int) -> bool:
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -84,6 +70,15 @@ def _free(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _free_media_port() -> int:
+    """An even port whose next one is free too (sipp uses media_port and media_port + 2 for audio and RTCP)."""
+    for _ in range(50):
+        port = _free_udp_port() & ~1
+        if all(_free(candidate) for candidate in (port, port + 1, port + 2, port + 3)):
+            return port
+    raise RuntimeError("no free UDP ports for sipp's media")
 
 
 async def open_ear() -> RtpListener:
