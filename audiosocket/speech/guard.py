@@ -144,12 +144,20 @@ class CallSpeech:
                 log.info("retrying recognition on call %s leg %s: %s", self._call_id, self._leg, error)
         raise AssertionError("no recognition attempt")
 
-    def _recognized(self, transcript: Transcript, started: float, audio_s: float) -> None:
+    def _recognized(
+        self, transcript: Transcript, started: float, audio_s: float,
+        *, waited_s: float | None = None, done_at: float | None = None,
+    ) -> None:
+        """`latency_ms`: recognition from when it was asked for (the early flush or the turn's end) to its
+        result; `wait_ms`: what the turn's end still waited for it (0 when the early result had come)."""
         self._failures = 0
+        done = self._clock() if done_at is None else done_at
+        fields: dict[str, object] = {"latency_ms": round((done - started) * 1000)}
+        if waited_s is not None:
+            fields["wait_ms"] = round(waited_s * 1000)
         self._events.emit(
             self._call_id, self._leg, "stt_done",
-            text=transcript.text, confidence=transcript.confidence,
-            audio_ms=round(audio_s * 1000), latency_ms=round((self._clock() - started) * 1000),
+            text=transcript.text, confidence=transcript.confidence, audio_ms=round(audio_s * 1000), **fields,
         )
 
     def _failed(self, stage: Stage, error: BaseException) -> SpeechFailure:
@@ -224,7 +232,10 @@ class GuardedRecognition:
         self._speech = speech
         self._rate = sample_rate
         self._audio = bytearray()
-        self._started = speech._clock()
+        # The last flush (its time and the audio it covered) and when its early result came: the recognition
+        # time of a turn whose early result stands is flush -> result, not the near-zero wait after the turn.
+        self._flushed: tuple[float, int] | None = None
+        self._early_done_at: float | None = None
         self._error: EngineError | None = None
         self._inner: RecognitionStream | None = None
         try:
@@ -243,16 +254,23 @@ class GuardedRecognition:
 
     def flush(self) -> None:
         if self._inner is not None and self._error is None:
+            if self._flushed is None or self._flushed[1] != len(self._audio):
+                self._flushed = (self._speech._clock(), len(self._audio))
+                self._early_done_at = None
             self._inner.flush()
 
     async def early(self) -> Transcript | None:
         """The engine's early result, or None (a failure here is the turn's end to retry, not the judge's)."""
         if self._inner is None or self._error is not None:
             return None
+        flushed = self._flushed
         try:
-            return await self._inner.early()
+            transcript = await self._inner.early()
         except EngineError:
             return None
+        if transcript is not None and flushed is self._flushed and self._early_done_at is None:
+            self._early_done_at = self._speech._clock()
+        return transcript
 
     async def finish(self) -> Transcript:
         speech = self._speech
@@ -277,8 +295,20 @@ class GuardedRecognition:
         finally:
             if inner is not None:
                 await inner.aclose()
-        speech._recognized(transcript, finished_at, len(audio) / 2 / self._rate)
+        speech._recognized(transcript, self._recognition_start(finished_at, len(audio)), len(audio) / 2 / self._rate,
+                           waited_s=speech._clock() - finished_at, done_at=self._done_at(len(audio)))
         return transcript
+
+    def _recognition_start(self, finished_at: float, size: int) -> float:
+        """The flush's time when the turn's result is that flush's early result (no frame since), else now."""
+        if self._flushed is not None and self._flushed[1] == size and self._error is None:
+            return min(self._flushed[0], finished_at)
+        return finished_at
+
+    def _done_at(self, size: int) -> float | None:
+        if self._flushed is not None and self._flushed[1] == size:
+            return self._early_done_at
+        return None
 
     async def aclose(self) -> None:
         inner, self._inner = self._inner, None

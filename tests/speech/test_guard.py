@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,13 +18,15 @@ SIM = Transcript("sim", 0.9, "pt")
 
 
 async def speech_with(
-    stt: FakeSTT, tts: FakeTTS | None = None, fallback: FakeTTS | None = None, limits: GuardLimits = LIMITS
+    stt: FakeSTT, tts: FakeTTS | None = None, fallback: FakeTTS | None = None, limits: GuardLimits = LIMITS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[CallSpeech, RecordingEvents]:
     prompts = PromptCache(FakeTTS(chunks=[b"\x07\x00" * 800]))
     await prompts.warm([FALLBACK_PHRASE], [8000])
     events = RecordingEvents()
     speech = CallSpeech(
-        stt, tts or FakeTTS(), prompts, limits, fallback_tts=fallback, events=events, call_id="c1", leg="gate"
+        stt, tts or FakeTTS(), prompts, limits, fallback_tts=fallback, events=events, call_id="c1", leg="gate",
+        clock=clock,
     )
     return speech, events
 
@@ -83,6 +86,28 @@ async def test_guarded_stream_retries_the_whole_turn_after_a_retryable_failure()
         stream.push_frame(frame)
     assert await stream.finish() == SIM
     assert stt.calls == [(b"\x01\x00\x02\x00", 16000)] * 2
+
+
+async def test_a_turn_whose_early_result_stands_reports_the_recognition_not_the_wait() -> None:
+    now = [10.0]
+    speech, events = await speech_with(FakeSTT(SIM, SIM), clock=lambda: now[0])
+    stream = speech.stream(8000)
+    stream.push_frame(b"\x01\x00")
+    stream.flush()  # the early end: recognition starts at 10.0
+    now[0] = 10.4
+    assert await stream.early() == SIM  # ... and its result is there at 10.4
+    now[0] = 10.7  # the turn ends after its silence: nothing is left to wait for
+    assert await stream.finish() == SIM
+    done = events.named("stt_done")[0]
+    assert (done["latency_ms"], done["wait_ms"]) == (400, 0)
+
+    stream = speech.stream(8000)  # speech resumed after the flush: the turn's end recognises it all again
+    stream.push_frame(b"\x01\x00")
+    stream.flush()
+    stream.push_frame(b"\x02\x00")
+    now[0] = 12.0
+    assert await stream.finish() == SIM
+    assert events.named("stt_done")[1]["latency_ms"] == 0
 
 
 async def test_guarded_stream_times_out() -> None:
