@@ -29,11 +29,15 @@ class CallMetrics:
             "End of a caller's speech (as Asterisk sent it) to the reply's playout starting.",
             ["leg"], buckets=_LATENCY_BUCKETS, registry=r,
         )
-        self.stt = Histogram("portaria_stt_seconds", "Speech recognition time.", buckets=_LATENCY_BUCKETS, registry=r)
+        self.stt = Histogram(
+            "portaria_stt_seconds", "Speech recognition time, from when it was asked for (the early end of speech, "
+            "or the turn's end) to its result.", buckets=_LATENCY_BUCKETS, registry=r,
+        )
         self.tts = Histogram(
-            "portaria_tts_first_audio_seconds", "Synthesis time to the first audio.",
+            "portaria_tts_first_audio_seconds", "Synthesis time to the first audio (phrases not already cached).",
             buckets=_LATENCY_BUCKETS, registry=r,
         )
+        self.tts_cached = Counter("portaria_tts_cached", "Phrases said from the prompt cache.", registry=r)
         self.ring = Histogram(
             "portaria_resident_ring_seconds", "Resident dialled to answered.", buckets=_RING_BUCKETS, registry=r
         )
@@ -41,6 +45,10 @@ class CallMetrics:
         self.audit_failures = Counter("portaria_audit_failures", "Decisions that could not be recorded.", registry=r)
         self.gate_failures = Counter("portaria_gate_open_failures", "Gate opening tries that failed.", registry=r)
         self.gates = Counter("portaria_gate_openings", "Gate openings that succeeded.", registry=r)
+        self.handovers = Counter(
+            "portaria_handovers", "Visitors handed to the concierge (or sent off politely when none), by reason.",
+            ["reason"], registry=r,
+        )
         self.errors = Counter("portaria_call_errors", "Errors reported by calls, by stage.", ["stage"], registry=r)
         for name, (text, read) in (gauges or {}).items():
             Gauge(name, text, registry=r).set_function(read)
@@ -66,8 +74,12 @@ class CallMetrics:
                     self.turn.labels(leg).observe(max(0.0, float(event["mono"]) - ended))
             case "stt_done" if "latency_ms" in event:
                 self.stt.observe(float(event["latency_ms"]) / 1000)
+            case "tts_first_audio" if event.get("cached"):
+                self.tts_cached.inc()
             case "tts_first_audio" if "latency_ms" in event:
                 self.tts.observe(float(event["latency_ms"]) / 1000)
+            case "fallback":
+                self.handovers.labels(str(event.get("reason", "unknown"))).inc()
             case "resident_answered" if event.get("ring_ms") is not None:
                 self.ring.observe(float(event["ring_ms"]) / 1000)
             case "audit_written":

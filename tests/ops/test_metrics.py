@@ -58,3 +58,18 @@ def test_a_reply_without_a_turn_before_it_is_no_latency() -> None:
     metrics.observe(ev("playout_start", 1.0))  # the greeting: nobody spoke before it
     metrics.observe(ev("unknown_event", 2.0))
     assert samples(metrics).get("portaria_turn_latency_seconds_count[('leg', 'gate')]", 0) == 0
+
+
+def test_cached_phrases_are_counted_apart_and_hand_overs_by_reason() -> None:
+    metrics = CallMetrics()
+    for event in [
+        ev("tts_first_audio", 1.0, latency_ms=0, cached=True),  # the greeting, from the prompt cache
+        ev("tts_first_audio", 2.0, latency_ms=350, cached=False),
+        ev("fallback", 3.0, reason="no_answer", to="PJSIP/portaria"),
+    ]:
+        metrics.observe(event)
+    values = samples(metrics)
+    assert values["portaria_tts_first_audio_seconds_count"] == 1  # a cache hit's 0 would dilute the histogram
+    assert round(values["portaria_tts_first_audio_seconds_sum"], 6) == 0.35
+    assert values["portaria_tts_cached_total"] == 1
+    assert values["portaria_handovers_total[('reason', 'no_answer')]"] == 1
