@@ -181,6 +181,7 @@ class SqliteAuditLog:
         self._readonly = readonly
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
         self._db: sqlite3.Connection | None = None
+        self.last_failure: str | None = None  # why the last decision could not be written (None: it was)
 
     async def open(self) -> None:
         """Connect now (else the first call does): start-up reports an unusable path early."""
@@ -211,7 +212,34 @@ class SqliteAuditLog:
             with db:  # one transaction per record: committed (and synced) when this block ends
                 db.execute(sql, astuple(entry))
 
-        await self._run(insert)
+        try:
+            await self._run(insert)
+        except AuditError as error:
+            self.last_failure = str(error)
+            raise
+        self.last_failure = None
+
+    async def check_writable(self) -> None:
+        """Raise AuditError unless a decision could be written now: the write lock is taken and a write rolled
+        back (nothing kept; a lock held elsewhere fails after 0.25 s, not the writes' 5 s), and the last
+        decision's write did not fail (a full disk shows only when writing)."""
+
+        def probe() -> None:
+            db = self._connection()
+            db.execute("PRAGMA busy_timeout = 250")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:  # a write that is rolled back: a read-only file or file system refuses it
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                    db.execute(f"PRAGMA user_version = {int(version)}")
+                finally:
+                    db.execute("ROLLBACK")
+            finally:
+                db.execute("PRAGMA busy_timeout = 5000")
+
+        await self._run(probe)
+        if self.last_failure is not None:
+            raise AuditError(f"the last decision could not be written: {self.last_failure}")
 
     async def purge(self) -> int:
         cutoff = _iso(self._clock() - self.retention)

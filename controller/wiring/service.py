@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from audiosocket.frame_clock import FrameClock
 from audiosocket.server import AudioSocketServer
@@ -26,6 +27,7 @@ from controller.conversation.knowable import directory_phrases
 from controller.ops.http import OpsServer
 from controller.ops.metrics import CallMetrics
 from controller.ops.readiness import readiness_checks
+from controller.ops.systemd import SystemdNotifier
 from controller.records.audit import AuditError
 from controller.records.call_log import JsonlEventLog
 from controller.records.directory_file import LiveDirectory
@@ -68,6 +70,8 @@ class Service:
         self._config: CallConfig | None = None
         self.ari_reconnects = 0
         self.audit_usable = False
+        self.systemd = SystemdNotifier(os.environ)
+        self._watchdog: asyncio.Task[None] | None = None
         self.metrics = CallMetrics({
             "portaria_audiosocket_refused": ("AudioSocket connections refused.", lambda: self.media.refused),
             "portaria_ari_reconnects": ("Times the ARI events socket was reconnected.", lambda: self.ari_reconnects),
@@ -75,7 +79,8 @@ class Service:
         self.events.subscribe(self.metrics.observe)
         console = settings.console_host_port
         checks = readiness_checks(
-            self.connected, self.ari, self.media, self.speech, audit_usable=lambda: self.audit_usable
+            self.connected, self.ari, self.media, self.speech,
+            audit_usable=lambda: self.audit_usable, audit_writable=self.audit.check_writable,
         )
         self.ops: OpsServer | None = None
         if console:
@@ -128,6 +133,7 @@ class Service:
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
         if self.ops is not None:
             await self.ops.start()
+        self._watchdog = asyncio.create_task(self.systemd.keep_alive(), name="systemd-watchdog")
 
     async def _run_events(self) -> None:
         config = self._config
@@ -145,6 +151,8 @@ class Service:
                 self.journal.start()
             await self.app.on_connect(reconnected)
             self.connected.set()
+            if not reconnected:
+                self.systemd.notify("READY=1")  # Type=notify: started once calls can be taken
 
         try:
             await self.ari.run_events(self.app.handle, on_connect=on_connect, stop=self._stop)
@@ -176,6 +184,9 @@ class Service:
             self._events_task.result()
 
     async def stop(self) -> None:
+        self.systemd.notify("STOPPING=1")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.ops is not None:
             await self.ops.stop()
         self._stop.set()

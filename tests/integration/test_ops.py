@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,12 +37,33 @@ def _values(text: str) -> dict[str, float]:
     }
 
 
+async def _drain(notify: socket.socket, heard: set[bytes], both: asyncio.Event) -> None:
+    notify.setblocking(False)
+    loop = asyncio.get_running_loop()
+    while True:
+        heard.add(await loop.sock_recv(notify, 100))
+        if {b"READY=1", b"WATCHDOG=1"} <= heard:
+            both.set()
+
+
 @pytest.mark.restarts_asterisk
-async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(make_settings: SettingsFactory) -> None:
+async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(
+    make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As under a systemd unit with Type=notify and WatchdogSec=: READY=1 once connected, then the pings.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "600000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    heard: set[bytes] = set()
+    both = asyncio.Event()
+    draining = asyncio.create_task(_drain(notify, heard, both))  # systemd keeps reading; so does this test
     service = Service(make_settings(console_bind="127.0.0.1:0"))
     await service.start()
     try:
         await service.wait_connected()
+        await asyncio.wait_for(both.wait(), 10)
         assert service.ops is not None
         base = f"http://127.0.0.1:{service.ops.port}"
         async with aiohttp.ClientSession() as http:
@@ -47,6 +71,17 @@ async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(make_sett
             status, ready = await _get(http, f"{base}/readyz")
             assert status == 200 and ready["ready"], ready
             assert set(ready["checks"]) == {"ari", "audiosocket", "speech", "audit"}
+            # Another writer holding the audit log's lock (a backup tool, a stuck shell): no decision could be
+            # written, so not ready; and ready again once it lets go.
+            other = sqlite3.connect(service.settings.audit_db, isolation_level=None)
+            try:
+                other.execute("BEGIN EXCLUSIVE")
+                status, ready = await _get(http, f"{base}/readyz")
+                assert status == 503 and not ready["checks"]["audit"]["ok"], ready
+                assert "locked" in ready["checks"]["audit"]["detail"] and ready["checks"]["ari"]["ok"]
+            finally:
+                other.close()
+            assert (await _get(http, f"{base}/readyz"))[0] == 200
 
             watcher = EventWatcher(service)
             try:
@@ -57,7 +92,8 @@ async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(make_sett
                 during = _values((await _get(http, f"{base}/metrics"))[1])
                 assert during["portaria_calls_active"] == 1
                 assert during["portaria_stt_seconds_count"] >= 1
-                assert during["portaria_tts_first_audio_seconds_count"] >= 1  # the greeting at least
+                # The greeting at least: synthesized, or said from the prompt cache (counted apart).
+                assert during["portaria_tts_first_audio_seconds_count"] + during["portaria_tts_cached_total"] >= 1
                 await service.asterisk.hang_up(channel["id"])
                 await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)
             finally:
@@ -82,3 +118,5 @@ async def test_metrics_move_with_a_call_and_readiness_follows_asterisk(make_sett
             assert reconnected["portaria_ari_reconnects"] >= 1
     finally:
         await service.stop()
+        draining.cancel()
+        notify.close()

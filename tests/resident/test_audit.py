@@ -208,3 +208,37 @@ async def test_a_full_database_refuses_the_write_and_keeps_what_it_had(tmp_path:
             await audit.write(record(call_id=f"call-{number + 2}-" + "x" * 200))
     assert "call-1" in [entry.call_id for entry in await audit.query()]
     await audit.aclose()
+
+
+async def test_the_writability_check_sees_a_lock_a_read_only_file_and_a_failed_write(tmp_path: Path) -> None:
+    """What /readyz asks: could a decision be written now? Without writing one."""
+    path = tmp_path / "audit.sqlite3"
+    audit = audit_log(path)
+    await audit.check_writable()  # a fresh log: creatable and writable
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        async with asyncio.timeout(4):  # its own short busy wait, not the writes' 5 s
+            with pytest.raises(AuditError, match="locked"):
+                await audit.check_writable()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await audit.check_writable()
+    assert await audit.query() == []  # the check wrote nothing
+
+    def cap() -> None:
+        connection = audit._connection()
+        connection.execute(f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}")
+
+    await audit._run(cap)
+    with pytest.raises(AuditError, match="full"):
+        for number in range(200):
+            await audit.write(record(call_id=f"call-{number}-" + "x" * 200))
+    with pytest.raises(AuditError, match="last decision could not be written"):
+        await audit.check_writable()
+    await audit.aclose()
+    reader = audit_log(path, readonly=True)
+    with pytest.raises(AuditError, match="readonly"):
+        await reader.check_writable()
+    await reader.aclose()
