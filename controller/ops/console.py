@@ -37,8 +37,8 @@ from controller.ops.audit_page import audit_page, parse_search, zone_name
 from controller.ops.auth import LoginGuard, Session, SessionSigner, same_secret
 from controller.ops.chart_page import charts_page
 from controller.ops.charts import Charts, build_charts
-from controller.ops.live import LiveCalls
-from controller.ops.pages import call_page, calls_page, login_page
+from controller.ops.live import CallView, LiveCalls, replay
+from controller.ops.pages import call_page, calls_page, login_page, waterfall
 from controller.records.audit import AuditError, AuditPage, AuditSearch, write_csv
 from controller.records.call_samples import Event
 
@@ -92,15 +92,18 @@ class Console:
         settings: Sequence[tuple[str, str, str]],
         history: Callable[[], Iterable[Event]],
         clock: Callable[[], datetime],
+        hands_over: bool = True,
     ) -> None:
         """`zone`: where the pages show times and where the days of a search begin and end; `settings`: (name,
         value, description) of every setting, secrets already masked; `history`: the per-call events logged so
-        far (blocking: it is called on a worker thread)."""
+        far (blocking: it is called on a worker thread); `hands_over`: a concierge is configured, so a call can be
+        handed to one (else the button is not offered)."""
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
         self._zone, self._directory, self._settings = zone, directory, tuple(settings)
         self._history, self._clock = history, clock
+        self._hands_over = hands_over
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -110,6 +113,7 @@ class Console:
         r.add_get("/console", self._calls)
         r.add_get("/console/events", self._events)
         r.add_get("/console/calls/{call_id}", self._call)
+        r.add_get("/console/calls/{call_id}/timeline", self._timeline)
         r.add_post("/console/calls/{call_id}/{action:hangup|handover}", self._act)
         r.add_get("/console/audit", self._audit_page)
         r.add_get("/console/audit.csv", self._audit_csv)
@@ -179,14 +183,37 @@ class Console:
         session = self._viewing(request)
         seq = self._live.seq  # before rendering: an update during the rendering is replayed, not lost
         calls = self._live.calls()
-        return _html(calls_page(calls, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone))
+        return _html(calls_page(
+            calls, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone,
+            hands_over=self._hands_over,
+        ))
 
     async def _call(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
-        seq, view = self._live.seq, self._live.get(request.match_info["call_id"])
+        seq, view = self._live.seq, await self._view(request.match_info["call_id"])
+        return _html(call_page(
+            view, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone,
+            hands_over=self._hands_over,
+        ))
+
+    async def _timeline(self, request: web.Request) -> web.Response:
+        """The waterfall alone: a live call's page redraws it as the call goes on."""
+        self._viewing(request)
+        view = await self._view(request.match_info["call_id"])
+        return _html(waterfall(view))
+
+    async def _view(self, call_id: str) -> CallView:
+        """A call in progress or among the last ones kept; else an older call, rebuilt from the events log."""
+        view = self._live.get(call_id)
+        if view is None and len(call_id) <= 64:
+            try:
+                view = await asyncio.to_thread(lambda: replay(self._history(), call_id))
+            except OSError as error:
+                log.error("console: the events log cannot be read: %s", error)
+                raise web.HTTPServiceUnavailable(text="Não foi possível ler o registro de eventos agora.") from None
         if view is None:
             raise web.HTTPNotFound(text="Chamada desconhecida.")
-        return _html(call_page(view, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone))
+        return view
 
     async def _act(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)

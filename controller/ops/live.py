@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +23,19 @@ STEPS = {
     "fallback": "transferido",
     "call_end": "encerrada",
 }
+LEG_STATES = {  # what each leg is doing, as its events tell
+    "media_connected": "em linha",
+    "speech_start": "falando",
+    "speech_end": "aguardando resposta",
+    "playout_start": "ouvindo a portaria",
+    "playout_stop": "em linha",
+    "resident_dial": "tocando",
+    "resident_answered": "atendeu",
+    "resident_unavailable": "não atendeu",
+    "hangup": "desligou",
+    "leg_closed": "encerrada",
+}
+TIMELINE_FIELDS = ("mono", "leg", "event", "endpointing_delay_ms")
 DECISIONS = {"authorised": "liberado", "denied": "recusado"}
 KEPT_ENDED = 50
 QUEUE_EVENTS = 1000  # a stream that falls this far behind is dropped: its page reconnects and reloads
@@ -38,6 +51,7 @@ class CallView:
     resident: str = ""
     decision: str = ""
     ended: bool = False
+    legs: dict[str, str] = field(default_factory=dict)  # "gate" / "resident" -> its state (LEG_STATES)
     transcript: list[dict[str, str]] = field(default_factory=list)  # {"ts", "leg", "who", "text"}
     timeline: list[dict[str, Any]] = field(default_factory=list)  # {"mono", "leg", "event", ...}
 
@@ -77,7 +91,13 @@ class LiveCalls:
 
     def _apply(self, view: CallView, name: str, event: dict[str, Any]) -> dict[str, Any] | None:
         leg = str(event.get("leg", "gate"))
-        view.timeline.append({k: event[k] for k in ("mono", "leg", "event") if k in event})
+        view.timeline.append({k: event[k] for k in TIMELINE_FIELDS if k in event})
+        leg_changed = False
+        state, was = LEG_STATES.get(name), view.legs.get(leg)
+        # A leg that hung up only closes after it; a closed one stays closed (late playout events, say).
+        if state is not None and was != "encerrada" and (was != "desligou" or state == "encerrada"):
+            leg_changed = was != state
+            view.legs[leg] = state
         if name in STEPS and not view.ended and not (name == "call_end" and view.decision):
             view.step = STEPS[name]  # an ended call keeps showing its decision, if it had one
         if name == "call_end":
@@ -98,10 +118,10 @@ class LiveCalls:
             line = {"ts": str(event.get("ts", "")), "leg": leg, "who": who, "text": str(event["text"])}
         if line is not None:
             view.transcript.append(line)
-        if line is None and name not in STEPS and name != "audit_written":
+        if line is None and name not in STEPS and name != "audit_written" and not leg_changed:
             return None
         return {"step": view.step, "resident": view.resident, "decision": view.decision, "ended": view.ended,
-                "line": line}
+                "legs": dict(view.legs), "line": line}
 
     def _forget_old(self) -> None:
         ended = [call_id for call_id, view in self._calls.items() if view.ended]
@@ -141,6 +161,15 @@ class LiveCalls:
             yield queue
         finally:
             self._streams.discard(queue)
+
+
+def replay(events: Iterable[dict[str, Any]], call_id: str) -> CallView | None:
+    """A past call's view rebuilt from the events log (one that ended before the kept ones, or before a restart)."""
+    calls = LiveCalls()
+    for event in events:
+        if event.get("call_id") == call_id:
+            calls.on_event(event)
+    return calls.get(call_id)
 
 
 def _speaker(leg: str) -> str:

@@ -31,15 +31,24 @@ def _transcript(view: CallView) -> str:
     return f'<ol class="transcript" data-transcript="{escape(view.call_id)}">{lines}</ol>'
 
 
-def _actions(view: CallView, csrf: str) -> str:
+def _actions(view: CallView, csrf: str, hands_over: bool) -> str:
     if view.ended:
         return ""
     cid = escape(view.call_id)
-    return (
-        f'<form method="post" action="/console/calls/{cid}/hangup" class="inline">{csrf_field(csrf)}'
-        '<button type="submit" class="danger">Desligar</button></form>'
+    hand_over = (
         f'<form method="post" action="/console/calls/{cid}/handover" class="inline">{csrf_field(csrf)}'
         '<button type="submit">Transferir para a portaria</button></form>'
+    ) if hands_over else ""  # with no concierge configured, a hand-over would only hang the visitor up
+    return (
+        f'<form method="post" action="/console/calls/{cid}/hangup" class="inline">{csrf_field(csrf)}'
+        f'<button type="submit" class="danger">Desligar</button></form>{hand_over}'
+    )
+
+
+def _legs(view: CallView) -> str:
+    return " · ".join(
+        f'{who}: <span data-field="leg-{leg}">{escape(view.legs.get(leg, "-"))}</span>'
+        for leg, who in (("gate", "Visitante"), ("resident", "Morador"))
     )
 
 
@@ -51,7 +60,7 @@ def _clock_time(ts: str, zone: tzinfo) -> str:
         return ts[11:19]
 
 
-def _call_card(view: CallView, csrf: str, zone: tzinfo) -> str:
+def _call_card(view: CallView, csrf: str, zone: tzinfo, hands_over: bool) -> str:
     cid = escape(view.call_id)
     state = "ended" if view.ended else "live"
     return (
@@ -61,18 +70,22 @@ def _call_card(view: CallView, csrf: str, zone: tzinfo) -> str:
         f'<p>Etapa: <b data-field="step">{escape(view.step)}</b> · Morador: '
         f'<span data-field="resident">{escape(view.resident or "-")}</span> · Decisão: '
         f'<span data-field="decision">{escape(view.decision or "-")}</span></p>'
-        f"{_transcript(view)}{_actions(view, csrf)}</article>"
+        f'<p class="legs">{_legs(view)}</p>'
+        f"{_transcript(view)}{_actions(view, csrf, hands_over)}</article>"
     )
 
 
-def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int, zone: tzinfo) -> str:
+def calls_page(
+    calls: list[CallView], *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True
+) -> str:
     live = [c for c in calls if not c.ended]
     ended = [c for c in calls if c.ended]
+    cards = ["".join(_call_card(c, csrf, zone, hands_over) for c in group) for group in (live, ended)]
     body = (
         f'<h2>Chamadas em andamento</h2><div id="live" data-live="1" data-seq="{seq}">'
-        + ("".join(_call_card(c, csrf, zone) for c in live) or '<p class="empty">Nenhuma chamada agora.</p>')
+        + (cards[0] or '<p class="empty">Nenhuma chamada agora.</p>')
         + "</div><h2>Últimas chamadas</h2><div id=\"ended\">"
-        + ("".join(_call_card(c, csrf, zone) for c in ended) or '<p class="empty">Nenhuma ainda.</p>')
+        + (cards[1] or '<p class="empty">Nenhuma ainda.</p>')
         + "</div>"
     )
     return page("Chamadas", body, user=user, csrf=csrf, here="/console")
@@ -94,10 +107,13 @@ POINTS = {"audit_written": "decisão registrada", "gate_opened": "portão aberto
 
 def spans(timeline: list[dict[str, Any]]) -> list[Span]:
     """The waterfall's rows, in time order: speech, recognition, each reply (with the turn's latency as the
-    caller heard it: end of speech to the reply's first sound), the resident's ring, and the decisive moments."""
+    caller heard it: the end of their speech, before the silence that ended the turn, to the reply's first
+    sound), the resident's ring, and the decisive moments."""
     rows: list[Span] = []
     open_at: dict[tuple[str, str], float] = {}
     spoke_until: dict[str, float] = {}
+    early_at: dict[str, float] = {}  # the early end of speech, where recognition starts (unless speech resumed)
+    recognising_from: dict[str, float] = {}
     for event in timeline:
         name, leg, at = str(event.get("event")), str(event.get("leg", "gate")), event.get("mono")
         if not isinstance(at, int | float):
@@ -105,11 +121,18 @@ def spans(timeline: list[dict[str, Any]]) -> list[Span]:
         where = LEG_NAMES.get(leg, leg)
         if name in ("speech_start", "resident_dial", "say"):
             open_at[(name, leg)] = at
+        elif name == "speech_early_end":
+            early_at[leg] = at
+        elif name == "speech_resumed":
+            early_at.pop(leg, None)
         elif name == "speech_end" and ("speech_start", leg) in open_at:
-            rows.append(Span(f"fala ({where})", leg, open_at.pop(("speech_start", leg)), at))
-            spoke_until[leg] = at
-        elif name == "transcript" and leg in spoke_until:
-            rows.append(Span(f"reconhecimento ({where})", leg, spoke_until[leg], at))
+            delay = event.get("endpointing_delay_ms")
+            ended = at - float(delay) / 1000 if isinstance(delay, int | float) else at
+            rows.append(Span(f"fala ({where})", leg, open_at.pop(("speech_start", leg)), ended))
+            spoke_until[leg] = ended
+            recognising_from[leg] = min(early_at.pop(leg, at), at)
+        elif name == "transcript" and leg in recognising_from:
+            rows.append(Span(f"reconhecimento ({where})", leg, recognising_from.pop(leg), at))
         elif name == "playout_start" and ("say", leg) in open_at:
             began = open_at.pop(("say", leg))
             heard = spoke_until.pop(leg, None)
@@ -123,7 +146,7 @@ def spans(timeline: list[dict[str, Any]]) -> list[Span]:
     return sorted(rows, key=lambda row: row.start)
 
 
-def _waterfall(view: CallView) -> str:
+def waterfall(view: CallView) -> str:
     """Rows of bars (SVG, no script): what happened on each leg, left to right from the call's start."""
     moments = [e["mono"] for e in view.timeline if isinstance(e.get("mono"), int | float)]
     rows = spans(view.timeline)
@@ -155,9 +178,12 @@ def _waterfall(view: CallView) -> str:
     )
 
 
-def call_page(view: CallView, *, csrf: str, user: str, seq: int, zone: tzinfo) -> str:
+def call_page(
+    view: CallView, *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True
+) -> str:
+    live = "" if view.ended else ' data-timeline-live="1"'  # the page redraws it as the call goes on
     body = (
-        f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf, zone)}'
-        f"<h2>Linha do tempo</h2>{_waterfall(view)}</div>"
+        f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf, zone, hands_over)}'
+        f'<h2>Linha do tempo</h2><div class="timeline"{live}>{waterfall(view)}</div></div>'
     )
     return page(f"Chamada {view.call_id}", body, user=user, csrf=csrf)

@@ -41,18 +41,26 @@ def shown_value(name: str, value: object) -> str:
 
 
 def _without_credentials(text: str) -> str:
-    if "@" not in text or "://" not in text:
+    """A URL without what may authenticate: its user:password part, its query's values (an API key), and a path
+    segment that looks like a token (a webhook's secret path: 16+ characters, letters and digits mixed)."""
+    if "://" not in text:
         return text
     try:
         parts = urlsplit(text)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
     except ValueError:
-        return MASK  # not parseable as a URL, yet it looks like one with a user part: show nothing of it
-    if parts.username is None and parts.password is None:
-        return text
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))
+        return MASK if "@" in text else text  # unparseable; with a user part, show nothing of it
+    netloc = f"{MASK}@{host}" if parts.username is not None or parts.password is not None else parts.netloc
+    path = "/".join(MASK if _TOKEN.fullmatch(segment) else segment for segment in parts.path.split("/"))
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else pair for pair in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query))
+
+
+_TOKEN = re.compile(r"(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[A-Za-z0-9_\-.~%]{16,}")
 
 
 def settings_rows(settings: Settings) -> list[tuple[str, str, str]]:
@@ -95,6 +103,7 @@ def operator_console(
         settings=settings_rows(settings),
         history=lambda: logged_events(settings.events_file),
         clock=lambda: datetime.now(UTC),
+        hands_over=bool(settings.concierge_endpoint),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import SettingsFactory
 from tests.support.net import free_port
@@ -62,7 +63,8 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
         )
         async with running(settings) as (service, watcher):
             base = f"http://127.0.0.1:{port}"
-            page = await browser.new_page(viewport={"width": 1100, "height": 900}, locale="pt-BR")
+            context = await browser.new_context(viewport={"width": 1100, "height": 900}, locale="pt-BR")
+            page = await context.new_page()
             await page.goto(f"{base}/console")
             assert page.url.endswith("/console/login")  # nothing without a login
 
@@ -80,12 +82,22 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
             await expect(card).to_be_visible(timeout=GUARD_MS)  # it appeared without anyone reloading
             transcript = card.locator("[data-transcript] li")
             await expect(transcript.first).to_contain_text("Portaria:", timeout=GUARD_MS)  # the greeting
+            # The call's own page, open in a second tab while the visitor is still talking: its timeline grows.
+            live_page = await context.new_page()
+            await live_page.goto(f"{base}/console/calls/{call.call_id}")
+            timeline = live_page.locator("[data-timeline-live] svg.waterfall")
+            await expect(live_page.locator("[data-timeline-live]")).to_be_visible()
+            assert "toque do morador" not in (await live_page.locator("[data-timeline-live]").text_content() or "")
+            await expect(live_page.locator('[data-field="leg-gate"]')).not_to_have_text("-", timeout=GUARD_MS)
             await expect(card.locator("[data-transcript] li", has_text="Visitante:")).to_have_count(
                 1, timeout=GUARD_MS
             )
             await expect(card.locator('[data-field="resident"]')).not_to_have_text("-", timeout=GUARD_MS)
             await expect(card.locator('[data-field="decision"]')).to_have_text("liberado", timeout=GUARD_MS)
             assert await transcript.count() >= 3  # greeting, the visitor's words, what we said back
+            await expect(timeline).to_contain_text("toque do morador (atendeu)", timeout=GUARD_MS)  # redrawn
+            await expect(live_page.locator('[data-field="decision"]')).to_have_text("liberado", timeout=GUARD_MS)
+            await live_page.close()
             shots = os.environ.get("PORTARIA_SCREENSHOTS")
             if shots:
                 await page.screenshot(path=str(Path(shots) / "console-live.png"), full_page=True)
@@ -98,6 +110,8 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
             assert status == 403
 
             await watcher.wait_for("call_end", call_id=call.call_id, timeout=GUARD_MS / 1000)
+            await expect(card.locator('[data-field="leg-gate"]')).to_have_text("encerrada", timeout=GUARD_MS)
+            await _metrics_moved(base, page)
             await page.goto(f"{base}/console/calls/{call.call_id}")
             await expect(page.locator("svg.waterfall")).to_be_visible()
             assert await page.locator("svg.waterfall rect").count() >= 6
@@ -161,6 +175,26 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
             contents.append(await page.content())
             for content in contents:
                 assert not any(secret in content for secret in secrets)
-            await page.close()
+            await context.close()
             await nothing_of_ours_left(service, call)
     assert [r["body"]["call_id"] for r in hook.requests] == [call.call_id]
+
+
+async def _metrics_moved(base: str, page: object) -> None:
+    """/metrics after the whole visit: the decision, the ring, the opening, and real turn and recognition times."""
+    from playwright.async_api import Page
+
+    assert isinstance(page, Page)
+    response = await page.request.get(f"{base}/metrics")
+    values = {
+        s.name + "".join(f"{{{v}}}" for v in s.labels.values()): s.value
+        for family in text_string_to_metric_families(await response.text())
+        for s in family.samples
+    }
+    assert values["portaria_decisions_total{authorised}"] == 1
+    assert values["portaria_gate_openings_total"] == 1 and values["portaria_resident_ring_seconds_count"] == 1
+    assert values["portaria_turn_latency_seconds_count{gate}"] >= 1
+    assert values["portaria_turn_latency_seconds_sum{gate}"] > 0
+    # Recognition time as it was: from the early end of speech to the result, not the wait after the turn.
+    assert values["portaria_stt_seconds_count"] >= 1 and values["portaria_stt_seconds_sum"] > 0.1
+    assert values["portaria_calls_active"] == 0 and values["portaria_calls_total"] == 1

@@ -88,7 +88,9 @@ async def serving(pages: Console) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def console(tmp_path: Path, settings: list[tuple[str, str, str]] | None = None) -> AsyncIterator[Bed]:
+async def console(
+    tmp_path: Path, settings: list[tuple[str, str, str]] | None = None, *, hands_over: bool = True
+) -> AsyncIterator[Bed]:
     live, actions = LiveCalls(), Actions()
     logged: list[dict[str, Any]] = []
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
@@ -98,7 +100,7 @@ async def console(tmp_path: Path, settings: list[tuple[str, str, str]] | None = 
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
         live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory, settings=settings or [],
-        history=lambda: list(logged), clock=lambda: NOW,
+        history=lambda: list(logged), clock=lambda: NOW, hands_over=hands_over,
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -185,10 +187,14 @@ async def test_the_event_stream_carries_each_update_as_it_happens(tmp_path: Path
                     if line.startswith(b"data: "):
                         updates.append(json.loads(line[6:]))
         assert updates[0] == {"seq": 1, "call_id": "c2", "step": "atendendo", "resident": "", "decision": "",
-                              "ended": False, "line": None}
+                              "ended": False, "legs": {}, "line": None}
         assert [u["seq"] for u in updates] == list(range(1, 7))
         lines = [u["line"]["text"] for u in updates if u["line"]]
         assert lines[:2] == ["Condomínio Apoena, em que posso ajudar?", "Entrega para a Renata do 101."]
+        # Each leg's state as it changes: the visitor's line up, then the resident's phone ringing, answered.
+        assert updates[1]["legs"] == {"gate": "em linha"}
+        assert updates[4]["legs"] == {"gate": "em linha", "resident": "tocando"}
+        assert updates[5]["legs"] == {"gate": "em linha", "resident": "atendeu"}
 
 
 async def test_a_page_gets_what_happened_between_its_rendering_and_its_stream(tmp_path: Path) -> None:
@@ -332,3 +338,40 @@ def test_the_console_is_built_only_with_a_password() -> None:
     assert listeners == []  # no console: nothing follows the events
     built = operator_console(load_settings(console_password=PASSWORD), listeners.append, audit, no_calls, directory)
     assert isinstance(built, Console) and len(listeners) == 1
+
+
+async def test_a_past_call_no_longer_kept_is_shown_from_the_events_log(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        bed.logged.extend([*call_events("old"), {"call_id": "old", "event": "call_end", "leg": "gate", "mono": 20.0,
+                                                  "ts": "2026-12-02T10:00:19.000+00:00"}])
+        assert bed.live.get("old") is None  # ended before this start, or pushed out of the kept ones
+        page = await (await bed.http.get(bed.url + "/console/calls/old")).text()
+        assert "Entrega para a Renata do 101." in page and "toque do morador (atendeu)" in page
+        assert "Desligar" not in page  # it has ended: nothing to act on
+        assert (await bed.http.get(bed.url + "/console/calls/" + "x" * 200)).status == 404
+
+
+async def test_a_live_calls_timeline_is_served_alone_for_its_page_to_redraw(tmp_path: Path) -> None:
+    async with console(tmp_path) as bed:
+        await bed.login()
+        for event in call_events("c5")[:3]:
+            bed.live.on_event(event)
+        page = await (await bed.http.get(bed.url + "/console/calls/c5")).text()
+        assert "data-timeline-live" in page and "toque do morador" not in page
+        for event in call_events("c5")[3:]:
+            bed.live.on_event(event)
+        response = await bed.http.get(bed.url + "/console/calls/c5/timeline")
+        assert response.status == 200 and "toque do morador (atendeu)" in await response.text()
+        bed.http.cookie_jar.clear()
+        assert (await bed.http.get(bed.url + "/console/calls/c5/timeline", allow_redirects=False)).status in (
+            302, 303, 401)
+
+
+async def test_with_no_concierge_the_hand_over_is_not_offered(tmp_path: Path) -> None:
+    async with console(tmp_path, hands_over=False) as bed:
+        await bed.login()
+        bed.live.on_event(call_events("c6")[0])
+        for path in ("/console", "/console/calls/c6"):
+            page = await (await bed.http.get(bed.url + path)).text()
+            assert "Desligar" in page and "Transferir para a portaria" not in page

@@ -80,6 +80,14 @@ def test_shown_values_mask_secrets_and_credentials_in_urls() -> None:
     assert shown_value("gate_http_url", "http://admin:pw@192.168.0.50:8080/x") == f"http://{MASK}@192.168.0.50:8080/x"
     assert shown_value("gate_http_url", "http://192.168.0.50") == "http://192.168.0.50"
     assert shown_value("silence_ms", 700) == "700"
+    # A webhook's secret rides in its query or its path as often as in a user part.
+    assert shown_value("gate_http_url", "https://relay.example/open?door=1&apikey=s3cr3t") == (
+        f"https://relay.example/open?door={MASK}&apikey={MASK}"
+    )
+    assert shown_value("gate_http_url", "https://hooks.example/services/T01/xoxb9f8e7d6c5b4a3210") == (
+        f"https://hooks.example/services/T01/{MASK}"
+    )
+    assert shown_value("gate_http_url", "http://192.168.0.50/relay/0") == "http://192.168.0.50/relay/0"
 
 
 def test_every_setting_has_a_row_with_its_description() -> None:

@@ -77,18 +77,53 @@ async def test_a_stream_that_falls_behind_is_told_to_reload() -> None:
 def test_the_timeline_rows_are_speech_recognition_replies_with_their_latency_the_ring_and_the_decision() -> None:
     from controller.ops.pages import spans
 
-    def at(name: str, mono: float, leg: str = "gate") -> dict[str, Any]:
-        return {"event": name, "mono": mono, "leg": leg}
+    def at(name: str, mono: float, leg: str = "gate", **fields: Any) -> dict[str, Any]:
+        return {"event": name, "mono": mono, "leg": leg, **fields}
 
     rows = spans([
         at("stasis_start", 0.0), at("say", 0.1), at("playout_start", 0.2), at("speech_start", 3.0),
-        at("speech_end", 6.0), at("transcript", 6.8), at("say", 6.9), at("playout_start", 7.1),
+        at("speech_early_end", 5.2), at("speech_resumed", 5.4),  # a pause inside the request: not its end
+        at("speech_early_end", 6.2),  # the visitor stopped at 6.0 (the VAD's hangover), recognition starts
+        at("speech_end", 6.7, endpointing_delay_ms=700), at("transcript", 6.8), at("say", 6.9),
+        at("playout_start", 7.1),
         at("resident_dial", 7.2, "resident"), at("resident_answered", 10.2, "resident"),
         at("audit_written", 15.0), at("gate_opened", 15.2),
     ])
     assert [(r.label, r.start, r.end) for r in rows] == [
-        ("resposta (portão)", 0.1, 0.2), ("fala (portão)", 3.0, 6.0), ("reconhecimento (portão)", 6.0, 6.8),
-        ("resposta (portão)", 6.0, 7.1), ("toque do morador (atendeu)", 7.2, 10.2),
+        ("resposta (portão)", 0.1, 0.2), ("fala (portão)", 3.0, 6.0), ("resposta (portão)", 6.0, 7.1),
+        ("reconhecimento (portão)", 6.2, 6.8), ("toque do morador (atendeu)", 7.2, 10.2),
         ("decisão registrada", 15.0, 15.0), ("portão aberto", 15.2, 15.2),
     ]
-    assert rows[3].note == "turno 1.1 s"
+    # What the caller heard: 1.1 s from their last word, not the 0.4 s after the turn was declared over.
+    assert rows[2].note == "turno 1.1 s"
+
+
+def test_a_turn_without_an_early_end_is_recognised_from_its_end() -> None:
+    from controller.ops.pages import spans
+
+    rows = spans([{"event": "speech_start", "mono": 1.0}, {"event": "speech_end", "mono": 2.0},
+                  {"event": "transcript", "mono": 2.5}])
+    assert [(r.label, r.start, r.end) for r in rows] == [
+        ("fala (portão)", 1.0, 2.0), ("reconhecimento (portão)", 2.0, 2.5),
+    ]
+
+
+def test_each_legs_state_follows_its_events_and_a_closed_leg_stays_closed() -> None:
+    live = LiveCalls()
+    states = []
+    for event in (
+        ev("c", "stasis_start"), ev("c", "media_connected"), ev("c", "speech_start"), ev("c", "speech_end"),
+        ev("c", "playout_start"), ev("c", "resident_dial", "resident"), ev("c", "resident_answered", "resident"),
+        ev("c", "hangup", "resident"), ev("c", "playout_stop", "resident"), ev("c", "leg_closed", "resident"),
+        ev("c", "playout_stop"), ev("c", "leg_closed"), ev("c", "playout_start"),
+    ):
+        live.on_event(event)
+        view = live.get("c")
+        assert view is not None
+        states.append((view.legs.get("gate", "-"), view.legs.get("resident", "-")))
+    assert states == [
+        ("-", "-"), ("em linha", "-"), ("falando", "-"), ("aguardando resposta", "-"), ("ouvindo a portaria", "-"),
+        ("ouvindo a portaria", "tocando"), ("ouvindo a portaria", "atendeu"), ("ouvindo a portaria", "desligou"),
+        ("ouvindo a portaria", "desligou"), ("ouvindo a portaria", "encerrada"), ("em linha", "encerrada"),
+        ("encerrada", "encerrada"), ("encerrada", "encerrada"),
+    ]

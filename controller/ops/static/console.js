@@ -17,6 +17,22 @@ function addLine(root, line) {
   list.append(item);
 }
 
+let redrawing = null;
+
+// A live call's timeline, drawn again by the server (at most once a second) as its events arrive.
+function redrawTimeline(callId) {
+  const box = document.querySelector("[data-timeline-live]");
+  if (!box || redrawing) return;
+  redrawing = setTimeout(async () => {
+    try {
+      const response = await fetch(`/console/calls/${encodeURIComponent(callId)}/timeline`);
+      if (response.ok) box.innerHTML = await response.text();
+    } finally {
+      redrawing = null;
+    }
+  }, 1000);
+}
+
 function apply(update) {
   const card = document.querySelector(`[data-call="${CSS.escape(update.call_id)}"]`);
   if (!card) {
@@ -27,7 +43,9 @@ function apply(update) {
   setText(card, "step", update.step);
   setText(card, "resident", update.resident);
   setText(card, "decision", update.decision);
+  for (const [leg, state] of Object.entries(update.legs || {})) setText(card, `leg-${leg}`, state);
   addLine(card, update.line);
+  if (document.querySelector(`[data-call-page="${CSS.escape(update.call_id)}"]`)) redrawTimeline(update.call_id);
   if (update.ended) {
     card.classList.replace("live", "ended");
     card.querySelectorAll("form").forEach((form) => form.remove());
