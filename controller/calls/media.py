@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from audiosocket.events import EventSink
 from audiosocket.frame_clock import FrameClock
@@ -88,6 +89,16 @@ class CallMedia:
         self.bridges: list[str] = []
         self._channels: list[_MediaChannel] = []
         self._checks: set[asyncio.TimerHandle] = set()
+        self._creating: set[asyncio.Future[None]] = set()
+
+    async def _settled(self, request: Coroutine[Any, Any, None]) -> None:
+        """Run a request that creates something in Asterisk to its end even if the call is cancelled meanwhile:
+        Asterisk acts on a request whose reply we stopped waiting for, and a teardown that raced ahead of it would
+        find nothing to remove and leave it behind. :meth:`close` waits for these first."""
+        creating = asyncio.ensure_future(request)
+        self._creating.add(creating)
+        creating.add_done_callback(_forget_creation(self._creating))
+        await asyncio.shield(creating)
 
     async def open(self, leg: Leg, caller_channel: str, started: float) -> MediaLeg:
         """Bridge `caller_channel` with a new externalMedia channel and return its running MediaLeg."""
@@ -97,19 +108,21 @@ class CallMedia:
         tries = sum(1 for known in self._channels if known.leg is leg)
         suffix = f"{leg}" if tries == 0 else f"{leg}-{tries + 1}"
         bridge_id = f"portaria-{self._call_id}-{suffix}"
-        await asterisk.create_bridge(bridge_id)
-        self.bridges.append(bridge_id)
+        self.bridges.append(bridge_id)  # before asking: a call ended mid-request must still destroy it
+        await self._settled(asterisk.create_bridge(bridge_id))
         media = _MediaChannel(leg, caller_channel, f"portaria-media-{self._call_id}-{suffix}", uuid.uuid4())
         self._channels.append(media)
         media.vad = await self._vads.acquire()
         connected = self._server.expect(media.connection_id, self._call_id, str(leg))
         self._own(media.channel_id)
         entered = self._waiters.wait_for(lambda e: isinstance(e, StasisStart) and e.channel.id == media.channel_id)
-        await asterisk.external_media(
-            media.channel_id,
-            host=setup.address,
-            media_format=setup.media_format,
-            connection_id=str(media.connection_id),
+        await self._settled(
+            asterisk.external_media(
+                media.channel_id,
+                host=setup.address,
+                media_format=setup.media_format,
+                connection_id=str(media.connection_id),
+            )
         )
         await asyncio.wait_for(entered, setup.timeout_s)
         await asterisk.add_to_bridge(bridge_id, [caller_channel, media.channel_id])
@@ -172,6 +185,8 @@ class CallMedia:
             await self._asterisk.hang_up(media.channel_id)
 
     async def close(self) -> None:
+        if self._creating:  # bounded: the ARI client times its requests out
+            await asyncio.wait(set(self._creating), timeout=self._setup.timeout_s)
         for handle in self._checks:
             handle.cancel()
         self._checks.clear()
@@ -195,3 +210,12 @@ class CallMedia:
 
     def _ms_since(self, started: float) -> float:
         return round((self._clock() - started) * 1000, 1)
+
+
+def _forget_creation(pending: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    def done(creating: asyncio.Future[None]) -> None:
+        pending.discard(creating)
+        if not creating.cancelled():
+            creating.exception()  # seen by the awaiting open(), or after a cancel not wanted any more
+
+    return done

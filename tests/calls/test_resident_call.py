@@ -157,3 +157,24 @@ async def test_an_endpoint_that_cannot_be_dialled_is_a_failed_dial_not_a_stuck_c
         assert bed.ari.called("originate") == []  # nothing was dialled
         assert [record.decision for record, _, _ in bed.audit.written] == [Decision.NO_ANSWER]
         assert bed.ari.leftovers() == ([], [])
+
+
+async def test_a_call_ended_while_asterisk_creates_the_resident_bridge_still_destroys_it() -> None:
+    """Asterisk made the bridge, its reply had not come back when the call ended (the CI saw it after an Asterisk
+    restart): the bridge was recorded only on the reply, so teardown left it behind."""
+    async with gate_bed(config={"end_grace_s": 0.2, "setup_timeout_s": 0.3}) as bed:
+        hold = asyncio.Event()
+
+        async def reply_lost(bridge_id: str) -> None:
+            if not bridge_id.endswith("-resident"):
+                bed.ari.after("create_bridge", reply_lost)  # the gate's bridge: wait for the resident's
+                return
+            bed.ari.caller_hangs_up(GATE)
+            await hold.wait()  # the reply never comes back
+
+        bed.ari.after("create_bridge", reply_lost)
+        call = bed.call(GATE)
+        await bed.visitor_asks_for_renata(call)
+        await bed.ended(call)
+        assert f"portaria-{call.id}-resident" in {args[0] for args in bed.ari.called("destroy_bridge")}
+        assert bed.ari.leftovers() == ([], [])
