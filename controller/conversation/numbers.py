@@ -75,7 +75,10 @@ HUNDREDS = {
     "oitocentas": 800,
     "novecentos": 900,
     "novecentas": 900,
+    "trescentos": 300,  # "trêscentos": "trezentos" as a recogniser spells it by sound
 }
+# "sete cento e dois": a recogniser may cut a hundreds word in two; after a unit these multiply it.
+SPLIT_HUNDREDS = frozenset({"cento", "centos", "sento", "sentos"})
 THOUSAND = "mil"
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HUNDREDS) | {THOUSAND}
 
@@ -154,6 +157,8 @@ def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = 
     def value(word: str) -> int | None:
         if word.isdecimal():
             return int(word) if compose_digits and word[0] != "0" else None
+        if word == "centos" and run is not None:
+            return 100  # only ever the second half of a split hundreds word
         return _word_value(word)
 
     spans: list[NumberSpan] = []
@@ -167,6 +172,8 @@ def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = 
                 run = _Run(index, index, [], None, 0)
             if word == THOUSAND and run.composed is not None and run.composed < 1000:
                 run.composed *= 1000
+            elif word in SPLIT_HUNDREDS and run.composed is not None and 2 <= run.composed <= 9:
+                run.composed *= 100
             elif run.composed is not None and _joins(run.composed, worth):
                 run.composed += worth
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.conversation.directory import Directory
+from controller.conversation.directory import Directory, parse_directory
 from controller.conversation.matching import Candidate, Outcome, ResidentIndex, Resolution
 
 
@@ -138,3 +138,14 @@ def test_pick_among_candidates(index: ResidentIndex) -> None:
     assert index.pick(anas, None, "202", None) == Candidate("Ana Lúcia Santos", "202")
     assert index.pick(anas, "ana lucia", "103", None) is None  # contradiction: no guess
     assert index.pick(anas, None, None, None) is None
+
+
+def test_a_name_that_only_sounds_near_a_resident_is_not_taken_for_them() -> None:
+    """'Joana' (a visitor, or someone who does not live there) once resolved to resident Giovanna: the sound keys
+    'joana' and 'jiovana' scored exactly at the threshold."""
+    giovanna = parse_directory(
+        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"}]'
+    )
+    index = ResidentIndex(giovanna)
+    assert index.resolve("Joana", None).outcome is Outcome.NOT_FOUND
+    assert index.resolve("Giovana", None).candidates[0].resident == "Giovanna Prado"  # a misspelling still is

@@ -35,6 +35,10 @@ from controller.conversation.text import fold
         ("catorze", "14"),
         ("dezesseis zero dois", "1602"),
         ("novecentas e duas", "902"),
+        ("sete cento e dois", "702"),  # the hundreds word cut in two by the recogniser
+        ("quatro centos e um", "401"),
+        ("trêscentos e três", "303"),
+        ("cento e dois cento e três", "102103"),  # two numbers read one after the other stay two chunks
     ],
 )
 def test_spoken_numbers(spoken: str, digits: str) -> None:
