@@ -266,6 +266,11 @@ class Settings(BaseSettings):
         description="Encode only the utterance (+1 s) instead of Whisper's 30 s window: ~3x faster, "
         "less accurate on our fixtures (docs/speech.md); for slow machines or larger models.",
     )
+    directory_hints: bool = Field(
+        default=True,
+        description="Tell Whisper the building's names and apartments when the visitor answers who or which "
+        "apartment, and let the directory choose among its 5 best hypotheses (docs/speech.md).",
+    )
     speech_workers: int = Field(
         default=2, ge=1, le=32, description="Threads for blocking speech work (Whisper, Azure SDK calls)."
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from audiosocket.speech.base import EngineError, EngineTimeout, Transcript
+from audiosocket.speech.base import EngineError, EngineTimeout, Hints, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +227,11 @@ class AzureSTT:
     def __init__(self, azure: AzureSpeech) -> None:
         self._azure = azure
 
-    def stream(self, sample_rate: int) -> AzureRecognition:
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> AzureRecognition:
+        # Hints are Whisper's: Azure's own phrase lists would be the way, not measured yet.
         return AzureRecognition(self._azure, sample_rate)
 
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         recognition = self.stream(sample_rate)
         try:
             recognition.push_frame(pcm)

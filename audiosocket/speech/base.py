@@ -14,6 +14,7 @@ Two ways to recognise a turn:
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,15 +37,56 @@ class EngineTimeout(EngineError, TimeoutError):
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    """What was recognised. Empty `text` means nothing intelligible was said (not an error)."""
+    """What was recognised. Empty `text` means nothing intelligible was said (not an error).
+
+    `alternatives` are the recogniser's other hypotheses, best first, when it was asked for them
+    (:class:`Hints`); `text` is always the best one."""
 
     text: str
     confidence: float
     language: str
+    alternatives: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not self.text.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """What this turn makes likely, for an engine that can use it: `prompt` is text to expect (the building's
+    names, its apartments as words), `alternatives` how many hypotheses to return. Engines that cannot use
+    hints ignore them."""
+
+    prompt: str = ""
+    alternatives: int = 1
+
+    @property
+    def any(self) -> bool:
+        return bool(self.prompt) or self.alternatives > 1
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def echoes_prompt(text: str, prompt: str) -> bool:
+    """Whether a recogniser's `text` repeats its prompt ("Moradores: A, B, C.") rather than the audio: the
+    prompt's heading, or three of its entries in a row, which nobody at a gate says."""
+    if not prompt or not text:
+        return False
+    heading, _, listed = prompt.rpartition(":")
+    words = _folded(text.replace(",", " ").replace(".", " ").replace(":", " ")).split()
+    if heading and _folded(heading) in words:
+        return True
+    entries = {_folded(entry.strip(" .")) for entry in listed.split(",") if entry.strip(" .")}
+    run = 0
+    for part in text.replace(".", ",").split(","):
+        run = run + 1 if _folded(part.strip()) in entries else 0
+        if run >= 3:
+            return True
+    return False
 
 
 class RecognitionStream(Protocol):
@@ -71,11 +113,11 @@ class RecognitionStream(Protocol):
 
 
 class SpeechToText(Protocol):
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         """Recognise one whole utterance."""
         ...
 
-    def stream(self, sample_rate: int) -> RecognitionStream:
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
         """Start recognising one turn fed frame by frame."""
         ...
 

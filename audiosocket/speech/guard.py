@@ -30,6 +30,7 @@ from audiosocket.events import EventSink, NoEvents
 from audiosocket.speech.base import (
     EngineError,
     EngineTimeout,
+    Hints,
     RecognitionStream,
     SpeechToText,
     TextToSpeech,
@@ -105,19 +106,19 @@ class CallSpeech:
 
     # Recognition
 
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         started = self._clock()
         deadline = started + self._limits.stt_timeout_s
         try:
-            attempt = lambda: self._stt.transcribe(pcm, sample_rate)  # noqa: E731
+            attempt = lambda: self._stt.transcribe(pcm, sample_rate, hints)  # noqa: E731
             transcript = await self._recognize([attempt, attempt], deadline)
         except EngineError as error:
             raise self._failed("stt", error) from error
         self._recognized(transcript, started, len(pcm) / 2 / sample_rate)
         return transcript
 
-    def stream(self, sample_rate: int) -> GuardedRecognition:
-        return GuardedRecognition(self, sample_rate)
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> GuardedRecognition:
+        return GuardedRecognition(self, sample_rate, hints)
 
     async def _recognize(self, attempts: list[Callable[[], Awaitable[Transcript]]], deadline: float) -> Transcript:
         """Run the attempts in turn until one succeeds, all within `deadline`.
@@ -228,9 +229,10 @@ class CallSpeech:
 class GuardedRecognition:
     """A guarded :class:`RecognitionStream`: keeps the turn's audio so a retryable failure can be retried whole."""
 
-    def __init__(self, speech: CallSpeech, sample_rate: int) -> None:
+    def __init__(self, speech: CallSpeech, sample_rate: int, hints: Hints | None = None) -> None:
         self._speech = speech
         self._rate = sample_rate
+        self._hints = hints
         self._audio = bytearray()
         # The last flush (its time and the audio it covered) and when its early result came: the recognition
         # time of a turn whose early result stands is flush -> result, not the near-zero wait after the turn.
@@ -239,7 +241,7 @@ class GuardedRecognition:
         self._error: EngineError | None = None
         self._inner: RecognitionStream | None = None
         try:
-            self._inner = speech._stt.stream(sample_rate)
+            self._inner = speech._stt.stream(sample_rate, hints)
         except EngineError as error:
             self._error = error
 
@@ -286,7 +288,7 @@ class GuardedRecognition:
             return await inner.finish()
 
         async def again() -> Transcript:
-            return await speech._stt.transcribe(audio, self._rate)
+            return await speech._stt.transcribe(audio, self._rate, self._hints)
 
         try:
             transcript = await speech._recognize([first, again], deadline)

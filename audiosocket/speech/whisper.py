@@ -32,16 +32,18 @@ from typing import Any
 import numpy as np
 import soxr
 
-from audiosocket.speech.base import BufferedStream, EngineError, RecognitionStream, Transcript
+from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript, echoes_prompt
 
 WHISPER_RATE = 16000
 LANGUAGE = "pt"
 _FRAMES_PER_SECOND = 100  # log-mel hop of 10 ms
 _MAX_FRAMES = 3000  # Whisper's 30 s window
 _MAX_TOKENS = 448
+_MAX_PROMPT_TOKENS = _MAX_TOKENS // 2 - 1  # what Whisper keeps of the previous-text prompt
 # A segment Whisper itself thinks is silence (the same test faster-whisper applies).
 _NO_SPEECH_PROB = 0.6
 _SILENCE_LOGPROB = -1.0
+_NO_SPEECH_PROB_PROMPTED = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +122,14 @@ class WhisperSTT:
         self._tokenizer = tokenizer
         self._model = model
 
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.recognize, pcm, sample_rate)
+        return await loop.run_in_executor(self._executor, self.recognize, pcm, sample_rate, hints)
 
-    def stream(self, sample_rate: int) -> RecognitionStream:
-        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate))
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
+        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate, hints))
 
-    def recognize(self, pcm: bytes, sample_rate: int) -> Transcript:
+    def recognize(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         """Blocking recognition of one utterance (runs in the executor)."""
         if self._model is None:
             raise EngineError("the Whisper model is not loaded")
@@ -135,6 +137,11 @@ class WhisperSTT:
         if not audio.size:
             return Transcript("", 0.0, LANGUAGE)
         try:
+            if hints is not None and hints.any and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
+                heard = self._recognize_window(audio, hints)
+                if not echoes_prompt(" ".join((heard.text, *heard.alternatives)), hints.prompt):
+                    return heard
+                # The prompt came back instead of the audio: hear it unbiased.
             if self._options.short_input and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
                 return self._recognize_short(audio)
             return self._recognize_plain(audio)
@@ -161,6 +168,55 @@ class WhisperSTT:
         text = " ".join(part for part in texts if part)
         confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
         return Transcript(text, round(confidence, 3), LANGUAGE)
+
+    def prompt_tokens(self, prompt: str) -> list[int]:
+        """The previous-text tokens `prompt` becomes (its end kept when it is too long: put what matters last)."""
+        if not prompt.strip():
+            return []
+        tokens: list[int] = self._tokenizer.encode(" " + prompt.strip())
+        return tokens[-_MAX_PROMPT_TOKENS:]
+
+    def _recognize_window(self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints) -> Transcript:
+        """The whole 30 s window, as plain transcribe() encodes it, decoded after `hints.prompt` as previous
+        text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with up to
+        `hints.alternatives` hypotheses kept from the beam."""
+        import ctranslate2
+
+        features = self._model.feature_extractor(audio)[:, :-1]
+        content = min(features.shape[-1], _MAX_FRAMES)
+        window = np.zeros((1, features.shape[0], _MAX_FRAMES), dtype=np.float32)
+        window[0, :, :content] = features[:, :content]
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
+        previous = self.prompt_tokens(hints.prompt)
+        prompt = [self._tokenizer.sot_prev, *previous] if previous else []
+        prompt += [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        beam = max(self._options.beam_size, hints.alternatives)
+        result = self._model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=beam,
+            num_hypotheses=max(1, min(hints.alternatives, beam)),
+            repetition_penalty=1.1,
+            no_repeat_ngram_size=3,
+            max_length=len(prompt) + max_new_tokens(audio.size / WHISPER_RATE),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(self._suppress),
+        )[0]
+        texts, best_logprob = [], 0.0
+        for rank, (tokens, score) in enumerate(zip(result.sequences_ids, result.scores, strict=True)):
+            if rank == 0:
+                best_logprob = score * len(tokens) / (len(tokens) + 1)
+            text = self._tokenizer.decode(tokens).strip()
+            if text and text not in texts:
+                texts.append(text)
+        # A prompt makes Whisper surer there is speech: noise that it left empty unprompted came back as "O que
+        # é isso?" at no-speech 0.52-0.68 (speech: at most 0.24), hence the lower bar with one.
+        no_speech = _NO_SPEECH_PROB_PROMPTED if previous else _NO_SPEECH_PROB
+        if not texts or (result.no_speech_prob > no_speech and best_logprob < _SILENCE_LOGPROB):
+            return Transcript("", 0.0, LANGUAGE)
+        return Transcript(texts[0], round(math.exp(best_logprob), 3), LANGUAGE, tuple(texts[1:]))
 
     def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
         import ctranslate2

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from audiosocket.events import EventSink
+from audiosocket.speech.base import Hints
 from audiosocket.speech.guard import SpeechFailure
 from controller.calls.turns import LegIO, TurnListener
 from controller.conversation.events import (
@@ -138,11 +139,20 @@ class CallRunner:
             emit=self._emit,
             apologise=self._apologise,
             judge=self._judge_pause,
+            hints=self._hints,
+            choose=self._choose_heard,
         )
         self._listeners[leg] = self._spawn(listener.run(), f"listen-{leg}")
 
     def _judge_pause(self, leg: Leg, text: str) -> bool | None:
         return self._conversation.judge_pause(self.state, leg, text)
+
+    def _hints(self, leg: Leg) -> Hints | None:
+        hearing = self._conversation.hearing(self.state, leg)
+        return Hints(hearing.prompt, hearing.alternatives) if hearing.prompt or hearing.alternatives > 1 else None
+
+    def _choose_heard(self, leg: Leg, texts: tuple[str, ...]) -> str:
+        return self._conversation.choose_heard(self.state, leg, texts)
 
     async def detach(self, leg: Leg) -> None:
         """Stop listening to a leg whose media we remove on purpose (the callers then talk directly)."""

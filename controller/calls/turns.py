@@ -30,7 +30,7 @@ from audiosocket.media_leg import (
     UtteranceEnded,
     UtteranceStarted,
 )
-from audiosocket.speech.base import RecognitionStream, Transcript
+from audiosocket.speech.base import Hints, RecognitionStream, Transcript
 from audiosocket.speech.guard import CallSpeech, SpeechFailure
 from controller.conversation.events import ErrorOccurred, Event, Leg, NothingHeard, SpeechStarted, UtteranceHeard
 
@@ -77,6 +77,8 @@ class TurnListener:
         emit: Callable[..., None],
         apologise: Callable[[Leg, LegIO], None],
         judge: Callable[[Leg, str], bool | None] = lambda leg, text: None,
+        hints: Callable[[Leg], Hints | None] = lambda leg: None,
+        choose: Callable[[Leg, tuple[str, ...]], str] = lambda leg, texts: texts[0],
     ) -> None:
         self._leg = leg
         self._io = io
@@ -85,6 +87,8 @@ class TurnListener:
         self._emit = emit
         self._apologise = apologise
         self._judge = judge
+        self._hints = hints
+        self._choose = choose
         self._turn: _Turn | None = None
 
     async def run(self) -> None:
@@ -122,7 +126,7 @@ class TurnListener:
 
     def _current(self) -> _Turn:
         if self._turn is None:
-            self._turn = _Turn(self._io.speech.stream(self._io.rate))
+            self._turn = _Turn(self._io.speech.stream(self._io.rate, self._hints(self._leg)))
         return self._turn
 
     async def _judge_pause(self, turn: _Turn, early: EarlyUtterance) -> None:
@@ -158,8 +162,15 @@ class TurnListener:
             return
         finally:
             await turn.stream.aclose()
-        self._emit(self._leg, "transcript", text=transcript.text, early=early, confidence=transcript.confidence)
-        if transcript.text.strip():
-            self._post(UtteranceHeard(transcript.text, leg=self._leg, confidence=transcript.confidence))
+        text = transcript.text
+        if transcript.alternatives:
+            try:
+                text = self._choose(self._leg, (transcript.text, *transcript.alternatives))
+            except Exception:  # a bug in choosing costs the turn its alternatives, never the turn
+                log.exception("choosing among hypotheses on the %s leg failed", self._leg)
+        fields = {"best": transcript.text} if text != transcript.text else {}
+        self._emit(self._leg, "transcript", text=text, early=early, confidence=transcript.confidence, **fields)
+        if text.strip():
+            self._post(UtteranceHeard(text, leg=self._leg, confidence=transcript.confidence))
         else:
             self._post(NothingHeard(self._leg))

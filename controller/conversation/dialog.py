@@ -64,6 +64,7 @@ class DialogPolicy:
     resident_silence_s: float = 8.0  # the resident's silence after the question before asking again
     resident_max_asks: int = 3  # the question and its repetitions before "no decision"
     doubt_below: float = 0.5  # a request recognised with less confidence is read back before ringing
+    directory_hints: bool = True  # tell the recogniser the building's names and apartments (hearing.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from controller.conversation.events import (
     Say,
     Timer,
 )
+from controller.conversation.hearing import Expecting, Hearing, choose, expecting_on, hearing_for
 from controller.conversation.pauses import Awaiting, awaiting, judge_pause
 from controller.conversation.resident import ResidentPhase
 from controller.conversation.state import DialogState, Phase
@@ -42,6 +43,7 @@ class Conversation:
     def __init__(self, dialog: Dialog) -> None:
         self.dialog = dialog
         self.resident = ResidentPhase(dialog.policy, dialog.parser)
+        self._hearings: dict[tuple[Expecting, str | None], Hearing] = {}
 
     def start(self, call_id: str) -> DialogState:
         return self.dialog.start(call_id)
@@ -54,6 +56,22 @@ class Conversation:
         waiting = awaiting(state, leg)
         heard = self.dialog.parser.parse(text, self.dialog.context(state)) if waiting is Awaiting.REQUEST else None
         return judge_pause(text, waiting, self.dialog.index.apartments, heard)
+
+    def hearing(self, state: DialogState, leg: Leg) -> Hearing:
+        """What the next recognition on `leg` is told to expect (hearing.py); nothing when hints are off."""
+        if not self.dialog.policy.directory_hints:
+            return Hearing()
+        key = (expecting_on(state, leg), state.apartment)
+        if key not in self._hearings:
+            self._hearings[key] = hearing_for(self.dialog.index.directory, *key)
+        return self._hearings[key]
+
+    def choose_heard(self, state: DialogState, leg: Leg, texts: tuple[str, ...]) -> str:
+        """Which of a turn's hypotheses (best first) the directory agrees with (hearing.py)."""
+        context = self.dialog.context(state)
+        return choose(
+            texts, expecting_on(state, leg), lambda text: self.dialog.parser.parse(text, context), self.dialog.index
+        )
 
     def handle(self, state: DialogState, event: Event) -> tuple[DialogState, list[CallAction]]:
         if state.call is not None:

@@ -42,6 +42,7 @@ def dialog_policy(settings: Settings, *, concierge_available: bool | None = None
         ring_timeout_s=settings.ring_timeout_s,
         reassure_every_s=settings.reassure_every_s,
         resident_silence_s=settings.reprompt_after_s,
+        directory_hints=settings.directory_hints,
     )
 
 

@@ -85,6 +85,8 @@ DESCRIPTIONS = {
     "whisper_beam_size": "Largura do feixe do Whisper (1 = guloso, mais rápido).",
     "whisper_short_input": "Codifica só a fala (+1 s) em vez da janela de 30 s do Whisper: ~3x mais rápido, "
     "menos preciso; para máquinas lentas ou modelos maiores.",
+    "directory_hints": "Diz ao Whisper os nomes e apartamentos do prédio quando o visitante responde quem ou qual "
+    "apartamento, e deixa o cadastro escolher entre as 5 melhores hipóteses.",
     "speech_workers": "Threads para o trabalho de fala que bloqueia (Whisper, chamadas do SDK do Azure).",
     "espeak_voice": "Voz do espeak-ng (ex.: pt-br, pt-br+m3).",
     "espeak_speed": "Velocidade do espeak-ng em palavras por minuto.",

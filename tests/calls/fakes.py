@@ -19,7 +19,7 @@ import numpy as np
 
 from audiosocket.media_leg import EarlyUtterance, LegClosed, LegEvent
 from audiosocket.playout import PlaybackResult
-from audiosocket.speech.base import BufferedStream, EngineError, RecognitionStream, Transcript
+from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript
 from audiosocket.speech.factory import SpeechEngines
 from audiosocket.speech.guard import CallSpeech, GuardLimits
 from audiosocket.speech.prompt_cache import STANDARD_PHRASES, PromptCache
@@ -110,9 +110,12 @@ class PhraseSTT:
         self.calls: list[bytes] = []
         self.cancelled = 0
         self.hold: asyncio.Event | None = None
+        self.hints: list[Hints | None] = []  # what each recognition was told to expect
+        self.alternatives: dict[str, tuple[str, ...]] = {}  # phrase -> the other hypotheses it comes with
 
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         self.calls.append(pcm)
+        self.hints.append(hints)
         try:
             if self.hold is not None:
                 await self.hold.wait()
@@ -121,10 +124,12 @@ class PhraseSTT:
             raise
         if self.failures:
             raise self.failures.pop(0)
-        return Transcript(PHRASES.text(pcm), 0.9, "pt")
+        text = PHRASES.text(pcm)
+        wanted = hints is not None and hints.alternatives > 1  # as a real engine: only when asked for
+        return Transcript(text, 0.9, "pt", self.alternatives.get(text, ()) if wanted else ())
 
-    def stream(self, sample_rate: int) -> RecognitionStream:
-        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate))
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
+        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate, hints))
 
 
 async def prompt_cache(tts: PhraseTTS, *phrases: str) -> PromptCache:

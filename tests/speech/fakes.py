@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiosocket.speech.base import BufferedStream, EngineError, RecognitionStream, Transcript
+from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript
 
 
 class FakeSTT:
@@ -17,7 +17,7 @@ class FakeSTT:
         self.script = list(script)
         self.calls: list[tuple[bytes, int]] = []
 
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+    async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         self.calls.append((pcm, sample_rate))
         item = self.script.pop(0) if self.script else Transcript("ok", 1.0, "pt")
         if isinstance(item, float):
@@ -27,8 +27,8 @@ class FakeSTT:
             raise item
         return item
 
-    def stream(self, sample_rate: int) -> RecognitionStream:
-        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate))
+    def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
+        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate, hints))
 
 
 @dataclass

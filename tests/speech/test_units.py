@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from audiosocket.speech import install_model
-from audiosocket.speech.base import BufferedStream, EngineError, Transcript
+from audiosocket.speech.base import BufferedStream, EngineError, Transcript, echoes_prompt
 from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
 from audiosocket.speech.whisper import max_new_tokens, pcm_to_float
 from controller.settings import Settings, SettingsError, SttEngine, TtsEngine
@@ -207,3 +207,21 @@ def test_install_model_is_idempotent(tmp_path: Path) -> None:
     assert install_model.main(["--dest", str(dest), "--kokoro-dest", str(tmp_path / "kokoro")]) == 0
     assert install_model.is_installed(dest)
     assert {path.name for path in dest.iterdir()} >= {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
+
+
+PROMPT = "Moradores: Thiago Mendes, Gisele Araújo, Giovanna Prado."
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [
+        ("Moradores: Thiago Mendes, Gisele Araújo.", True),  # the heading: nobody at a gate says it
+        ("Thiago Mendes, Gisele Araujo, Giovanna Prado.", True),  # three entries in a row, accents aside
+        ("O Thiago Mendes.", False),
+        ("É para a Gisele Araújo, do trezentos e um.", False),  # one entry inside a sentence is an answer
+        ("", False),
+    ],
+)
+def test_an_output_that_repeats_the_prompt_is_told_from_an_answer(text: str, echo: bool) -> None:
+    assert echoes_prompt(text, PROMPT) is echo
+    assert echoes_prompt(text, "") is False

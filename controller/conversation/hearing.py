@@ -1,0 +1,179 @@
+"""What the building makes likely to be heard next, as text a recogniser can be prompted with.
+
+A porteiro hears "a Giovanna" because they know Giovanna lives in 702. Whisper can be told the same through its
+previous-text prompt, but a prompt also pulls what it hears towards its words: a visitor's own "Joana" becomes
+resident "Giovanna", and noise can come back as the prompt itself. So the prompt is built only for a question
+whose answer should be in the directory (who the visitor came for, which apartment, the opening request), never
+for the visitor's own name or the resident's yes/no, and only from what fits the question: names for "para
+quem?", the apartment's own residents first once the apartment is known, apartment numbers as words for "qual
+apartamento?".The recogniser drops an output that repeats the prompt instead of the audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controller.conversation.directory import Directory
+from controller.conversation.events import Leg
+from controller.conversation.matching import Outcome, ResidentIndex
+from controller.conversation.state import DialogState, Phase
+from controller.conversation.understanding import Slot, Understood
+
+ALTERNATIVES = 5  # hypotheses kept from the beam, for the directory to choose among
+PROMPT_CHARS = 600  # about Whisper's 223 prompt tokens for pt-BR names; the end is what is kept, so it holds the best
+
+
+class Expecting(StrEnum):
+    RESIDENT = "resident"  # "Para quem é?"
+    APARTMENT = "apartment"  # "Qual o apartamento?"
+    REQUEST = "request"  # the opening request: anything of the directory
+    OTHER = "other"  # the visitor's own name, a yes/no, a confirmation: no prompt
+
+
+_UNITS = ("zero", "um", "dois", "três", "quatro", "cinco", "seis", "sete", "oito", "nove")
+_TEENS = ("dez", "onze", "doze", "treze", "catorze", "quinze", "dezesseis", "dezessete", "dezoito", "dezenove")
+_TENS = ("", "", "vinte", "trinta", "quarenta", "cinquenta", "sessenta", "setenta", "oitenta", "noventa")
+_HUNDREDS = (
+    "",
+    "cento",
+    "duzentos",
+    "trezentos",
+    "quatrocentos",
+    "quinhentos",
+    "seiscentos",
+    "setecentos",
+    "oitocentos",
+    "novecentos",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What a turn's recognition is told: `prompt` to expect, and how many `alternatives` to return."""
+
+    prompt: str = ""
+    alternatives: int = 1
+
+
+def expecting_on(state: DialogState, leg: Leg) -> Expecting:
+    """What the visitor's next words should be, as far as the directory goes (the resident leg: nothing)."""
+    if leg is not Leg.GATE or state.call is not None or state.phase is not Phase.COLLECTING:
+        return Expecting.OTHER
+    match state.expecting:
+        case None | Slot.INTENT:
+            return Expecting.REQUEST
+        case Slot.RESIDENT | Slot.CHOICE:
+            return Expecting.RESIDENT
+        case Slot.APARTMENT:
+            return Expecting.APARTMENT
+        case _:
+            return Expecting.OTHER
+
+
+def hearing_for(directory: Directory, expecting: Expecting, apartment: str | None = None) -> Hearing:
+    prompt = directory_prompt(directory, expecting, apartment)
+    return Hearing(prompt, ALTERNATIVES) if prompt else Hearing()
+
+
+def agrees(heard: Understood, expecting: Expecting, index: ResidentIndex) -> bool:
+    """Whether the directory knows what `heard` answers: a resident for "para quem?", one of its apartments
+    for "qual apartamento?", either for a request."""
+    apartment = heard.apartment is not None and heard.apartment in index.apartments
+    resident = False
+    if heard.resident is not None and expecting in (Expecting.RESIDENT, Expecting.REQUEST):
+        resolution = index.resolve(heard.resident, heard.apartment if apartment else None)
+        resident = resolution.outcome is Outcome.RESOLVED
+    if expecting is Expecting.RESIDENT:
+        return resident
+    if expecting is Expecting.APARTMENT:
+        return apartment
+    return expecting is Expecting.REQUEST and (resident or apartment)
+
+
+def choose(
+    texts: tuple[str, ...], expecting: Expecting, read: Callable[[str], Understood], index: ResidentIndex
+) -> str:
+    """The first of the recogniser's hypotheses (best first) that the directory agrees with, else the best.
+
+    The directory only chooses among what the recogniser itself heard as likely, so a visitor who says a name
+    nobody in the building has is still heard as that name when no hypothesis says otherwise."""
+    if expecting is Expecting.OTHER or len(texts) < 2:
+        return texts[0]
+    for text in texts:
+        if agrees(read(text), expecting, index):
+            return text
+    return texts[0]
+
+
+def spell_apartment(number: str) -> str:
+    """'702' -> 'setecentos e dois', as a visitor says it (written with accents, as Whisper writes words);
+    a label that is not a number below 10000 stays as it is."""
+    if not number.isdigit() or int(number) >= 10000:
+        return number
+    value = int(number)
+    if value == 0:
+        return _UNITS[0]
+    thousands, rest = divmod(value, 1000)
+    head = "" if not thousands else "mil" if thousands == 1 else f"{_UNITS[thousands]} mil"
+    if not rest:
+        return head
+    tail = _below_thousand(rest)
+    if not head:
+        return tail
+    return f"{head} e {tail}" if rest < 100 or rest % 100 == 0 else f"{head} {tail}"
+
+
+def _below_thousand(rest: int) -> str:
+    parts = []
+    hundreds, below = divmod(rest, 100)
+    if hundreds:
+        parts.append("cem" if rest == 100 else _HUNDREDS[hundreds])
+    if below:
+        tens, units = divmod(below, 10)
+        if below < 10:
+            parts.append(_UNITS[below])
+        elif below < 20:
+            parts.append(_TEENS[below - 10])
+        else:
+            parts.append(_TENS[tens] + (f" e {_UNITS[units]}" if units else ""))
+    return " e ".join(parts)
+
+
+def directory_prompt(directory: Directory, expecting: Expecting, apartment: str | None = None) -> str:
+    """The prompt for a turn that expects `expecting`; '' when the turn should be heard unbiased."""
+    if expecting is Expecting.OTHER:
+        return ""
+    names = _names(directory, apartment)
+    numbers = [spell_apartment(unit.number) for unit in directory.apartments]
+    if expecting is Expecting.RESIDENT:
+        return _fit("Moradores: ", names)
+    if expecting is Expecting.APARTMENT:
+        return _fit("Apartamentos: ", numbers)
+    return _fit("Moradores: ", names) if len(names) > len(numbers) else _fit("Moradores: ", [*numbers, *names])
+
+
+def _names(directory: Directory, apartment: str | None) -> list[str]:
+    """Every resident (each name once), the given apartment's last: the end of a long prompt is what is kept."""
+    here = [p.name for unit in directory.apartments if unit.number == apartment for p in unit.people]
+    others = [p.name for unit in directory.apartments if unit.number != apartment for p in unit.people]
+    seen: set[str] = set()
+    ordered = []
+    for name in [*others, *here]:
+        if name not in seen:
+            seen.add(name)
+            ordered.append(name)
+    return ordered
+
+
+def _fit(heading: str, entries: list[str]) -> str:
+    """`heading` and as many of the last `entries` as fit PROMPT_CHARS."""
+    kept: list[str] = []
+    size = len(heading) + 1
+    for entry in reversed(entries):
+        if size + len(entry) + 2 > PROMPT_CHARS:
+            break
+        kept.insert(0, entry)
+        size += len(entry) + 2
+    return f"{heading}{', '.join(kept)}." if kept else ""

@@ -1,0 +1,48 @@
+"""A call tells the recogniser what the building makes likely, and lets the directory choose among its hypotheses
+(controller/conversation/hearing.py): GateCall with the fake Asterisk, the real AudioSocket media and PhraseSTT."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.calls.bed import GREETING, GUARD_S, gate_bed
+
+GATE = "gate-1"
+MISHEARD = "sou o joao tenho uma entrega pra rebeca do sento e hum"
+MEANT = "sou o joao tenho uma entrega pra renata do cento e um"
+
+
+async def test_the_first_request_is_heard_with_the_directory_and_its_second_hypothesis_rings_the_resident() -> None:
+    async with gate_bed() as bed:
+        bed.stt.alternatives[MISHEARD] = (MEANT,)
+        call = bed.call(GATE)
+        gate = await bed.media(call)
+        async with asyncio.timeout(GUARD_S):
+            await gate.wait_heard(GREETING)
+            await gate.speak(MISHEARD)
+            await bed.events.wait_for("resident_dial", call_id=call.id)
+        hints = bed.stt.hints[0]
+        assert hints is not None and hints.alternatives > 1
+        assert hints.prompt.startswith("Moradores:") and "Renata Souza" in hints.prompt
+        [heard] = bed.events.named("transcript", call_id=call.id, leg="gate")
+        assert (heard["text"], heard["best"]) == (MEANT, MISHEARD)
+        assert bed.events.named("resident_dial", call_id=call.id)[0]["endpoint"] == "PJSIP/101"
+        bed.ari.caller_hangs_up(GATE)
+        await bed.ended(call)
+
+
+async def test_without_directory_hints_the_recogniser_is_told_nothing_and_its_best_hypothesis_stands() -> None:
+    async with gate_bed(policy={"directory_hints": False}) as bed:
+        bed.stt.alternatives[MISHEARD] = (MEANT,)
+        call = bed.call(GATE)
+        gate = await bed.media(call)
+        async with asyncio.timeout(GUARD_S):
+            await gate.wait_heard(GREETING)
+            await gate.speak(MISHEARD)
+            await bed.events.wait_for("dialog_turn", call_id=call.id, input="UtteranceHeard")
+        assert bed.stt.hints == [None]
+        [heard] = bed.events.named("transcript", call_id=call.id, leg="gate")
+        assert heard["text"] == MISHEARD and "best" not in heard
+        assert not bed.events.named("resident_dial", call_id=call.id)
+        bed.ari.caller_hangs_up(GATE)
+        await bed.ended(call)
