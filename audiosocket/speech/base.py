@@ -40,12 +40,21 @@ class Transcript:
     """What was recognised. Empty `text` means nothing intelligible was said (not an error).
 
     `alternatives` are the recogniser's other hypotheses, best first, when it was asked for them
-    (:class:`Hints`); `text` is always the best one."""
+    (:class:`Hints`), with their own `alternative_confidences`; `text` is always the best one."""
 
     text: str
     confidence: float
     language: str
     alternatives: tuple[str, ...] = ()
+    alternative_confidences: tuple[float, ...] = ()
+
+    def confidence_of(self, text: str) -> float:
+        """The confidence of `text` among the hypotheses (the best's when it is not one of the others)."""
+        if text != self.text and text in self.alternatives:
+            position = self.alternatives.index(text)
+            if position < len(self.alternative_confidences):
+                return self.alternative_confidences[position]
+        return self.confidence
 
     @property
     def empty(self) -> bool:

@@ -204,19 +204,22 @@ class WhisperSTT:
             suppress_blank=True,
             suppress_tokens=list(self._suppress),
         )[0]
-        texts, best_logprob = [], 0.0
+        texts: list[str] = []
+        confidences: list[float] = []
+        best_logprob = 0.0
         for rank, (tokens, score) in enumerate(zip(result.sequences_ids, result.scores, strict=True)):
-            if rank == 0:
-                best_logprob = score * len(tokens) / (len(tokens) + 1)
+            logprob = score * len(tokens) / (len(tokens) + 1)
+            best_logprob = logprob if rank == 0 else best_logprob
             text = self._tokenizer.decode(tokens).strip()
             if text and text not in texts:
                 texts.append(text)
+                confidences.append(round(math.exp(logprob), 3))
         # A prompt makes Whisper surer there is speech: noise that it left empty unprompted came back as "O que
         # é isso?" at no-speech 0.52-0.68 (speech: at most 0.24), hence the lower bar with one.
         no_speech = _NO_SPEECH_PROB_PROMPTED if previous else _NO_SPEECH_PROB
         if not texts or (result.no_speech_prob > no_speech and best_logprob < _SILENCE_LOGPROB):
             return Transcript("", 0.0, LANGUAGE)
-        return Transcript(texts[0], round(math.exp(best_logprob), 3), LANGUAGE, tuple(texts[1:]))
+        return Transcript(texts[0], confidences[0], LANGUAGE, tuple(texts[1:]), tuple(confidences[1:]))
 
     def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
         import ctranslate2

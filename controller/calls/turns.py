@@ -168,9 +168,12 @@ class TurnListener:
                 text = self._choose(self._leg, (transcript.text, *transcript.alternatives))
             except Exception:  # a bug in choosing costs the turn its alternatives, never the turn
                 log.exception("choosing among hypotheses on the %s leg failed", self._leg)
+        # A hypothesis the recogniser ranked lower keeps its own (lower) confidence: the dialog reads a doubtful
+        # request back before ringing, so a name found only this way is confirmed by the visitor.
+        confidence = transcript.confidence_of(text)
         fields = {"best": transcript.text} if text != transcript.text else {}
-        self._emit(self._leg, "transcript", text=text, early=early, confidence=transcript.confidence, **fields)
+        self._emit(self._leg, "transcript", text=text, early=early, confidence=confidence, **fields)
         if text.strip():
-            self._post(UtteranceHeard(text, leg=self._leg, confidence=transcript.confidence))
+            self._post(UtteranceHeard(text, leg=self._leg, confidence=confidence))
         else:
             self._post(NothingHeard(self._leg))

@@ -112,6 +112,7 @@ class PhraseSTT:
         self.hold: asyncio.Event | None = None
         self.hints: list[Hints | None] = []  # what each recognition was told to expect
         self.alternatives: dict[str, tuple[str, ...]] = {}  # phrase -> the other hypotheses it comes with
+        self.alternative_confidence = 0.9  # each of them, as the best one's
 
     async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         self.calls.append(pcm)
@@ -126,7 +127,8 @@ class PhraseSTT:
             raise self.failures.pop(0)
         text = PHRASES.text(pcm)
         wanted = hints is not None and hints.alternatives > 1  # as a real engine: only when asked for
-        return Transcript(text, 0.9, "pt", self.alternatives.get(text, ()) if wanted else ())
+        others = self.alternatives.get(text, ()) if wanted else ()
+        return Transcript(text, 0.9, "pt", others, (self.alternative_confidence,) * len(others))
 
     def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
         return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate, hints))

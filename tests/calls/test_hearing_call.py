@@ -46,3 +46,25 @@ async def test_without_directory_hints_the_recogniser_is_told_nothing_and_its_be
         assert not bed.events.named("resident_dial", call_id=call.id)
         bed.ari.caller_hangs_up(GATE)
         await bed.ended(call)
+
+
+async def test_a_hypothesis_chosen_with_less_confidence_is_read_back_before_the_resident_is_rung() -> None:
+    """The directory found Renata only in the recogniser's second guess, a doubtful one: the visitor confirms."""
+    async with gate_bed() as bed:
+        bed.stt.alternatives[MISHEARD] = (MEANT,)
+        bed.stt.alternative_confidence = 0.3
+        call = bed.call(GATE)
+        gate = await bed.media(call)
+        async with asyncio.timeout(GUARD_S):
+            await gate.wait_heard(GREETING)
+            await gate.speak(MISHEARD)
+            await bed.events.wait_for("dialog_turn", call_id=call.id, input="UtteranceHeard")
+            [heard] = bed.events.named("transcript", call_id=call.id, leg="gate")
+            assert (heard["text"], heard["confidence"]) == (MEANT, 0.3)
+            read_back = bed.events.named("say", call_id=call.id, leg="gate")[-1]["text"]
+            assert "Renata" in read_back and not bed.events.named("resident_dial", call_id=call.id)
+            await gate.wait_heard(read_back)
+            await gate.speak("sim")
+            await bed.events.wait_for("resident_dial", call_id=call.id)
+        bed.ari.caller_hangs_up(GATE)
+        await bed.ended(call)

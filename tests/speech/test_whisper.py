@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from audiosocket.speech.base import Transcript
+from audiosocket.speech.base import Hints, Transcript
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
 from controller.tools.scoring import contains_keywords
 from tests.speech.conftest import MODEL, RATES, SPEECH_FIXTURES, SpeechFixture
@@ -80,8 +80,8 @@ async def test_stream_recognition_started_on_flush_is_reused(
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
 
-    def counting(audio: bytes, rate: int) -> Transcript:  # runs in the executor
-        transcript = recognize(audio, rate)
+    def counting(audio: bytes, rate: int, hints: Hints | None = None) -> Transcript:  # runs in the executor
+        transcript = recognize(audio, rate, hints)
         recognised.append(len(audio))
         loop.call_soon_threadsafe(done.set)
         return transcript
