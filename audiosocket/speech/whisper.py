@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,20 @@ def pcm_to_float(pcm: bytes, sample_rate: int) -> np.ndarray[Any, np.dtype[np.fl
     if sample_rate != WHISPER_RATE and audio.size:
         audio = soxr.resample(audio, sample_rate, WHISPER_RATE, quality="HQ").astype(np.float32)
     return audio
+
+
+def drop_echoes(heard: Transcript, prompt: str) -> Transcript | None:
+    """`heard` without the hypotheses that repeat the prompt; None when the best one does."""
+    if echoes_prompt(heard.text, prompt):
+        return None
+    kept = [
+        (text, confidence)
+        for text, confidence in zip(heard.alternatives, heard.alternative_confidences, strict=True)
+        if not echoes_prompt(text, prompt)
+    ]
+    if len(kept) == len(heard.alternatives):
+        return heard
+    return replace(heard, alternatives=tuple(t for t, _ in kept), alternative_confidences=tuple(c for _, c in kept))
 
 
 def max_new_tokens(seconds: float) -> int:
@@ -138,8 +152,8 @@ class WhisperSTT:
             return Transcript("", 0.0, LANGUAGE)
         try:
             if hints is not None and hints.any and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
-                heard = self._recognize_window(audio, hints)
-                if not echoes_prompt(" ".join((heard.text, *heard.alternatives)), hints.prompt):
+                heard = drop_echoes(self._recognize_window(audio, hints), hints.prompt)
+                if heard is not None:
                     return heard
                 # The prompt came back instead of the audio: hear it unbiased.
             if self._options.short_input and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:

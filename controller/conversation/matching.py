@@ -75,7 +75,7 @@ def _similarity(heard: str, name: str, name_sound: str) -> float:
     if len(heard) <= 3 or len(name) <= 3:
         return 0.0
     spelled = fuzz.ratio(heard, name)
-    sounded = fuzz.ratio(phonetic(heard), name_sound) - 6.0  # by sound, "joana" is 83 from "jiovana"
+    sounded = fuzz.ratio(phonetic(heard), name_sound) - 5.0
     return max(spelled, sounded)
 
 

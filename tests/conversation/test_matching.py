@@ -140,12 +140,16 @@ def test_pick_among_candidates(index: ResidentIndex) -> None:
     assert index.pick(anas, None, None, None) is None
 
 
-def test_a_name_that_only_sounds_near_a_resident_is_not_taken_for_them() -> None:
-    """'Joana' (a visitor, or someone who does not live there) once resolved to resident Giovanna: the sound keys
-    'joana' and 'jiovana' scored exactly at the threshold."""
-    giovanna = parse_directory(
-        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"}]'
+def test_a_name_that_only_sounds_like_a_residents_is_confirmed_never_taken() -> None:
+    """By sound "Joana" (who may not live there) is as near "Giovanna" as "louisa" is to "Heloísa" (who does):
+    both resolve, neither is certain, so the visitor is asked before anyone is rung."""
+    directory = parse_directory(
+        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"},'
+        ' {"apartment_number": "501", "residents": ["Heloísa Fontes"], "voip_number": "PJSIP/501"}]'
     )
-    index = ResidentIndex(giovanna)
-    assert index.resolve("Joana", None).outcome is Outcome.NOT_FOUND
-    assert index.resolve("Giovana", None).candidates[0].resident == "Giovanna Prado"  # a misspelling still is
+    index = ResidentIndex(directory)
+    for heard, resident in (("Joana", "Giovanna Prado"), ("louisa", "Heloísa Fontes")):
+        found = index.resolve(heard, None)
+        assert found.outcome is Outcome.RESOLVED and found.candidates[0].resident == resident
+        assert not found.certain
+    assert index.resolve("Giovanna", None).certain

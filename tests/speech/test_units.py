@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from audiosocket.speech import install_model
 from audiosocket.speech.base import BufferedStream, EngineError, Transcript, echoes_prompt
 from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
-from audiosocket.speech.whisper import max_new_tokens, pcm_to_float
+from audiosocket.speech.whisper import drop_echoes, max_new_tokens, pcm_to_float
 from controller.settings import Settings, SettingsError, SttEngine, TtsEngine
 from controller.tools.scoring import contains_keywords, normalize, word_error_rate
 from controller.wiring import azure_problems as azure_settings_problems
@@ -24,8 +24,10 @@ from tests.speech.fakes import FakeTTS
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Sou o João, vim fazer uma entrega para o apartamento cento e um.",
-         "sou o joao vim fazer uma entrega para o apartamento 101"),
+        (
+            "Sou o João, vim fazer uma entrega para o apartamento cento e um.",
+            "sou o joao vim fazer uma entrega para o apartamento 101",
+        ),
         ("Apartamento duzentos e dois", "apartamento 202"),
         ("apto 202!", "apto 202"),
         ("cento e 1", "101"),
@@ -183,8 +185,11 @@ def test_build_speech_picks_engines_from_settings() -> None:
         plain.close()
     online = build_speech(
         settings(
-            stt_engine=SttEngine.AZURE, tts_engine=TtsEngine.AZURE, media_format="slin16",
-            azure_speech_key=SecretStr("k"), azure_speech_region="brazilsouth",
+            stt_engine=SttEngine.AZURE,
+            tts_engine=TtsEngine.AZURE,
+            media_format="slin16",
+            azure_speech_key=SecretStr("k"),
+            azure_speech_region="brazilsouth",
         )
     )
     try:
@@ -225,3 +230,17 @@ PROMPT = "Moradores: Thiago Mendes, Gisele Araújo, Giovanna Prado."
 def test_an_output_that_repeats_the_prompt_is_told_from_an_answer(text: str, echo: bool) -> None:
     assert echoes_prompt(text, PROMPT) is echo
     assert echoes_prompt(text, "") is False
+
+
+def test_hypotheses_that_repeat_the_prompt_are_dropped_and_a_best_one_that_does_sends_back_to_plain() -> None:
+    heard = Transcript(
+        "Duzentos e um.",
+        0.6,
+        "pt",
+        ("Moradores: Thiago Mendes.", "201.", "Gisele Araújo, Giovanna Prado, Thiago Mendes"),
+        (0.5, 0.4, 0.3),
+    )
+    kept = drop_echoes(heard, PROMPT)
+    assert kept is not None and (kept.alternatives, kept.alternative_confidences) == (("201.",), (0.4,))
+    assert drop_echoes(heard, "") is heard
+    assert drop_echoes(Transcript("Moradores: Thiago Mendes.", 0.9, "pt"), PROMPT) is None
