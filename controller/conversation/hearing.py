@@ -1,12 +1,13 @@
-"""What the building makes likely to be heard next, as text a recogniser can be prompted with.
+"""What the building makes likely to be heard next: the prompt a turn's recognition gets, and the choice among
+the recogniser's hypotheses.
 
 A porteiro hears "a Giovanna" because they know Giovanna lives in 702. Whisper can be told the same through its
-previous-text prompt, but a prompt also pulls what it hears towards its words: a visitor's own "Joana" becomes
-resident "Giovanna", and noise can come back as the prompt itself. So the prompt is built only for a question
-whose answer should be in the directory (who the visitor came for, which apartment, the opening request), never
-for the visitor's own name or the resident's yes/no, and only from what fits the question: names for "para
-quem?", the apartment's own residents first once the apartment is known, apartment numbers as words for "qual
-apartamento?".The recogniser drops an output that repeats the prompt instead of the audio.
+previous-text prompt, but a prompt also pulls what it hears towards its words (a visitor's own "Joana" may come
+back as resident "Giovanna") and makes noise sound like speech. So the prompt is built only for a question whose
+answer should be in the directory (who the visitor came for, which apartment, the opening request), never for
+the visitor's own name, a yes/no, or the resident's leg, and only from what fits the question: names for "para
+quem?" (the known apartment's residents last, the part a long prompt keeps), apartment numbers in words for
+"qual apartamento?". Among the hypotheses the recogniser returns, the first the directory agrees with is taken.
 """
 
 from __future__ import annotations
