@@ -194,22 +194,40 @@ class WhisperSTT:
         """The whole 30 s window, as plain transcribe() encodes it, decoded after `hints.prompt` as previous
         text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with up to
         `hints.alternatives` hypotheses kept from the beam."""
+        features = self._model.feature_extractor(audio)[:, :-1]
+        return self._decode(features, audio, _MAX_FRAMES, self.prompt_tokens(hints.prompt), hints.alternatives)
+
+    def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
+        """The utterance's own frames plus `pad_seconds`, rounded up to whole seconds."""
+        features = self._model.feature_extractor(audio)[:, :-1]
+        target = features.shape[-1] + round(self._options.pad_seconds * _FRAMES_PER_SECOND)
+        target = min(_MAX_FRAMES, math.ceil(target / _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
+        return self._decode(features, audio, target, [], 1)
+
+    def _decode(
+        self,
+        features: np.ndarray[Any, np.dtype[np.float32]],
+        audio: np.ndarray[Any, np.dtype[np.float32]],
+        frames: int,
+        previous: list[int],
+        hypotheses: int,
+    ) -> Transcript:
+        """Log-mel `features` zero-padded to `frames` -> ``model.encode`` -> ``model.generate`` after the
+        `previous` prompt tokens and the fixed pt/transcribe/no-timestamps prompt, keeping `hypotheses`."""
         import ctranslate2
 
-        features = self._model.feature_extractor(audio)[:, :-1]
-        content = min(features.shape[-1], _MAX_FRAMES)
-        window = np.zeros((1, features.shape[0], _MAX_FRAMES), dtype=np.float32)
+        content = min(features.shape[-1], frames)
+        window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
         window[0, :, :content] = features[:, :content]
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
-        previous = self.prompt_tokens(hints.prompt)
         prompt = [self._tokenizer.sot_prev, *previous] if previous else []
         prompt += [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
-        beam = max(self._options.beam_size, hints.alternatives)
+        beam = max(self._options.beam_size, hypotheses)
         result = self._model.model.generate(
             encoded,
             [prompt],
             beam_size=beam,
-            num_hypotheses=max(1, min(hints.alternatives, beam)),
+            num_hypotheses=max(1, min(hypotheses, beam)),
             repetition_penalty=1.1,
             no_repeat_ngram_size=3,
             max_length=len(prompt) + max_new_tokens(audio.size / WHISPER_RATE),
@@ -234,33 +252,3 @@ class WhisperSTT:
         if not texts or (result.no_speech_prob > no_speech and best_logprob < _SILENCE_LOGPROB):
             return Transcript("", 0.0, LANGUAGE)
         return Transcript(texts[0], confidences[0], LANGUAGE, tuple(texts[1:]), tuple(confidences[1:]))
-
-    def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
-        import ctranslate2
-
-        features = self._model.feature_extractor(audio)[:, :-1]
-        content = features.shape[-1]
-        target = content + round(self._options.pad_seconds * _FRAMES_PER_SECOND)
-        target = min(_MAX_FRAMES, math.ceil(target / _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
-        padded = np.zeros((1, features.shape[0], target), dtype=np.float32)
-        padded[0, :, :content] = features[:, :target]
-        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=False)
-        prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
-        result = self._model.model.generate(
-            encoded,
-            [prompt],
-            beam_size=self._options.beam_size,
-            repetition_penalty=1.1,
-            no_repeat_ngram_size=3,
-            max_length=len(prompt) + max_new_tokens(audio.size / WHISPER_RATE),
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=list(self._suppress),
-        )[0]
-        tokens = result.sequences_ids[0]
-        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        if result.no_speech_prob > _NO_SPEECH_PROB and avg_logprob < _SILENCE_LOGPROB:
-            return Transcript("", 0.0, LANGUAGE)
-        text = self._tokenizer.decode(tokens).strip()
-        return Transcript(text, round(math.exp(avg_logprob), 3), LANGUAGE)

@@ -159,13 +159,7 @@ def _names(directory: Directory, apartment: str | None) -> list[str]:
     """Every resident (each name once), the given apartment's last: the end of a long prompt is what is kept."""
     here = [p.name for unit in directory.apartments if unit.number == apartment for p in unit.people]
     others = [p.name for unit in directory.apartments if unit.number != apartment for p in unit.people]
-    seen: set[str] = set()
-    ordered = []
-    for name in [*others, *here]:
-        if name not in seen:
-            seen.add(name)
-            ordered.append(name)
-    return ordered
+    return list(dict.fromkeys([*others, *here]))
 
 
 def _fit(heading: str, entries: list[str]) -> str:

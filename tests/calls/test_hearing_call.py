@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.calls.bed import GREETING, GUARD_S, gate_bed
+from tests.calls.bed import GREETING, GUARD_S, Bed, RunningCall, gate_bed
+from tests.calls.fake_asterisk import FakeAudioSocketClient
 
 GATE = "gate-1"
 MISHEARD = "sou o joao tenho uma entrega pra rebeca do sento e hum"
 MEANT = "sou o joao tenho uma entrega pra renata do cento e um"
 
 
+async def misheard_request(bed: Bed) -> tuple[RunningCall, FakeAudioSocketClient]:
+    """A call whose visitor, after the greeting, is heard as MISHEARD first and MEANT second."""
+    bed.stt.alternatives[MISHEARD] = (MEANT,)
+    call = bed.call(GATE)
+    gate = await bed.media(call)
+    async with asyncio.timeout(GUARD_S):
+        await gate.wait_heard(GREETING)
+        await gate.speak(MISHEARD)
+    return call, gate
+
+
 async def test_the_first_request_is_heard_with_the_directory_and_its_second_hypothesis_rings_the_resident() -> None:
     async with gate_bed() as bed:
-        bed.stt.alternatives[MISHEARD] = (MEANT,)
-        call = bed.call(GATE)
-        gate = await bed.media(call)
+        call, gate = await misheard_request(bed)
         async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
-            await gate.speak(MISHEARD)
             await bed.events.wait_for("resident_dial", call_id=call.id)
         hints = bed.stt.hints[0]
         assert hints is not None and hints.alternatives > 1
@@ -33,12 +41,8 @@ async def test_the_first_request_is_heard_with_the_directory_and_its_second_hypo
 
 async def test_without_directory_hints_the_recogniser_is_told_nothing_and_its_best_hypothesis_stands() -> None:
     async with gate_bed(policy={"directory_hints": False}) as bed:
-        bed.stt.alternatives[MISHEARD] = (MEANT,)
-        call = bed.call(GATE)
-        gate = await bed.media(call)
+        call, gate = await misheard_request(bed)
         async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
-            await gate.speak(MISHEARD)
             await bed.events.wait_for("dialog_turn", call_id=call.id, input="UtteranceHeard")
         assert bed.stt.hints == [None]
         [heard] = bed.events.named("transcript", call_id=call.id, leg="gate")
@@ -51,13 +55,9 @@ async def test_without_directory_hints_the_recogniser_is_told_nothing_and_its_be
 async def test_a_hypothesis_chosen_with_less_confidence_is_read_back_before_the_resident_is_rung() -> None:
     """The directory found Renata only in the recogniser's second guess, a doubtful one: the visitor confirms."""
     async with gate_bed() as bed:
-        bed.stt.alternatives[MISHEARD] = (MEANT,)
         bed.stt.alternative_confidence = 0.3
-        call = bed.call(GATE)
-        gate = await bed.media(call)
+        call, gate = await misheard_request(bed)
         async with asyncio.timeout(GUARD_S):
-            await gate.wait_heard(GREETING)
-            await gate.speak(MISHEARD)
             await bed.events.wait_for("dialog_turn", call_id=call.id, input="UtteranceHeard")
             [heard] = bed.events.named("transcript", call_id=call.id, leg="gate")
             assert (heard["text"], heard["confidence"]) == (MEANT, 0.3)
