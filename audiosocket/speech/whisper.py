@@ -152,10 +152,12 @@ class WhisperSTT:
             return Transcript("", 0.0, LANGUAGE)
         try:
             if hints is not None and hints.any and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
-                heard = drop_echoes(self._recognize_window(audio, hints), hints.prompt)
+                prompted = self._recognize_window(audio, hints)
+                heard = drop_echoes(prompted, hints.prompt) if prompted is not None else None
                 if heard is not None:
                     return heard
-                # The prompt came back instead of the audio: hear it unbiased.
+                # The prompt came back instead of the audio, or it left Whisper unsure there was speech at
+                # all: hear it unbiased.
             if self._options.short_input and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
                 return self._recognize_short(audio)
             return self._recognize_plain(audio)
@@ -190,19 +192,22 @@ class WhisperSTT:
         tokens: list[int] = self._tokenizer.encode(" " + prompt.strip())
         return tokens[-_MAX_PROMPT_TOKENS:]
 
-    def _recognize_window(self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints) -> Transcript:
+    def _recognize_window(self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints) -> Transcript | None:
         """The whole 30 s window, as plain transcribe() encodes it, decoded after `hints.prompt` as previous
         text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with up to
-        `hints.alternatives` hypotheses kept from the beam."""
+        `hints.alternatives` hypotheses kept from the beam. None when the decode is doubtful."""
         features = self._model.feature_extractor(audio)[:, :-1]
-        return self._decode(features, audio, _MAX_FRAMES, self.prompt_tokens(hints.prompt), hints.alternatives)
+        heard, doubtful = self._decode(
+            features, audio, _MAX_FRAMES, self.prompt_tokens(hints.prompt), hints.alternatives
+        )
+        return None if doubtful else heard
 
     def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
         """The utterance's own frames plus `pad_seconds`, rounded up to whole seconds."""
         features = self._model.feature_extractor(audio)[:, :-1]
         target = features.shape[-1] + round(self._options.pad_seconds * _FRAMES_PER_SECOND)
         target = min(_MAX_FRAMES, math.ceil(target / _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
-        return self._decode(features, audio, target, [], 1)
+        return self._decode(features, audio, target, [], 1)[0]
 
     def _decode(
         self,
@@ -211,9 +216,10 @@ class WhisperSTT:
         frames: int,
         previous: list[int],
         hypotheses: int,
-    ) -> Transcript:
+    ) -> tuple[Transcript, bool]:
         """Log-mel `features` zero-padded to `frames` -> ``model.encode`` -> ``model.generate`` after the
-        `previous` prompt tokens and the fixed pt/transcribe/no-timestamps prompt, keeping `hypotheses`."""
+        `previous` prompt tokens and the fixed pt/transcribe/no-timestamps prompt, keeping `hypotheses`; and
+        whether a prompted decode is doubtful (see below)."""
         import ctranslate2
 
         content = min(features.shape[-1], frames)
@@ -246,9 +252,12 @@ class WhisperSTT:
             if text and text not in texts:
                 texts.append(text)
                 confidences.append(round(math.exp(logprob), 3))
-        # A prompt makes Whisper surer there is speech: noise that it left empty unprompted came back as "O que
-        # é isso?" at no-speech 0.52-0.68 (speech: at most 0.24), hence the lower bar with one.
-        no_speech = _NO_SPEECH_PROB_PROMPTED if previous else _NO_SPEECH_PROB
-        if not texts or (result.no_speech_prob > no_speech and best_logprob < _SILENCE_LOGPROB):
-            return Transcript("", 0.0, LANGUAGE)
-        return Transcript(texts[0], confidences[0], LANGUAGE, tuple(texts[1:]), tuple(confidences[1:]))
+        unsure = best_logprob < _SILENCE_LOGPROB
+        if not texts or (unsure and result.no_speech_prob > _NO_SPEECH_PROB):
+            return Transcript("", 0.0, LANGUAGE), False
+        # A prompt makes Whisper surer there is speech: noise it left empty unprompted came back as "O que é
+        # isso?" at no-speech 0.52-0.68. But real speech under a prompt also reached 0.43-0.52 (an 8 kHz
+        # espeak request cut late), so a prompted decode in that band is doubtful, never taken as silence.
+        doubtful = bool(previous) and unsure and result.no_speech_prob > _NO_SPEECH_PROB_PROMPTED
+        heard = Transcript(texts[0], confidences[0], LANGUAGE, tuple(texts[1:]), tuple(confidences[1:]))
+        return heard, doubtful
