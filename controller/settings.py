@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     )
 
     directory: Path = Field(default=Path("data/apartamentos.json"), description="Residents directory (JSON).")
+    sites: Path | None = Field(
+        default=None,
+        description="Sites file (TOML) for many gates and condominiums: each gate's directory, greeting, "
+        "concierge and opener (docs/sites.md). Unset: one site, these single-gate settings.",
+    )
     greeting: str = Field(
         default="Condomínio Apoena, em que posso ajudar?", min_length=1, description="First words the visitor hears."
     )

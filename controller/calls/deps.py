@@ -22,6 +22,8 @@ from controller.records.gate_opener import GateOpener
 from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore
 
+FALLBACK_CONTEXT = "portaria-fallback"  # the dialplan context that hands a visitor to a person
+
 
 @dataclass(frozen=True, slots=True)
 class CallConfig:
@@ -34,7 +36,7 @@ class CallConfig:
     caller_id: str = "Portaria"
     concierge_endpoint: str = ""  # empty: a hand-over ends the call politely instead
     setup_timeout_s: float = 5.0
-    fallback_context: str = "portaria-fallback"
+    fallback_context: str = FALLBACK_CONTEXT
     end_grace_s: float = 20.0  # after the visitor hangs up, time left to tell the resident and end
     media_silence_s: float = 0.0  # a caller heard talking with no audio reaching us: the leg is broken (0: off)
 
@@ -53,6 +55,8 @@ class CallDeps:
     audit: AuditLog
     opener: GateOpener
     frame_clock: FrameClock
+    site: str = ""  # the condominium the call's gate belongs to (sites file; "default" without one)
+    gate: str = ""  # the gate's key, as the dialplan gave it
     clock: Callable[[], float] = time.monotonic
     runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
     journal: ResourceJournal | None = None  # what this call makes in Asterisk, for a restart after a crash

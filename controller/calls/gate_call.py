@@ -104,7 +104,13 @@ class GateCall:
     async def run(self) -> None:
         deps, config = self.deps, self.deps.config
         started = deps.clock()
-        self.emit("stasis_start", channel=self.gate_channel_id, caller=self.channel.caller_number)
+        self.emit(
+            "stasis_start",
+            channel=self.gate_channel_id,
+            caller=self.channel.caller_number,
+            site=deps.site,
+            gate=deps.gate,
+        )
         self._media = CallMedia(
             self.call_id,
             asterisk=deps.ari,
@@ -257,7 +263,11 @@ class GateCall:
     async def write_audit(self, record: AuditRecord) -> bool:
         try:
             await self.deps.audit.write(
-                record, gate_channel=self.gate_channel_id, resident_channel=self._resident_channel
+                record,
+                gate_channel=self.gate_channel_id,
+                resident_channel=self._resident_channel,
+                site=self.deps.site,
+                gate=self.deps.gate,
             )
         except AuditError as error:
             self.emit("audit_failed", decision=str(record.decision), cause=str(error))

@@ -28,7 +28,7 @@ from controller.ari.events import (
     parse_channel,
     parse_event,
 )
-from controller.calls.deps import CallDeps
+from controller.calls.deps import FALLBACK_CONTEXT, CallDeps
 from controller.calls.gate_call import GateCall
 from controller.conversation.events import Leg
 
@@ -38,10 +38,26 @@ GATE_ARG = "gate"
 RESIDENT_ARG = "resident"  # a resident's phone we dialled: args (resident, <call id>), see GateCall.dial_resident
 
 
+def gate_key(args: tuple[str, ...]) -> str:
+    """The gate's key: the argument after "gate" (``Stasis(portaria,gate,<key>)``), "" when there is none."""
+    index = args.index(GATE_ARG)
+    return args[index + 1] if index + 1 < len(args) else ""
+
+
 class StasisApp:
-    def __init__(self, ari: AsteriskOps, deps_for_call: Callable[[], CallDeps], app: str) -> None:
+    def __init__(
+        self,
+        ari: AsteriskOps,
+        deps_for_call: Callable[[str], CallDeps | None],
+        app: str,
+        *,
+        fallback_context: str = FALLBACK_CONTEXT,
+    ) -> None:
+        """`deps_for_call(gate)` gives what a call from the gate keyed `gate` uses, None for a gate nobody
+        configured: that caller goes to `fallback_context` (a person) instead of waiting in silence."""
         self._ari = ari
         self._app = app
+        self._fallback_context = fallback_context
         self._deps_for_call = deps_for_call
         self._calls: dict[str, GateCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -66,7 +82,7 @@ class StasisApp:
             owner.deliver(event)
         elif isinstance(event, StasisStart):
             if GATE_ARG in event.args:
-                self._start_call(event.channel)
+                self._start_call(event.channel, event.args)
             elif event.args[:1] == (RESIDENT_ARG,):
                 # A resident who answered after their call stopped waiting (it ended, or a reconnect took their
                 # phone for gone): nobody would ever talk to them or hang up.
@@ -106,14 +122,36 @@ class StasisApp:
         self._orphans.add(task)
         task.add_done_callback(self._orphans.discard)
 
+    def _hand_to_fallback(self, channel_id: str) -> None:
+        async def hand_over() -> None:
+            try:
+                await self._ari.continue_in_dialplan(channel_id, self._fallback_context, "s", 1)
+            except AriError as error:
+                log.warning("cannot hand channel %s to %s: %s", channel_id, self._fallback_context, error)
+
+        task = asyncio.create_task(hand_over(), name=f"unknown-gate-{channel_id}")
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
+
     def _owner(self, channel_id: str) -> GateCall | None:
         for call in self._calls.values():
             if call.owns(channel_id):
                 return call
         return None
 
-    def _start_call(self, channel: Channel) -> None:
-        call = GateCall(channel=channel, deps=self._deps_for_call())
+    def _start_call(self, channel: Channel, args: tuple[str, ...]) -> None:
+        gate = gate_key(args)
+        deps = self._deps_for_call(gate)
+        if deps is None:
+            log.error(
+                "call on channel %s from gate %r, which no site has (sites file): handed to the %s context",
+                channel.id,
+                gate,
+                self._fallback_context,
+            )
+            self._hand_to_fallback(channel.id)
+            return
+        call = GateCall(channel=channel, deps=deps)
         self._calls[call.call_id] = call
         task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
         self._tasks[call.call_id] = task
@@ -154,7 +192,7 @@ class StasisApp:
             if args is None or self._owner(found) is not None:
                 continue
             if GATE_ARG in args:
-                self._start_call(parse_channel(raw))
+                self._start_call(parse_channel(raw), args)
                 adopted += 1
             elif args[:1] == (RESIDENT_ARG,):
                 log.warning("after reconnect: resident channel %s belongs to no call: hung up", found)

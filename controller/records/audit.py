@@ -33,6 +33,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,
+    site TEXT NOT NULL DEFAULT '',
     gate TEXT NOT NULL,
     call_id TEXT NOT NULL,
     decision TEXT NOT NULL,
@@ -58,6 +59,7 @@ class AuditEntry:
     """One stored record: the conversation's :class:`AuditRecord` plus when, where and on which channels."""
 
     time: str  # UTC, ISO 8601 with milliseconds: sorts as text
+    site: str  # the condominium (sites file; "default" without one, "" in records older than sites)
     gate: str
     call_id: str
     decision: str
@@ -137,9 +139,16 @@ def _day_start(day: date | None, zone: tzinfo) -> datetime | None:
 
 class AuditLog(Protocol):
     async def write(
-        self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
+        self,
+        record: AuditRecord,
+        *,
+        gate_channel: str | None = None,
+        resident_channel: str | None = None,
+        site: str = "",
+        gate: str = "",
     ) -> None:
-        """Store `record` durably; raise AuditError when it cannot be stored."""
+        """Store `record` durably, from `gate` of `site` (this log's own gate name when ""); raise AuditError
+        when it cannot be stored."""
 
     async def purge(self) -> int:
         """Delete records older than the retention; returns how many went."""
@@ -188,11 +197,18 @@ class SqliteAuditLog:
         await self._run(self._connection)
 
     async def write(
-        self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
+        self,
+        record: AuditRecord,
+        *,
+        gate_channel: str | None = None,
+        resident_channel: str | None = None,
+        site: str = "",
+        gate: str = "",
     ) -> None:
         entry = AuditEntry(
             _iso(self._clock()),
-            self.gate,
+            site,
+            gate or self.gate,
             record.call_id,
             record.decision.value,
             record.how.value,
@@ -270,12 +286,11 @@ class SqliteAuditLog:
     async def search(self, search: AuditSearch, limit: int | None = None) -> AuditPage:
         """The records `search` matches, newest first (at most `limit` of them), and how many match in all."""
         where, arguments = search_where(search)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions WHERE {where} ORDER BY time DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        order = " ORDER BY time DESC, id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
 
         def select() -> AuditPage:
             db = self._connection()
+            sql = f"SELECT {self._columns(db)} FROM decisions WHERE {where}{order}"
             db.execute("BEGIN")  # one read snapshot: the count and the rows see the same records
             try:
                 total = db.execute(f"SELECT COUNT(*) FROM decisions WHERE {where}", arguments).fetchone()[0]
@@ -324,11 +339,18 @@ class SqliteAuditLog:
             db.execute("PRAGMA synchronous=FULL")
             if not self._readonly:
                 db.executescript(_SCHEMA)
+                _add_site_column(db)
         except sqlite3.Error:
             db.close()
             raise
         self._db = db
         return db
+
+    def _columns(self, db: sqlite3.Connection) -> str:
+        """The SELECT list: a file no service of this version opened yet has no site column (read-only)."""
+        if "site" in _table_columns(db):
+            return ", ".join(COLUMNS)
+        return ", ".join("'' AS site" if name == "site" else name for name in COLUMNS)
 
     def _drop(self) -> None:
         """Forget a connection after an error, so the next call reconnects (the disk may be back)."""
@@ -338,3 +360,14 @@ class SqliteAuditLog:
             except sqlite3.Error:
                 pass
             self._db = None
+
+
+def _table_columns(db: sqlite3.Connection) -> set[str]:
+    return {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+
+
+def _add_site_column(db: sqlite3.Connection) -> None:
+    """Files written before sites existed get the column; their records keep an empty site."""
+    if "site" not in _table_columns(db):
+        with db:
+            db.execute("ALTER TABLE decisions ADD COLUMN site TEXT NOT NULL DEFAULT ''")

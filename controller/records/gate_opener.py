@@ -25,7 +25,7 @@ import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import aiohttp
@@ -226,3 +226,50 @@ def _success(text: str) -> bool:
     except ValueError:
         return True
     return not (isinstance(answer, dict) and answer.get("success") is False)
+
+
+OpenerKind = Literal["none", "dtmf", "http"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenerSpec:
+    """Which opener a gate has and how it is set up: from the settings (the one-site default) or a site of the
+    sites file. Plain data, so a reloaded sites file can tell which openers really changed."""
+
+    kind: OpenerKind = "dtmf"
+    dtmf: str = "#"
+    preset: str = "hikvision"
+    url: str = ""
+    auth: Literal["auto", "digest", "basic", "none"] = "auto"
+    user: str = ""
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    door: int = 1
+    timeout_s: float = 5.0
+
+
+def build_opener(spec: OpenerSpec, send_dtmf: SendDtmf) -> GateOpener:
+    """The opener `spec` describes; ValueError (naming what is missing, never a secret) when it cannot work."""
+    if spec.kind == "none":
+        return NoGateOpener()
+    if spec.kind == "dtmf":
+        return DtmfGateOpener(send_dtmf, spec.dtmf, spec.timeout_s)
+    preset = PRESETS.get(spec.preset)
+    if preset is None:
+        raise ValueError(f"unknown HTTP preset {spec.preset!r} (one of {', '.join(PRESETS)})")
+    if not spec.url:
+        raise ValueError("no URL for the HTTP opener (the intercom's address, or the webhook URL)")
+    auth: Auth = preset.auth if spec.auth == "auto" else spec.auth
+    if auth in ("digest", "basic") and not (spec.user and spec.password):
+        raise ValueError(f"a user and a password are needed for {spec.preset} ({auth} authentication)")
+    return HttpGateOpener(
+        spec.preset,
+        preset,
+        spec.url,
+        door=spec.door,
+        timeout_s=spec.timeout_s,
+        auth=auth,
+        user=spec.user,
+        password=spec.password,
+        token=spec.token,
+    )

@@ -10,15 +10,7 @@ from controller.conversation.dialog import DialogPolicy
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
 from controller.records.audit import SqliteAuditLog
-from controller.records.gate_opener import (
-    PRESETS,
-    Auth,
-    DtmfGateOpener,
-    GateOpener,
-    HttpGateOpener,
-    NoGateOpener,
-    SendDtmf,
-)
+from controller.records.gate_opener import PRESETS, GateOpener, OpenerSpec, SendDtmf, build_opener
 from controller.records.store import ConversationStore, MemoryStore, RedisStore
 from controller.settings import ENV_PREFIX, Settings, SettingsError, UnderstandingEngine
 from controller.understanding.fallback import WithFallback
@@ -82,36 +74,36 @@ def conversation_store(settings: Settings) -> ConversationStore:
     return MemoryStore(settings.state_ttl_s)
 
 
-def gate_opener(settings: Settings, send_dtmf: SendDtmf) -> GateOpener:
-    """The opener PORTARIA_GATE_OPENER chooses; SettingsError when what it needs is missing."""
-    match settings.gate_opener:
-        case "none":
-            return NoGateOpener()
-        case "dtmf":
-            return DtmfGateOpener(send_dtmf, settings.gate_dtmf, settings.gate_timeout_s)
-    name = settings.gate_http_preset
-    preset = PRESETS[name]
-    if not settings.gate_http_url:
-        raise SettingsError(f"{ENV_PREFIX}GATE_HTTP_URL is not set (the intercom's address, or the webhook URL)")
-    auth: Auth = preset.auth if settings.gate_http_auth == "auto" else settings.gate_http_auth
+def opener_spec(settings: Settings) -> OpenerSpec:
+    """The one-site default's opener, from the PORTARIA_GATE_* settings."""
     password = settings.gate_http_password.get_secret_value() if settings.gate_http_password else ""
     token = settings.gate_http_token.get_secret_value() if settings.gate_http_token else ""
-    if auth in ("digest", "basic") and not (settings.gate_http_user and password):
-        raise SettingsError(
-            f"{ENV_PREFIX}GATE_HTTP_USER and {ENV_PREFIX}GATE_HTTP_PASSWORD are needed for {name} "
-            f"({auth} authentication)"
-        )
-    return HttpGateOpener(
-        name,
-        preset,
-        settings.gate_http_url,
-        door=settings.gate_door,
-        timeout_s=settings.gate_timeout_s,
-        auth=auth,
+    return OpenerSpec(
+        kind=settings.gate_opener,
+        dtmf=settings.gate_dtmf,
+        preset=settings.gate_http_preset,
+        url=settings.gate_http_url,
+        auth=settings.gate_http_auth,
         user=settings.gate_http_user,
         password=password,
         token=token,
+        door=settings.gate_door,
+        timeout_s=settings.gate_timeout_s,
     )
+
+
+def gate_opener(settings: Settings, send_dtmf: SendDtmf) -> GateOpener:
+    """The opener PORTARIA_GATE_OPENER chooses; SettingsError when what it needs is missing."""
+    spec = opener_spec(settings)
+    if spec.kind == "http" and not spec.url:
+        raise SettingsError(f"{ENV_PREFIX}GATE_HTTP_URL is not set (the intercom's address, or the webhook URL)")
+    try:
+        return build_opener(spec, send_dtmf)
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_PREFIX}GATE_HTTP_USER and {ENV_PREFIX}GATE_HTTP_PASSWORD are needed for {spec.preset} "
+            f"({spec.auth if spec.auth != 'auto' else PRESETS[spec.preset].auth} authentication)"
+        ) from None
 
 
 def call_config(settings: Settings, media_port: int) -> CallConfig:

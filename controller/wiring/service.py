@@ -12,12 +12,14 @@ import contextlib
 import logging
 import os
 
+from dotenv import dotenv_values
+
 from audiosocket.frame_clock import FrameClock
 from audiosocket.server import AudioSocketServer
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import Asterisk
 from controller.ari.client import AriAppReplaced, AriClient
-from controller.calls.deps import CallConfig, CallDeps
+from controller.calls.deps import FALLBACK_CONTEXT, CallConfig, CallDeps
 from controller.calls.recovery import sweep
 from controller.calls.runner import CallRunner
 from controller.calls.stasis import StasisApp
@@ -30,12 +32,13 @@ from controller.ops.readiness import readiness_checks
 from controller.ops.systemd import SystemdNotifier
 from controller.records.audit import AuditError
 from controller.records.call_log import JsonlEventLog
-from controller.records.directory_file import LiveDirectory
 from controller.records.resource_journal import ResourceJournal
-from controller.settings import Settings
+from controller.records.sites_file import SitesError
+from controller.settings import ENV_PREFIX, Settings, SettingsError
 from controller.wiring.console import operator_console
 from controller.wiring.media import open_leg_vad, speech_engines
-from controller.wiring.parts import audit_log, call_config, conversation_store, gate_opener, understanding
+from controller.wiring.parts import audit_log, call_config, conversation_store, understanding
+from controller.wiring.sites import build_sites
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +57,21 @@ class Service:
             settings.ari_base, settings.ari_user, password, settings.ari_app, timeout=settings.ari_timeout_s
         )
         self.asterisk = Asterisk(self.ari)
-        self.directory = LiveDirectory(settings.directory, on_reload=self._prewarm)
         self.speech = speech_engines(settings)
         self.store = conversation_store(settings)
         self.vads = VadPool(lambda: open_leg_vad(settings))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
         self.journal = ResourceJournal(settings.resource_journal)
-        self.opener = gate_opener(settings, self.asterisk.send_dtmf)
+        # Secrets a sites file names come from the environment or .env, as the settings' own do.
+        environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+        try:
+            self.sites = build_sites(settings, self.asterisk.send_dtmf, environ, on_reload=self._prewarm)
+        except SitesError as error:
+            raise SettingsError(f"{ENV_PREFIX}SITES: {error}") from None
+        self.directory = next(iter(self.sites.sites().values())).directory  # the console's (one site for now)
         self._purging: asyncio.Task[None] | None = None
-        self.app = StasisApp(self.asterisk, self._call_deps, self.ari.app)
+        self.app = StasisApp(self.asterisk, self._call_deps, self.ari.app, fallback_context=FALLBACK_CONTEXT)
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
@@ -92,20 +100,26 @@ class Service:
         if self.speech.cache is not None:
             self.speech.prewarm(directory_phrases(directory))
 
-    def _call_deps(self) -> CallDeps:
+    def _call_deps(self, gate: str) -> CallDeps | None:
+        """What a call from gate `gate` uses: its site's directory, settings and opener; None: no such gate."""
         assert self._config is not None
+        site = self.sites.site_for(gate)
+        if site is None:
+            return None
         return CallDeps(
             ari=self.asterisk,
             media=self.media,
             events=self.events,
-            config=self._config,
+            config=site.config(self._config),
+            site=site.id,
+            gate=gate or self.settings.gate_name,
             speech=self.speech,
-            directory=self.directory,
+            directory=site.directory,
             store=self.store,
             vads=self.vads,
             understanding=self.understanding,
             audit=self.audit,
-            opener=self.opener,
+            opener=site.opener,
             frame_clock=self.frame_clock,
             runner=self._runner,
             journal=self.journal,
@@ -118,7 +132,10 @@ class Service:
             await self.speech.start(prompts.fixed_phrases())
         else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
             await self.speech.start()
-            self.speech.prewarm([*prompts.fixed_phrases(), *directory_phrases(self.directory.current())])
+            greetings = [site.greeting for site in self.sites.sites().values() if site.greeting]
+            directories = [site.directory.current() for site in self.sites.sites().values()]
+            phrases = [phrase for directory in directories for phrase in directory_phrases(directory)]
+            self.speech.prewarm([*prompts.fixed_phrases(), *greetings, *phrases])
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision
@@ -205,7 +222,8 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._purging
         await self.audit.aclose()
-        await self.opener.aclose()
+        for opener in self.sites.openers():
+            await opener.aclose()
         self.speech.close()
         self.journal.close()
         self.events.close()

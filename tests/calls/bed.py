@@ -134,14 +134,22 @@ class FakeAudit:
     """An AuditLog keeping (record, gate_channel, resident_channel); `broken` makes every write fail."""
 
     written: list[tuple[AuditRecord, str | None, str | None]] = field(default_factory=list)
+    places: list[tuple[str, str]] = field(default_factory=list)  # (site, gate) of each record written
     broken: bool = False
 
     async def write(
-        self, record: AuditRecord, *, gate_channel: str | None = None, resident_channel: str | None = None
+        self,
+        record: AuditRecord,
+        *,
+        gate_channel: str | None = None,
+        resident_channel: str | None = None,
+        site: str = "",
+        gate: str = "",
     ) -> None:
         if self.broken:
             raise AuditError("disk full")
         self.written.append((record, gate_channel, resident_channel))
+        self.places.append((site, gate))
 
     async def purge(self) -> int:
         return 0

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 
+from controller.calls.deps import CallDeps
 from controller.calls.stasis import StasisApp
 from tests.calls.bed import GREETING, GUARD_S, gate_bed
 from tests.calls.fake_asterisk import FakeChannel
 from tests.calls.fakes import settle
+from tests.support.poll import eventually
 
 GATE = "gate-1"
 
@@ -141,7 +144,7 @@ async def test_a_caller_who_hangs_up_during_set_up_ends_the_call_cleanly() -> No
 
 async def test_the_stasis_app_starts_a_call_for_the_gate_and_forgets_it_at_the_end() -> None:
     async with gate_bed() as bed:
-        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
+        app = StasisApp(bed.ari, lambda gate: bed.deps, "portaria")
         bed.ari.listener = app.handle
         bed.ari.caller_dials_in("visitor-x", args=("other",))  # not for us: ignored
         bed.ari.caller_dials_in("visitor-9")
@@ -160,10 +163,40 @@ async def test_the_stasis_app_starts_a_call_for_the_gate_and_forgets_it_at_the_e
         await app.shutdown()
 
 
+async def test_each_gate_key_gets_its_own_deps_and_an_unknown_gate_is_handed_to_a_person() -> None:
+    """With a sites file, a gate nobody configured must not leave its caller in silence: the fallback context."""
+    async with gate_bed() as bed:
+        asked: list[str] = []
+
+        def deps_for(gate: str) -> CallDeps | None:
+            asked.append(gate)
+            return replace(bed.deps, site="jardins", gate=gate) if gate in ("4001", "") else None
+
+        app = StasisApp(bed.ari, deps_for, "portaria", fallback_context="central")
+        bed.ari.listener = app.handle
+        bed.ari.caller_dials_in("visitor-a", args=("gate", "4001"))
+        bed.ari.caller_dials_in("visitor-b", args=("gate", "9999"))
+        async with asyncio.timeout(GUARD_S):
+            started = await bed.events.wait_for("stasis_start", channel="visitor-a")
+
+            async def handed_over() -> bool:
+                return bool(bed.ari.called("continue_in_dialplan"))
+
+            await eventually(handed_over, within=GUARD_S, every=0.01)
+        assert asked == ["4001", "9999"]
+        assert (started["site"], started["gate"]) == ("jardins", "4001")
+        assert bed.ari.called("continue_in_dialplan") == [("visitor-b", "central", "s", 1)]
+        assert app.active_calls == 1 and not bed.events.named("stasis_start", channel="visitor-b")
+        bed.ari.caller_hangs_up("visitor-a")
+        async with asyncio.timeout(GUARD_S):
+            await bed.events.wait_for("call_end", call_id=started["call_id"])
+        await app.shutdown()
+
+
 async def test_after_a_reconnect_the_app_ends_calls_that_ended_meanwhile_and_takes_visitors_who_called() -> None:
     """Events of the websocket's gap are lost: a caller who hung up then, and one who dialled in then."""
     async with gate_bed() as bed:
-        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
+        app = StasisApp(bed.ari, lambda gate: bed.deps, "portaria")
         bed.ari.listener = app.handle
         bed.ari.caller_dials_in("visitor-1")
         async with asyncio.timeout(GUARD_S):
@@ -189,7 +222,7 @@ async def test_after_a_reconnect_the_app_ends_calls_that_ended_meanwhile_and_tak
 async def test_a_resident_channel_whose_call_no_longer_waits_is_hung_up_not_left_in_stasis() -> None:
     """Its StasisStart (or, after a reconnect, its presence in our app) names a call that is not running."""
     async with gate_bed() as bed:
-        app = StasisApp(bed.ari, lambda: bed.deps, "portaria")
+        app = StasisApp(bed.ari, lambda gate: bed.deps, "portaria")
         bed.ari.listener = app.handle
         bed.ari.caller_dials_in("portaria-resident-gone-1", args=("resident", "gone"))
         bed.ari.live_channels["portaria-resident-gone-2"] = FakeChannel("portaria-resident-gone-2")  # answered in a gap

@@ -280,10 +280,10 @@ async def test_the_decisions_log_filters_and_exports_the_same_search(
         exported = await bed.http.get(bed.url + "/console/audit.csv", params={"apartment": "101"})
         rows = (await exported.text()).splitlines()
         assert exported.headers["Content-Type"].startswith("text/csv")
-        assert rows[0].startswith("time,gate,call_id,decision")
-        assert [row.split(",")[2] for row in rows[1:]] == ["a4", "a3", "a1"]  # all three, beyond the page's 2
+        assert rows[0].startswith("time,site,gate,call_id,decision")
+        assert [row.split(",")[3] for row in rows[1:]] == ["a4", "a3", "a1"]  # all three, beyond the page's 2
         dated = await bed.http.get(bed.url + "/console/audit.csv", params={"from": "2026-12-04"})
-        assert [row.split(",")[2] for row in (await dated.text()).splitlines()[1:]] == ["a4"]
+        assert [row.split(",")[3] for row in (await dated.text()).splitlines()[1:]] == ["a4"]
 
 
 async def test_a_bad_filter_is_explained_on_the_page(tmp_path: Path) -> None:

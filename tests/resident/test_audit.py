@@ -38,13 +38,14 @@ def audit_log(path: Path, clock: Clock | None = None, *, readonly: bool = False)
 async def test_a_written_record_is_in_the_file_for_any_other_reader(tmp_path: Path) -> None:
     path = tmp_path / "var" / "audit.sqlite3"
     audit = audit_log(path)
-    await audit.write(record(), gate_channel="1700.1", resident_channel="1700.2")
+    await audit.write(record(), gate_channel="1700.1", resident_channel="1700.2", site="jardins")
     with sqlite3.connect(path) as other:  # a separate connection sees it at once: committed
         rows = other.execute(f"SELECT {', '.join(COLUMNS)} FROM decisions").fetchall()
         assert other.execute("PRAGMA synchronous").fetchone() is not None
     assert [AuditEntry(*row) for row in rows] == [
         AuditEntry(
             "2026-11-25T14:00:00.000+00:00",
+            "jardins",
             "portao-1",
             "call-1",
             "authorised",
@@ -242,3 +243,28 @@ async def test_the_writability_check_sees_a_lock_a_read_only_file_and_a_failed_w
     with pytest.raises(AuditError, match="readonly"):
         await reader.check_writable()
     await reader.aclose()
+
+
+OLD_SCHEMA = """CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, gate TEXT NOT NULL,
+call_id TEXT NOT NULL, decision TEXT NOT NULL, how TEXT NOT NULL, visitor_name TEXT NOT NULL, intent TEXT NOT NULL,
+apartment TEXT NOT NULL, block TEXT, resident TEXT NOT NULL, gate_channel TEXT, resident_channel TEXT);
+INSERT INTO decisions VALUES (1, '2026-11-25T13:00:00.000+00:00', 'portao', 'old-1', 'authorised', 'voice', 'Ana',
+'visita', '101', NULL, 'Renata Souza', NULL, NULL);"""
+
+
+async def test_a_file_from_before_sites_is_read_as_it_is_and_takes_new_records_with_their_site(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(OLD_SCHEMA)
+    reader = audit_log(path, readonly=True)  # the audit command on a file no new service has opened
+    assert [(entry.call_id, entry.site) for entry in await reader.query()] == [("old-1", "")]
+    await reader.aclose()
+    audit = audit_log(path)
+    await audit.write(record(), site="jardins", gate="social")
+    assert [(e.call_id, e.site, e.gate) for e in await audit.query()] == [
+        ("old-1", "", "portao"),
+        ("call-1", "jardins", "social"),
+    ]
+    await audit.aclose()

@@ -1,0 +1,105 @@
+"""Settings and the sites file -> the parts each site's calls use: its live directory, its call settings
+(greeting, concierge) and its gate opener.
+
+Without PORTARIA_SITES one site is made of the single-gate settings and every gate's call is its call, as
+before sites existed. With it, a call belongs to the site its gate key names (controller.records.sites_file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from controller.calls.deps import CallConfig
+from controller.conversation.directory import Directory, DirectoryError
+from controller.records.directory_file import LiveDirectory
+from controller.records.gate_opener import GateOpener, SendDtmf, build_opener
+from controller.records.sites_file import LiveSites, SitesError, SiteSpec
+from controller.settings import Settings
+from controller.wiring.parts import gate_opener
+
+DEFAULT_SITE = "default"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SiteParts:
+    id: str
+    name: str
+    directory: LiveDirectory
+    opener: GateOpener
+    greeting: str | None = None  # None: the settings' (and so for the concierge)
+    concierge: str | None = None
+
+    def config(self, base: CallConfig) -> CallConfig:
+        """The call settings of this site's calls: `base` (the settings'), with the site's greeting and concierge."""
+        concierge = base.concierge_endpoint if self.concierge is None else self.concierge
+        policy = dataclasses.replace(
+            base.policy, greeting=self.greeting or base.policy.greeting, concierge_available=bool(concierge)
+        )
+        return dataclasses.replace(base, policy=policy, concierge_endpoint=concierge)
+
+
+class Sites(Protocol):
+    def site_for(self, gate: str) -> SiteParts | None:
+        """The site of the gate whose key is `gate` ("" when the dialplan gave none); None: no such gate."""
+
+    def sites(self) -> dict[str, SiteParts]: ...
+
+    def openers(self) -> list[GateOpener]:
+        """Every opener made, for the composition root to close at the end."""
+
+
+class SingleSite:
+    """The one-site default: the single-gate settings, for every gate."""
+
+    def __init__(self, site: SiteParts) -> None:
+        self._site = site
+
+    def site_for(self, gate: str) -> SiteParts:
+        return self._site
+
+    def sites(self) -> dict[str, SiteParts]:
+        return {self._site.id: self._site}
+
+    def openers(self) -> list[GateOpener]:
+        return [self._site.opener]
+
+
+class FileSites:
+    """The sites of PORTARIA_SITES, reloaded while Portaria runs (the last good version kept)."""
+
+    def __init__(self, live: LiveSites[SiteParts]) -> None:
+        self.live = live
+
+    def site_for(self, gate: str) -> SiteParts | None:
+        return self.live.site_for(gate)
+
+    def sites(self) -> dict[str, SiteParts]:
+        return self.live.sites()
+
+    def openers(self) -> list[GateOpener]:
+        return [site.opener for site in self.live.built]
+
+
+def build_sites(
+    settings: Settings,
+    send_dtmf: SendDtmf,
+    environ: Mapping[str, str],
+    on_reload: Callable[[Directory], None] | None = None,
+) -> Sites:
+    """The sites the settings ask for; SettingsError or SitesError when they cannot be used."""
+    if settings.sites is None:
+        directory = LiveDirectory(settings.directory, on_reload=on_reload)
+        return SingleSite(SiteParts(DEFAULT_SITE, settings.gate_name, directory, gate_opener(settings, send_dtmf)))
+
+    def build(spec: SiteSpec) -> SiteParts:
+        try:
+            directory = LiveDirectory(spec.directory, on_reload=on_reload)
+        except DirectoryError as error:
+            raise SitesError(f"directory: {error}") from None
+        opener = gate_opener(settings, send_dtmf) if spec.opener is None else build_opener(spec.opener, send_dtmf)
+        return SiteParts(spec.id, spec.name, directory, opener, spec.greeting, spec.concierge)
+
+    return FileSites(LiveSites(settings.sites, environ, build))

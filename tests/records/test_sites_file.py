@@ -1,0 +1,151 @@
+"""The sites file: what a good one gives, what a bad one is told, and how a live one changes under calls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from controller.records.gate_opener import OpenerSpec
+from controller.records.sites_file import LiveSites, SitesError, SiteSpec, load_sites, parse_sites
+
+TWO_SITES = """
+[[site]]
+id = "jardins"
+name = "Residencial Jardins"
+gates = ["jardins-social", "4001"]
+directory = "jardins.json"
+greeting = "Residencial Jardins, boa tarde."
+concierge = "PJSIP/central-jardins"
+
+[site.opener]
+kind = "http"
+preset = "intelbras"
+url = "http://10.1.0.20"
+user = "admin"
+password_env = "JARDINS_GATE_PASSWORD"
+
+[[site]]
+id = "apoena"
+name = "Condomínio Apoena"
+gates = ["apoena"]
+directory = "/srv/portaria/apoena.json"
+"""
+
+ENV = {"JARDINS_GATE_PASSWORD": "s3cret-value"}
+
+
+def test_a_good_file_gives_each_site_its_parts_with_the_secret_from_the_environment(tmp_path: Path) -> None:
+    jardins, apoena = parse_sites(TWO_SITES, "sites.toml", tmp_path, ENV)
+    assert jardins == SiteSpec(
+        "jardins",
+        "Residencial Jardins",
+        ("jardins-social", "4001"),
+        tmp_path / "jardins.json",
+        "Residencial Jardins, boa tarde.",
+        "PJSIP/central-jardins",
+        OpenerSpec(kind="http", preset="intelbras", url="http://10.1.0.20", user="admin", password="s3cret-value"),
+    )
+    assert "s3cret" not in repr(jardins)
+    assert apoena == SiteSpec("apoena", "Condomínio Apoena", ("apoena",), Path("/srv/portaria/apoena.json"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('gates = ["apoena"]', 'gates = ["4001"]'), "gate '4001' belongs to both 'jardins' and 'apoena'"),
+        (('id = "apoena"', 'id = "jardins"'), "site id 'jardins' is used twice"),
+        (('name = "Condomínio Apoena"\n', ""), "site 'apoena': name: is missing"),
+        (('gates = ["apoena"]', "gates = []"), "site 'apoena': gates: List should have at least 1 item"),
+        (('gates = ["apoena"]', 'gates = ["a poena"]'), "site 'apoena': gates.0: String should match pattern"),
+        (('id = "apoena"', 'id = "Apoena!"'), "site 'Apoena!': id: String should match pattern"),
+        (('kind = "http"', 'kind = "relay"'), "site 'jardins': opener.kind: Input should be"),
+        (('url = "http://10.1.0.20"', 'url = "http://10.1.0.20"\ncolor = "blue"'), "opener.color: Extra inputs"),
+        (('[[site]]\nid = "jardins"', '[[site]]\nid = "jardins"\nid = "x"'), "not valid TOML"),
+        (('password_env = "JARDINS_GATE_PASSWORD"', 'password = "hunter22"'), "secrets do not go in the sites file"),
+    ],
+)
+def test_a_bad_file_is_told_where_and_what(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    text = TWO_SITES.replace(*change)
+    assert text != TWO_SITES
+    with pytest.raises(SitesError) as caught:
+        parse_sites(text, "sites.toml", tmp_path, ENV)
+    assert str(caught.value).startswith("sites.toml: ") and message in str(caught.value)
+    assert "hunter22" not in str(caught.value)
+
+
+def test_a_secret_the_environment_lacks_is_named_never_guessed(tmp_path: Path) -> None:
+    with pytest.raises(SitesError, match="opener.password_env names JARDINS_GATE_PASSWORD, which is not set"):
+        parse_sites(TWO_SITES, "sites.toml", tmp_path, {})
+
+
+def test_an_unreadable_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(SitesError, match="cannot be read"):
+        load_sites(tmp_path / "missing.toml", ENV)
+    (tmp_path / "latin1.toml").write_bytes("name = 'Condomínio'".encode("latin-1"))
+    with pytest.raises(SitesError, match="is not UTF-8"):
+        load_sites(tmp_path / "latin1.toml", ENV)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def write(path: Path, text: str, tick: int) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(tick * 10**9, tick * 10**9))  # a new mtime even within the file system's resolution
+
+
+def test_a_live_file_reloads_keeps_unchanged_sites_and_keeps_the_last_good_version(tmp_path: Path) -> None:
+    path, clock = tmp_path / "sites.toml", Clock()
+    builds: list[str] = []
+
+    def build(spec: SiteSpec) -> str:
+        builds.append(spec.id)
+        if spec.greeting == "quebrado":
+            raise ValueError("cannot set this site up")
+        return f"{spec.id}:{spec.greeting}"
+
+    write(path, TWO_SITES, 1)
+    live = LiveSites(path, ENV, build, clock=clock)
+    assert live.site_for("4001") == "jardins:Residencial Jardins, boa tarde."
+    assert live.site_for("apoena") == "apoena:None" and live.site_for("nowhere") is None
+    assert live.site_for("") is None  # two sites: a call without a gate key belongs to neither
+
+    write(path, TWO_SITES.replace("boa tarde", "boa noite"), 2)
+    assert live.site_for("4001") == "jardins:Residencial Jardins, boa tarde.", "not looked at before 2 s"
+    clock.now = 2.5
+    assert live.site_for("4001") == "jardins:Residencial Jardins, boa noite."
+    assert builds == ["jardins", "apoena", "jardins"], "apoena did not change: not built again"
+
+    write(path, TWO_SITES.replace('gates = ["apoena"]', 'gates = ["4001"]'), 3)
+    clock.now = 5.0
+    assert live.site_for("apoena") == "apoena:None" and live.problem is not None
+    assert "belongs to both" in live.problem
+
+    write(path, TWO_SITES.replace("Residencial Jardins, boa tarde.", "quebrado"), 4)
+    assert not live.reload()
+    assert live.problem is not None and "site 'jardins': cannot set this site up" in live.problem
+    assert live.site_for("4001") == "jardins:Residencial Jardins, boa noite."
+
+    path.write_text(TWO_SITES.split("[[site]]", 2)[0] + "[[site]]" + TWO_SITES.split("[[site]]", 2)[2])
+    assert live.reload() and live.problem is None
+    assert live.site_for("") == "apoena:None", "one site left: a call without a key is its call"
+    assert live.site_for("4001") is None
+    assert set(live.built) == {
+        "jardins:Residencial Jardins, boa tarde.",
+        "jardins:Residencial Jardins, boa noite.",
+        "apoena:None",
+    }
+
+
+def test_the_first_load_must_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "sites.toml"
+    write(path, TWO_SITES, 1)
+    with pytest.raises(SitesError, match="not set"):
+        LiveSites(path, {}, lambda spec: spec.id)
