@@ -1,4 +1,4 @@
-"""`python -m controller check`: validate settings, the directory, ARI reachability and credentials.
+"""`python -m controller check`: validate settings, the directory (or the sites file), ARI reachability and credentials.
 
 Each check prints one line; a failing check says what is wrong in one line and the command exits 1.
 """
@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from controller.ari.client import AriAuthError, AriClient, AriConnectionError, AriError
 from controller.conversation.directory import DirectoryError
 from controller.records.directory_file import load_directory
+from controller.records.sites_file import SitesError, load_sites
 from controller.settings import Settings, SettingsError, load_settings
 from controller.wiring import speech_problems
+from controller.wiring.sites import environment
 
 Report = Callable[[bool, str], None]
 
@@ -59,6 +62,36 @@ def _check_bind(settings: Settings, report: Report) -> bool:
     return True
 
 
+def _check_directory(settings: Settings, report: Report) -> bool:
+    try:
+        directory = load_directory(settings.directory)
+    except DirectoryError as error:
+        report(False, f"directory {error}")
+        return False
+    residents = sum(len(apartment.residents) for apartment in directory.apartments)
+    report(True, f"directory {settings.directory}: {len(directory.apartments)} apartments, {residents} residents")
+    return True
+
+
+def _check_sites(path: Path, report: Report) -> bool:
+    try:
+        sites = load_sites(path, environment())
+    except SitesError as error:
+        report(False, f"sites {error}")
+        return False
+    ok = True
+    for site in sites:
+        try:
+            directory = load_directory(site.directory)
+        except DirectoryError as error:
+            report(False, f"site {site.id}: directory {error}")
+            ok = False
+            continue
+        gates = ", ".join(site.gates)
+        report(True, f"site {site.id} ({site.name}): gates {gates}; {len(directory.apartments)} apartments")
+    return ok
+
+
 def run_check(report: Report = _print_report, **overrides: object) -> int:
     try:
         settings = load_settings(**overrides)
@@ -67,14 +100,7 @@ def run_check(report: Report = _print_report, **overrides: object) -> int:
         report(False, f"settings: {error}")
         return 1
     report(True, "settings are valid")
-    ok = True
-    try:
-        directory = load_directory(settings.directory)
-        residents = sum(len(apartment.residents) for apartment in directory.apartments)
-        report(True, f"directory {settings.directory}: {len(directory.apartments)} apartments, {residents} residents")
-    except DirectoryError as error:
-        report(False, f"directory {error}")
-        ok = False
+    ok = _check_sites(settings.sites, report) if settings.sites is not None else _check_directory(settings, report)
     problems = speech_problems(settings)
     for problem in problems:
         report(False, f"speech: {problem}")

@@ -12,8 +12,6 @@ import contextlib
 import logging
 import os
 
-from dotenv import dotenv_values
-
 from audiosocket.frame_clock import FrameClock
 from audiosocket.server import AudioSocketServer
 from audiosocket.vad_pool import VadPool
@@ -38,7 +36,7 @@ from controller.settings import ENV_PREFIX, Settings, SettingsError
 from controller.wiring.console import operator_console
 from controller.wiring.media import open_leg_vad, speech_engines
 from controller.wiring.parts import audit_log, call_config, conversation_store, understanding
-from controller.wiring.sites import build_sites
+from controller.wiring.sites import build_sites, environment
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +61,8 @@ class Service:
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
         self.journal = ResourceJournal(settings.resource_journal)
-        # Secrets a sites file names come from the environment or .env, as the settings' own do.
-        environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
         try:
-            self.sites = build_sites(settings, self.asterisk.send_dtmf, environ, on_reload=self._prewarm)
+            self.sites = build_sites(settings, self.asterisk.send_dtmf, environment(), on_reload=self._prewarm)
         except SitesError as error:
             raise SettingsError(f"{ENV_PREFIX}SITES: {error}") from None
         self.directory = next(iter(self.sites.sites().values())).directory  # the console's (one site for now)

@@ -8,9 +8,12 @@ before sites existed. With it, a call belongs to the site its gate key names (co
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from dotenv import dotenv_values
 
 from controller.calls.deps import CallConfig
 from controller.conversation.directory import Directory, DirectoryError
@@ -21,6 +24,11 @@ from controller.settings import Settings
 from controller.wiring.parts import gate_opener
 
 DEFAULT_SITE = "default"
+
+
+def environment() -> dict[str, str]:
+    """Where a sites file's secrets are looked up: the environment, then .env (as the settings themselves)."""
+    return {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -9,6 +9,7 @@ import pytest
 
 from controller.records.gate_opener import OpenerSpec
 from controller.records.sites_file import LiveSites, SitesError, SiteSpec, load_sites, parse_sites
+from controller.tools.check import run_check
 
 TWO_SITES = """
 [[site]]
@@ -149,3 +150,26 @@ def test_the_first_load_must_succeed(tmp_path: Path) -> None:
     write(path, TWO_SITES, 1)
     with pytest.raises(SitesError, match="not set"):
         LiveSites(path, {}, lambda spec: spec.id)
+
+
+def test_check_reports_each_site_and_a_site_whose_directory_does_not_load(tmp_path: Path) -> None:
+    (tmp_path / "sites.toml").write_text(TWO_SITES.replace("/srv/portaria/apoena.json", "apoena.json"))
+    (tmp_path / "jardins.json").write_text(
+        '[{"apartment_number": "101", "residents": ["Renata"], "voip_number": "PJSIP/101"}]'
+    )
+    (tmp_path / "apoena.json").write_text("[{")
+    lines: list[tuple[bool, str]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JARDINS_GATE_PASSWORD", "s3cret-value")
+        code = run_check(
+            lambda ok, line: lines.append((ok, line)),
+            ari_password="x",
+            sites=tmp_path / "sites.toml",
+            ari_url="http://127.0.0.1:9",
+            audiosocket_bind="127.0.0.1:0",
+        )
+    assert code == 1
+    assert (True, "site jardins (Residencial Jardins): gates jardins-social, 4001; 1 apartments") in lines
+    assert any(not ok and line.startswith("site apoena: directory ") for ok, line in lines), lines
+    assert not any(line.startswith("directory ") for _, line in lines), "the settings' own directory is not used"
+    assert "s3cret" not in repr(lines)

@@ -37,7 +37,7 @@ APP = "portaria-resident"
 # these, on an app of their own: `portaria` serves on it.
 BESIDE_APP = "portaria-beside"
 # The dialplan context that hands a visitor's call to each app (tests/asterisk/extensions-test.conf).
-GATE_CONTEXTS = {APP: "from-gate-resident", BESIDE_APP: "from-gate-beside"}
+GATE_CONTEXTS = {APP: "from-gate-resident", BESIDE_APP: "from-gate-beside", "portaria-sites": "from-gate-sites"}
 CALL_GUARD_S = 90.0  # a whole call: greeting, two visitor turns, ringing, the resident's answer
 
 
@@ -177,7 +177,14 @@ class Webhook:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
-        self.requests.append({"method": request.method, "path": request.path, "body": body})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "body": body,
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
         return web.json_response({"ok": True})
 
 
@@ -211,17 +218,19 @@ async def visitor_calls(
     second: str = "noise-1s",
     lead_s: int = 3,
     gap_s: int = 10,
+    gate: str = "s",
 ) -> GateCallHandle:
     """A visitor at the gate who says `first`, then (after `gap_s`) `second`, e.g. the yes to a confirmation.
 
     By default the whole request in one clear breath, which the fake model reads as it is said (João, a delivery
-    for Renata in 101), so the resident is rung at once; then only street noise."""
+    for Renata in 101), so the resident is rung at once; then only street noise. `gate`: the extension dialled
+    (from-gate-sites makes it the gate's key)."""
     tag = uuid.uuid4().hex[:10]
     gate_channel, visitor_channel = f"rtest-{tag}", f"rtest-{tag}-visitor"
     await service.ari.post(
         "channels",
         endpoint=f"Local/{first}+{tag}+{lead_s}+{gap_s}+{second}@visitor-sim2/n",
-        extension="s",
+        extension=gate,
         context=GATE_CONTEXTS[service.settings.ari_app],
         priority=1,
         callerId="Interfone <1000>",
