@@ -136,3 +136,83 @@ def _dialstatus(dialled: asyncio.Future[AriEvent], busy: asyncio.Future[AriEvent
     if busy.done() and not busy.cancelled():
         return "BUSY"
     return ""
+
+
+async def ring_first(
+    asterisk: AsteriskOps,
+    waiters: EventWaiters,
+    dials: list[tuple[str, str]],
+    *,
+    app_args: str,
+    caller_id: str,
+    timeout_s: float,
+    clock: Callable[[], float],
+    on_ringing: Callable[[], None] = lambda: None,
+) -> tuple[int, Answered] | list[NotReached]:
+    """Ring every (channel, endpoint) of `dials` at once: the first to answer is returned with its index and the
+    others are hung up (one that answered in the same instant too); when none answers, why each did not."""
+    rang = False
+
+    def ringing() -> None:
+        nonlocal rang
+        if not rang:
+            rang = True
+            on_ringing()
+
+    tasks = [
+        asyncio.create_task(
+            ring(
+                asterisk,
+                waiters,
+                channel,
+                endpoint,
+                app_args=app_args,
+                caller_id=caller_id,
+                timeout_s=timeout_s,
+                clock=clock,
+                on_ringing=ringing,
+            ),
+            name=f"ring-{channel}",
+        )
+        for channel, endpoint in dials
+    ]
+    winner: int | None = None
+    try:
+        pending = set(tasks)
+        while pending and winner is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            answered = [tasks.index(task) for task in done if isinstance(task.result(), Answered)]
+            winner = min(answered) if answered else None
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        losers = [channel for index, (channel, _) in enumerate(dials) if index != winner]
+        if len(dials) > 1:
+            await asyncio.gather(*(asterisk.hang_up(channel) for channel in losers), return_exceptions=True)
+    if winner is not None:
+        outcome = tasks[winner].result()
+        assert isinstance(outcome, Answered)
+        return winner, outcome
+    return [outcome for task in tasks if isinstance(outcome := task.result(), NotReached)]
+
+
+_PRIORITY = (Unavailable.NO_ANSWER, Unavailable.BUSY, Unavailable.REJECTED, Unavailable.FAILED)
+
+
+def why_none_answered(outcomes: list[NotReached]) -> Unavailable:
+    """One reason for a step whose phones all failed: rung out beats busy, busy beats declined, declined failed."""
+    reasons = {outcome.reason for outcome in outcomes}
+    return next((reason for reason in _PRIORITY if reason in reasons), Unavailable.FAILED)
+
+
+def why_fields(outcome: NotReached) -> dict[str, object]:
+    """What the resident_unavailable event says of a dial that reached nobody."""
+    if outcome.http_status is not None:
+        return {"reason": "failed", "status": outcome.http_status}
+    return {
+        "reason": str(outcome.reason),
+        "cause": outcome.cause,
+        "dialstatus": outcome.dialstatus,
+        "ring_ms": outcome.ring_ms,
+    }

@@ -81,6 +81,7 @@ class GateCall:
     _left: set[Leg] = field(default_factory=set)
     _handed_over: bool = False
     _resident_channel: str | None = None
+    _also_ringing: tuple[str, ...] = ()  # the other phones of a ring-all step, while it rings
     _resident_answered: bool = False
     _dials: int = 0
 
@@ -173,10 +174,12 @@ class GateCall:
             await self.deps.ari.hang_up(self.gate_channel_id)
         elif self._resident_channel is not None:
             self.emit("hangup_by_us", Leg.RESIDENT)
+            await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._also_ringing))
             await self.deps.ari.hang_up(self._resident_channel)
 
     async def end_call(self) -> None:
         """The conversation is over: hang up whoever is still on the line (teardown removes the rest)."""
+        await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._also_ringing))
         if self._resident_channel is not None:
             await _quietly(self.deps.ari.hang_up(self._resident_channel))
         if not self.hung_up.is_set() and not self._handed_over:
@@ -194,50 +197,59 @@ class GateCall:
         self._leg_left(leg)
 
     async def dial_resident(self, action: DialResident) -> None:
-        """Ring the resident; the runner hears ResidentRinging, then ResidentAnswered or ResidentUnavailable."""
+        """Ring the resident (a ring-all step: all its phones at once); the runner hears ResidentRinging, then
+        ResidentAnswered or ResidentUnavailable."""
         deps, runner = self.deps, self._runner
         assert runner is not None and self._media is not None
         self._dials += 1
         self._left.discard(Leg.RESIDENT)  # a new resident leg: its own hang-up must be reported again
-        channel = f"portaria-resident-{self.call_id}-{self._dials}"
+        base = f"portaria-resident-{self.call_id}-{self._dials}"
         try:
-            endpoint = resolve_endpoint(action.target.endpoint, deps.config.endpoint_template)
+            endpoints = [resolve_endpoint(e, deps.config.endpoint_template) for e in action.target.endpoints]
         except ValueError as error:  # a directory entry or template we cannot dial: this target is unreachable
             self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", cause=str(error))
             runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
-        other_half = dialling.local_other_half(channel, endpoint)
-        self.owned_channels.update(c for c in (channel, other_half) if c is not None)
-        self._resident_channel = channel
-        self.emit("resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s)
+        dials = [(base if index == 0 else f"{base}-{index + 1}", e) for index, e in enumerate(endpoints)]
+        for channel, endpoint in dials:
+            other_half = dialling.local_other_half(channel, endpoint)
+            self.owned_channels.update(c for c in (channel, other_half) if c is not None)
+            self.emit(
+                "resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s
+            )
+        self._resident_channel, self._also_ringing = base, tuple(channel for channel, _ in dials[1:])
         started = deps.clock()
-        outcome = await dialling.ring(
+        outcome = await dialling.ring_first(
             deps.ari,
             self.waiters,
-            channel,
-            endpoint,
+            dials,
             app_args=f"resident,{self.call_id}",
             caller_id=deps.config.caller_id,
             timeout_s=action.timeout_s,
             clock=deps.clock,
             on_ringing=lambda: runner.post(ResidentRinging(action.target, action.attempt)),
         )
-        if isinstance(outcome, dialling.NotReached):
-            if outcome.http_status is not None:
-                self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", status=outcome.http_status)
-            else:
-                self.emit(
-                    "resident_unavailable",
-                    Leg.RESIDENT,
-                    reason=str(outcome.reason),
-                    cause=outcome.cause,
-                    dialstatus=outcome.dialstatus,
-                    ring_ms=outcome.ring_ms,
-                )
-            self._forget_resident(channel)
-            runner.post(ResidentUnavailable(action.target, action.attempt, outcome.reason))
+        self._also_ringing = ()
+        if isinstance(outcome, list):
+            for (channel, endpoint), missed in zip(dials, outcome, strict=True):
+                self.emit("resident_unavailable", Leg.RESIDENT, endpoint=endpoint, **dialling.why_fields(missed))
+                self._forget_resident(channel)
+            reason = dialling.why_none_answered(outcome)
+            runner.post(ResidentUnavailable(action.target, action.attempt, reason))
             return
-        self.emit("resident_answered", Leg.RESIDENT, ring_ms=outcome.ring_ms, resident=action.target.resident)
+        index, answered = outcome
+        channel, endpoint = dials[index]
+        for other, _ in dials:
+            if other != channel:
+                self._forget_resident(other)
+        self._resident_channel = channel
+        self.emit(
+            "resident_answered",
+            Leg.RESIDENT,
+            ring_ms=answered.ring_ms,
+            resident=action.target.resident,
+            endpoint=endpoint,
+        )
         self._resident_answered = True
         try:
             media_leg = await self._media.open(Leg.RESIDENT, channel, started)
@@ -252,7 +264,7 @@ class GateCall:
             runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
         runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
-        runner.post(ResidentAnswered(action.target))
+        runner.post(ResidentAnswered(action.target, action.target.endpoints[index] if len(dials) > 1 else ""))
 
     def _forget_resident(self, channel: str) -> None:
         self.owned_channels.discard(channel)

@@ -130,7 +130,12 @@ async def sweep(
         log.warning(
             "recovery: an earlier run left %d resources of %d calls: removed %d bridges and %d channels, "
             "handed %d waiting visitors over, %d failed",
-            len(leftovers), len({item.call_id for item in leftovers}), bridges, channels, handed, failed,
+            len(leftovers),
+            len({item.call_id for item in leftovers}),
+            bridges,
+            channels,
+            handed,
+            failed,
         )
     return result
 

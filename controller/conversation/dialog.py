@@ -20,7 +20,6 @@ from controller.conversation.events import (
     Action,
     CallResident,
     CallStarted,
-    CallTarget,
     CancelTimer,
     DtmfReceived,
     Event,
@@ -40,6 +39,7 @@ from controller.conversation.events import (
     VisitorRequest,
 )
 from controller.conversation.matching import ACCEPT, Candidate, Outcome, ResidentIndex
+from controller.conversation.ring_plan import ring_plan
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.state import DialogState, Line, Phase, Target
 from controller.conversation.text import fold
@@ -320,9 +320,7 @@ class Dialog:
         chosen = target.candidate
         apartment = self.index.apartment(chosen)
         assert apartment is not None
-        first = () if chosen.resident is None else (chosen.resident,)
-        residents = (*first, *(name for name in apartment.residents if name != chosen.resident))
-        targets = tuple(CallTarget(name, apartment.endpoint_for(name)) for name in residents)
+        targets = ring_plan(apartment, chosen.resident)
         request = VisitorRequest(
             state.call_id, state.intent, state.visitor_name, chosen.apartment, chosen.block, chosen.resident
         )

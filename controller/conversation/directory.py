@@ -11,7 +11,13 @@ The extended format adds, all optional:
 - a resident may be an object instead of a name:
   ``{"name": "José Almeida", "nicknames": ["Zé", "Zezinho"], "endpoint": "PJSIP/jose-celular"}`` where
   ``nicknames`` are what visitors call them and ``endpoint`` rings that resident instead of the apartment's
-  ``voip_number``.
+  ``voip_number``;
+- ``"phones"`` on an apartment: the numbers to ring, in order ("a hierarquia de números"), each a dial string or
+  ``{"endpoint": "PJSIP/renata-celular", "ring_s": 20, "name": "Renata Souza"}`` (how long it rings, whom it
+  reaches); each is rung once, then the next, then the concierge. Without it: the resident asked for, then the
+  apartment's other residents, each on their own endpoint or the ``voip_number``;
+- ``"ring_all": true`` on an apartment: all its phones ring at once, the first to answer decides and the others
+  stop.
 
 Validation names the entry and field at fault, so an administrator can fix the file without reading code.
 Reading the file and reloading it live is :mod:`controller.records.directory_file`'s job.
@@ -36,12 +42,21 @@ class Resident:
 
 
 @dataclass(frozen=True, slots=True)
+class Phone:
+    endpoint: str
+    ring_s: float | None = None  # None: the settings' ring timeout
+    name: str | None = None  # whom it reaches, when the administrator said
+
+
+@dataclass(frozen=True, slots=True)
 class Apartment:
     number: str
     residents: tuple[str, ...]
     voip_number: str
     block: str | None = None
     people: tuple[Resident, ...] = field(default=())
+    phones: tuple[Phone, ...] = ()  # an explicit ring list, in order
+    ring_all: bool = False
 
     def __post_init__(self) -> None:
         if not self.people:
@@ -132,7 +147,39 @@ def _apartment(index: int, raw: Any) -> Apartment:
     voip = _text(raw.get("voip_number"))
     if voip is None:
         raise DirectoryError(f"{where}: field 'voip_number' is missing or empty")
-    return Apartment(number, tuple(person.name for person in people), voip, block, people)
+    phones = _phones(where, raw.get("phones"))
+    ring_all = raw.get("ring_all", False)
+    if not isinstance(ring_all, bool):
+        raise DirectoryError(f"{where}: field 'ring_all' must be true or false")
+    return Apartment(number, tuple(person.name for person in people), voip, block, people, phones, ring_all)
+
+
+def _phones(where: str, raw: Any) -> tuple[Phone, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise DirectoryError(f"{where}: field 'phones' must be a non-empty list of phones")
+    phones = []
+    for position, item in enumerate(raw):
+        at = f"{where}: phones[{position}]"
+        if _text(item) is not None and not isinstance(item, int):
+            phones.append(Phone(str(_text(item))))
+            continue
+        if not isinstance(item, dict) or _text(item.get("endpoint")) is None:
+            raise DirectoryError(f"{at} must be a dial string or an object with 'endpoint'")
+        unknown = set(item) - {"endpoint", "ring_s", "name"}
+        if unknown:
+            raise DirectoryError(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
+        ring_s = item.get("ring_s")
+        if ring_s is not None and (
+            isinstance(ring_s, bool) or not isinstance(ring_s, int | float) or not 1 <= ring_s <= 300
+        ):
+            raise DirectoryError(f"{at}: field 'ring_s' must be a number of seconds from 1 to 300")
+        name = item.get("name")
+        if name is not None and _text(name) is None:
+            raise DirectoryError(f"{at}: field 'name' must be a non-empty string")
+        phones.append(Phone(str(_text(item["endpoint"])), float(ring_s) if ring_s is not None else None, _text(name)))
+    return tuple(phones)
 
 
 def parse_directory(text: str, source: str = "directory") -> Directory:

@@ -141,6 +141,7 @@ class ResidentAnswered:
     """The resident leg is up and its media connected: the resident can hear us and be heard."""
 
     target: CallTarget
+    endpoint: str = ""  # which of the target's phones answered ("": its only one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +234,17 @@ class VisitorRequest:
 
 @dataclass(frozen=True, slots=True)
 class CallTarget:
+    """One step of the ring list: a phone (with `also`, several rung at once: the first to answer decides)."""
+
     resident: str
     endpoint: str  # e.g. "PJSIP/101"; mapping prototype numbers is the runner's job
+    ring_s: float | None = None  # None: the policy's ring timeout
+    attempts: int = 0  # dials before the next step; 0: the policy's
+    also: tuple[str, ...] = ()  # endpoints rung together with `endpoint`
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return (self.endpoint, *self.also)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +300,7 @@ class AuditRecord:
     apartment: str
     block: str | None
     resident: str  # who answered, else the resident the visitor asked for
+    rung: tuple[str, ...] = ()  # every dial, in order: "<endpoint>:<outcome>" (answered, no_answer, busy...)
 
 
 @dataclass(frozen=True, slots=True)

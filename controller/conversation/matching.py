@@ -26,8 +26,29 @@ CERTAIN = 90.0  # a resident found by name alone, without an apartment, is taken
 MARGIN = 8.0  # candidates this close to the best one are too close to choose between
 
 HONORIFICS = frozenset(
-    {"dona", "seu", "senhor", "senhora", "sr", "sra", "dr", "dra", "doutor", "doutora", "o", "a", "os", "as",
-     "moradora", "morador", "familia", "professor", "professora", "tia", "tio"}
+    {
+        "dona",
+        "seu",
+        "senhor",
+        "senhora",
+        "sr",
+        "sra",
+        "dr",
+        "dra",
+        "doutor",
+        "doutora",
+        "o",
+        "a",
+        "os",
+        "as",
+        "moradora",
+        "morador",
+        "familia",
+        "professor",
+        "professora",
+        "tia",
+        "tio",
+    }
 )
 
 

@@ -14,15 +14,63 @@ from controller.conversation.text import NAME_CONNECTORS, fold
 from controller.conversation.understanding import Intent, Slot
 
 _FEMININE = frozenset(
-    {"beatriz", "alice", "isabel", "raquel", "ester", "ines", "ingrid", "carmen", "miriam", "ruth", "rute", "liz",
-     "thais", "lais", "yasmin", "denise", "aline", "simone", "nicole", "michele", "gabriele", "rose", "ivete",
-     "lourdes", "mercedes", "irene", "jaqueline", "cleide", "ivone", "elis", "luz", "mel", "sol", "vitoria"}
+    {
+        "beatriz",
+        "alice",
+        "isabel",
+        "raquel",
+        "ester",
+        "ines",
+        "ingrid",
+        "carmen",
+        "miriam",
+        "ruth",
+        "rute",
+        "liz",
+        "thais",
+        "lais",
+        "yasmin",
+        "denise",
+        "aline",
+        "simone",
+        "nicole",
+        "michele",
+        "gabriele",
+        "rose",
+        "ivete",
+        "lourdes",
+        "mercedes",
+        "irene",
+        "jaqueline",
+        "cleide",
+        "ivone",
+        "elis",
+        "luz",
+        "mel",
+        "sol",
+        "vitoria",
+    }
 )
 _MASCULINE_A = frozenset({"luca", "nicola", "joshua", "jonatha", "elia", "andrea"})
 _MASCULINE = frozenset({"jose", "andre", "vicente", "alexandre", "rene", "noe", "jaime"})
 _FEMININE_ENDINGS = ("a", "ine", "ane", "ene", "ele", "ice", "ete", "ide", "iz")
 _MASCULINE_ENDINGS = (
-    "o", "os", "us", "as", "or", "on", "el", "uel", "iel", "ael", "im", "ique", "ge", "pe", "es", "er"
+    "o",
+    "os",
+    "us",
+    "as",
+    "or",
+    "on",
+    "el",
+    "uel",
+    "iel",
+    "ael",
+    "im",
+    "ique",
+    "ge",
+    "pe",
+    "es",
+    "er",
 )
 
 _INTENT_WORDS = {Intent.VISITA: "visita", Intent.ENTREGA: "entrega", Intent.SERVICO: "serviço"}

@@ -55,23 +55,13 @@ from controller.conversation.events import (
 )
 from controller.conversation.prompts import transfer
 from controller.conversation.resident_rules import DTMF_ANSWERS, Answer, read_answer
+from controller.conversation.ring_plan import distinct
 from controller.conversation.state import DialogState, Phase, ResidentCall, Stage
 from controller.conversation.understanding import Intent, Parser, UnderstandingContext
 
 Step = tuple[DialogState, list[CallAction]]
 
 _UP = frozenset({Stage.ASKING, Stage.AUDITING, Stage.OPENING, Stage.TALKING})  # the resident leg is answered
-
-
-def distinct_targets(targets: tuple[CallTarget, ...]) -> tuple[CallTarget, ...]:
-    """One target per endpoint: residents sharing the apartment's phone are one call, not several."""
-    seen: set[str] = set()
-    kept = []
-    for target in targets:
-        if target.endpoint not in seen:
-            seen.add(target.endpoint)
-            kept.append(target)
-    return tuple(kept)
 
 
 class ResidentPhase:
@@ -82,7 +72,7 @@ class ResidentPhase:
         self.parser = parser
 
     def start(self, state: DialogState, call: CallResident) -> Step:
-        targets = distinct_targets(call.targets)
+        targets = distinct(call.targets)
         if not targets:
             state = replace(state, call=ResidentCall(call.request, call.targets))
             return self._end(state, Decision.ERROR, resident=None, visitor=say.error(self._concierge), fallback=True)
@@ -108,10 +98,12 @@ class ResidentPhase:
                     to_visitor = transfer(asked=True)
                     return self._end(state, Decision.TRANSFERRED, say.resident_transferred(), to_visitor, True)
             case ResidentAnswered(target=target) if call.stage is Stage.DIALING and target == call.target:
-                return self._answered(state, call)
+                rung = (*call.rung, f"{event.endpoint or target.endpoint}:answered")
+                return self._answered(state, replace(call, rung=rung))
             case ResidentUnavailable() if call.stage is Stage.DIALING:
                 if (event.target, event.attempt) == (call.target, call.attempt):
-                    return self._unavailable(state, call, event.reason)
+                    rung = (*call.rung, f"{'+'.join(event.target.endpoints)}:{event.reason}")
+                    return self._unavailable(state, replace(call, rung=rung), event.reason)
             case UtteranceHeard(leg=Leg.RESIDENT, text=text) if call.stage is Stage.ASKING:
                 answer = read_answer(text, delivery=call.request.intent is Intent.ENTREGA)
                 return self._answer(state, call, answer, How.VOICE, [CancelTimer(Timer.RESIDENT_SILENCE)])
@@ -137,7 +129,7 @@ class ResidentPhase:
     # Calling --------------------------------------------------------------------------------------------------
 
     def _dial(self, target: CallTarget, attempt: int) -> DialResident:
-        return DialResident(target, attempt, self.policy.ring_timeout_s)
+        return DialResident(target, attempt, target.ring_s or self.policy.ring_timeout_s)
 
     def _reassure_timer(self) -> StartTimer:
         return StartTimer(Timer.REASSURE, self.policy.reassure_every_s)
@@ -153,7 +145,7 @@ class ResidentPhase:
         return state, [Say(Leg.GATE, text), self._reassure_timer()]
 
     def _unavailable(self, state: DialogState, call: ResidentCall, reason: Unavailable) -> Step:
-        if reason is not Unavailable.REJECTED and call.attempt < self.policy.call_attempts:
+        if reason is not Unavailable.REJECTED and call.attempt < (call.target.attempts or self.policy.call_attempts):
             call = replace(call, attempt=call.attempt + 1)
             text = say.try_again()
         elif call.index + 1 < len(call.targets):
@@ -318,6 +310,9 @@ class ResidentPhase:
         request = call.request
         answered = call.stage is not Stage.DIALING
         resident = call.target.resident if answered else (request.resident or "")
+        rung = call.rung
+        if call.stage is Stage.DIALING and not call.resident_gone:  # the call ends while this dial still rings
+            rung = (*rung, f"{'+'.join(call.target.endpoints)}:cancelled")
         return AuditRecord(
             request.call_id,
             decision,
@@ -327,6 +322,7 @@ class ResidentPhase:
             request.apartment,
             request.block,
             resident,
+            rung,
         )
 
 

@@ -46,6 +46,7 @@ class ResidentCall:
     bridged: bool = False
     visitor_gone: bool = False
     resident_gone: bool = False
+    rung: tuple[str, ...] = ()  # each dial's outcome, for the audit row: "<endpoint>:<outcome>"
 
     @property
     def target(self) -> CallTarget:

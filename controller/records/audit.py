@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     block TEXT,
     resident TEXT NOT NULL,
     gate_channel TEXT,
-    resident_channel TEXT
+    resident_channel TEXT,
+    rung TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
 """
@@ -71,6 +72,7 @@ class AuditEntry:
     resident: str
     gate_channel: str | None
     resident_channel: str | None
+    rung: str  # every dial of the resident phase, in order: "PJSIP/101:no_answer, PJSIP/102:answered"
 
 
 COLUMNS = tuple(field.name for field in fields(AuditEntry))
@@ -219,6 +221,7 @@ class SqliteAuditLog:
             record.resident,
             gate_channel,
             resident_channel,
+            ", ".join(record.rung),
         )
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
@@ -339,7 +342,7 @@ class SqliteAuditLog:
             db.execute("PRAGMA synchronous=FULL")
             if not self._readonly:
                 db.executescript(_SCHEMA)
-                _add_site_column(db)
+                _add_columns(db)
         except sqlite3.Error:
             db.close()
             raise
@@ -347,10 +350,9 @@ class SqliteAuditLog:
         return db
 
     def _columns(self, db: sqlite3.Connection) -> str:
-        """The SELECT list: a file no service of this version opened yet has no site column (read-only)."""
-        if "site" in _table_columns(db):
-            return ", ".join(COLUMNS)
-        return ", ".join("'' AS site" if name == "site" else name for name in COLUMNS)
+        """The SELECT list: a file no service of this version opened yet lacks the newer columns (read-only)."""
+        present = _table_columns(db)
+        return ", ".join(name if name in present else f"'' AS {name}" for name in COLUMNS)
 
     def _drop(self) -> None:
         """Forget a connection after an error, so the next call reconnects (the disk may be back)."""
@@ -366,8 +368,12 @@ def _table_columns(db: sqlite3.Connection) -> set[str]:
     return {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
 
 
-def _add_site_column(db: sqlite3.Connection) -> None:
-    """Files written before sites existed get the column; their records keep an empty site."""
-    if "site" not in _table_columns(db):
-        with db:
-            db.execute("ALTER TABLE decisions ADD COLUMN site TEXT NOT NULL DEFAULT ''")
+_ADDED = ("site", "rung")  # columns newer than the first schema: older files get them, empty in old records
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    present = _table_columns(db)
+    with db:
+        for name in _ADDED:
+            if name not in present:
+                db.execute(f"ALTER TABLE decisions ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")

@@ -18,10 +18,19 @@ from controller.ari.events import (
     StasisStart,
     parse_event,
 )
-from controller.calls.dialling import Answered, NotReached, local_other_half, ring, why_not_reached
+from controller.calls.dialling import (
+    Answered,
+    NotReached,
+    local_other_half,
+    ring,
+    ring_first,
+    why_none_answered,
+    why_not_reached,
+)
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Unavailable
 from tests.calls.fake_asterisk import FakeAsterisk, Raw, Ring
+from tests.support.poll import eventually
 
 CHANNEL = "portaria-resident-c1-1"
 GUARD_S = 5.0
@@ -210,3 +219,65 @@ async def test_a_waiter_whose_future_was_cancelled_by_its_owner_is_skipped() -> 
     abandoned.cancel()  # e.g. a wait_for() timeout cancelled it
     waiters.offer(StasisStart(Channel("a")))
     assert abandoned.cancelled() and live.done()
+
+
+def ring_all(ari: FakeAsterisk, waiters: EventWaiters, rung: list[str]) -> asyncio.Task[object]:
+    dials = [(f"{CHANNEL}", "PJSIP/101"), (f"{CHANNEL}-2", "PJSIP/cel"), (f"{CHANNEL}-3", "PJSIP/bloco")]
+    return asyncio.ensure_future(
+        ring_first(
+            ari,
+            waiters,
+            dials,
+            app_args="resident,c1",
+            caller_id="Portaria",
+            timeout_s=25.0,
+            clock=asyncio.get_running_loop().time,
+            on_ringing=lambda: rung.append("ringing"),
+        )
+    )
+
+
+async def test_ring_all_takes_the_first_to_answer_and_hangs_up_the_others() -> None:
+    async with asterisk() as (ari, waiters):
+        ari.endpoints["PJSIP/101"] = Ring("silent")
+        ari.endpoints["PJSIP/cel"] = Ring("answer", after_s=0.05)
+        ari.endpoints["PJSIP/bloco"] = Ring("answer", after_s=0.5)  # too late: already hung up
+        rung: list[str] = []
+        outcome = await asyncio.wait_for(ring_all(ari, waiters, rung), GUARD_S)
+        assert isinstance(outcome, tuple) and outcome[0] == 1 and outcome[1].channel_id == f"{CHANNEL}-2"
+        assert sorted(args[0] for args in ari.called("hang_up")) == [CHANNEL, f"{CHANNEL}-3"]
+        assert rung == ["ringing"], "the visitor is told once that the phones ring"
+        assert f"{CHANNEL}-2" in ari.live_channels and CHANNEL not in ari.live_channels
+        assert len(waiters) == 0
+
+
+async def test_ring_all_that_nobody_answers_says_why_for_each_phone() -> None:
+    async with asterisk() as (ari, waiters):
+        ari.endpoints["PJSIP/101"] = Ring("noanswer", after_s=0.01)
+        ari.endpoints["PJSIP/cel"] = Ring("busy", after_s=0.02)
+        ari.endpoints["PJSIP/bloco"] = Ring("reject", after_s=0.03)
+        outcome = await asyncio.wait_for(ring_all(ari, waiters, []), GUARD_S)
+        assert isinstance(outcome, list)
+        reasons = [missed.reason for missed in outcome]
+        assert reasons == [Unavailable.NO_ANSWER, Unavailable.BUSY, Unavailable.REJECTED]
+        assert why_none_answered(outcome) is Unavailable.NO_ANSWER
+        assert why_none_answered(outcome[1:]) is Unavailable.BUSY
+        assert why_none_answered([]) is Unavailable.FAILED
+
+
+async def test_ring_all_cancelled_while_ringing_hangs_up_every_phone() -> None:
+    """The visitor left, or the call ended: no phone of the step may go on ringing."""
+    async with asterisk() as (ari, waiters):
+        for endpoint in ("PJSIP/101", "PJSIP/cel", "PJSIP/bloco"):
+            ari.endpoints[endpoint] = Ring("silent")
+        task = ring_all(ari, waiters, [])
+
+        async def all_ringing() -> bool:
+            return len(ari.called("originate")) == 3
+
+        await eventually(all_ringing, within=GUARD_S, every=0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sorted(args[0] for args in ari.called("hang_up")) == [CHANNEL, f"{CHANNEL}-2", f"{CHANNEL}-3"]
+        assert len(waiters) == 0

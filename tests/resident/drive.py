@@ -30,9 +30,14 @@ VISIT = ("meu nome e joao vim visitar o francisco do 301",)
 REQUEST = VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza")
 
 
-def record(decision: Decision, how: How, resident: str = "Renata Souza") -> AuditRecord:
-    """The audit row the DELIVERY call writes."""
-    return AuditRecord("call-1", decision, how, "Joao", Intent.ENTREGA, "101", None, resident)
+ANSWERED = ("PJSIP/101:answered",)
+
+
+def record(
+    decision: Decision, how: How, resident: str = "Renata Souza", rung: tuple[str, ...] = ANSWERED
+) -> AuditRecord:
+    """The audit row the DELIVERY call writes; by default Renata's phone answered at the first dial."""
+    return AuditRecord("call-1", decision, how, "Joao", Intent.ENTREGA, "101", None, resident, rung)
 
 
 def feed(conversation: Conversation, state: DialogState, *inputs: Event | str) -> tuple[DialogState, list[CallAction]]:

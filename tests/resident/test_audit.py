@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def audit_log(path: Path, clock: Clock | None = None, *, readonly: bool = False)
 async def test_a_written_record_is_in_the_file_for_any_other_reader(tmp_path: Path) -> None:
     path = tmp_path / "var" / "audit.sqlite3"
     audit = audit_log(path)
-    await audit.write(record(), gate_channel="1700.1", resident_channel="1700.2", site="jardins")
+    rung = ("PJSIP/101:no_answer", "PJSIP/renata-celular:answered")
+    await audit.write(replace(record(), rung=rung), gate_channel="1700.1", resident_channel="1700.2", site="jardins")
     with sqlite3.connect(path) as other:  # a separate connection sees it at once: committed
         rows = other.execute(f"SELECT {', '.join(COLUMNS)} FROM decisions").fetchall()
         assert other.execute("PRAGMA synchronous").fetchone() is not None
@@ -57,6 +59,7 @@ async def test_a_written_record_is_in_the_file_for_any_other_reader(tmp_path: Pa
             "Renata Souza",
             "1700.1",
             "1700.2",
+            "PJSIP/101:no_answer, PJSIP/renata-celular:answered",
         )
     ]
     await audit.aclose()

@@ -28,8 +28,10 @@ from controller.conversation import (
     UtteranceHeard,
     WriteAudit,
 )
-from controller.conversation.resident import distinct_targets
+from controller.conversation.ring_plan import distinct
 from tests.resident.drive import RENATA, REQUEST, asking, calling, feed, of_type, record, said
+
+CANCELLED = ("PJSIP/101:cancelled",)
 
 
 def test_visitor_hangs_up_while_ringing_cancels_the_dial_and_records_abandoned(conversation: Conversation) -> None:
@@ -38,7 +40,7 @@ def test_visitor_hangs_up_while_ringing_cancels_the_dial_and_records_abandoned(c
     assert actions == [
         CancelTimer(Timer.REASSURE),
         CancelTimer(Timer.RESIDENT_SILENCE),
-        WriteAudit(record(Decision.ABANDONED, How.NONE)),
+        WriteAudit(record(Decision.ABANDONED, How.NONE, rung=CANCELLED)),  # the dial was still ringing
         Hangup(Leg.RESIDENT),
         EndCall(),
     ]
@@ -92,7 +94,7 @@ def test_resident_hangs_up_after_yes_the_gate_still_opens(conversation: Conversa
 def test_visitor_asking_for_a_person_while_we_call(conversation: Conversation, alone: Conversation) -> None:
     state, _ = calling(conversation)
     _, actions = feed(conversation, state, UtteranceHeard("quero falar com o porteiro"))
-    assert of_type(actions, WriteAudit) == [WriteAudit(record(Decision.TRANSFERRED, How.NONE))]
+    assert of_type(actions, WriteAudit) == [WriteAudit(record(Decision.TRANSFERRED, How.NONE, rung=CANCELLED))]
     assert actions[-4:] == [
         Say(Leg.GATE, "Tudo bem, vou transferir para a portaria. Um momento.", protected=True),
         Hangup(Leg.RESIDENT),
@@ -137,9 +139,9 @@ def test_the_state_survives_the_store_codec(conversation: Conversation) -> None:
     assert isinstance(decode_state(encode_state(state)), DialogState)
 
 
-def test_distinct_targets_keeps_the_first_of_each_endpoint() -> None:
+def test_distinct_keeps_the_first_of_each_endpoint() -> None:
     a, b, c = CallTarget("A", "PJSIP/1"), CallTarget("B", "PJSIP/1"), CallTarget("C", "PJSIP/2")
-    assert distinct_targets((a, b, c)) == (a, c)
+    assert distinct((a, b, c)) == (a, c)
 
 
 def test_policy_from_settings() -> None:
@@ -150,6 +152,4 @@ def test_policy_from_settings() -> None:
     assert (policy.ring_timeout_s, policy.call_attempts, policy.reassure_every_s) == (30.0, 3, 5.0)
     assert policy.concierge_available is False  # PORTARIA_CONCIERGE_ENDPOINT empty by default
     assert dialog_policy(load_settings(concierge_endpoint="PJSIP/concierge")).concierge_available
-    assert not dialog_policy(
-        load_settings(concierge_endpoint="x"), concierge_available=False
-    ).concierge_available
+    assert not dialog_policy(load_settings(concierge_endpoint="x"), concierge_available=False).concierge_available

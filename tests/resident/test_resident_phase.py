@@ -66,12 +66,20 @@ def test_residents_with_their_own_phones_are_called_in_turn(condo: Directory) ->
     assert of_type(actions, DialResident) == [DialResident(juliana, 1, 25.0)]
     assert said(actions, Leg.GATE) == ["O Felipe não atendeu. Vou chamar a Juliana."]
     state, actions = feed(conversation, state, ResidentAnswered(juliana))
-    assert said(actions, Leg.RESIDENT) == [
-        "Marcos, serviço para o Felipe. Posso liberar? Tecle 1 sim, 2 não."
-    ]
+    assert said(actions, Leg.RESIDENT) == ["Marcos, serviço para o Felipe. Posso liberar? Tecle 1 sim, 2 não."]
     state, actions = feed(conversation, state, "pode subir")
     assert of_type(actions, WriteAudit)[0] == WriteAudit(
-        AuditRecord("call-1", Decision.AUTHORISED, How.VOICE, "Marcos", Intent.SERVICO, "301", "B", "Juliana Andrade")
+        AuditRecord(
+            "call-1",
+            Decision.AUTHORISED,
+            How.VOICE,
+            "Marcos",
+            Intent.SERVICO,
+            "301",
+            "B",
+            "Juliana Andrade",
+            ("PJSIP/felipe-celular:no_answer", "PJSIP/felipe-celular:busy", "PJSIP/b301:answered"),
+        )
     )
 
 
@@ -85,9 +93,7 @@ def test_a_rejected_call_is_not_rung_again(condo: Directory) -> None:
 
 def test_yes_is_recorded_before_the_gate_opens_then_both_told_and_ended(conversation: Conversation) -> None:
     state, actions = asking(conversation)
-    assert said(actions, Leg.RESIDENT) == [
-        "Entrega para a Renata. Posso liberar? Tecle 1 sim, 2 não."
-    ]
+    assert said(actions, Leg.RESIDENT) == ["Entrega para a Renata. Posso liberar? Tecle 1 sim, 2 não."]
     assert said(actions, Leg.GATE) == ["A Renata atendeu. Só um momento."]
     state, actions = feed(conversation, state, "pode subir")
     assert actions == [CancelTimer(Timer.RESIDENT_SILENCE), WriteAudit(record(Decision.AUTHORISED, How.VOICE))]
@@ -217,7 +223,7 @@ def test_no_answer_on_every_attempt_hands_over_or_ends(conversation: Conversatio
     assert actions == [
         CancelTimer(Timer.REASSURE),
         CancelTimer(Timer.RESIDENT_SILENCE),
-        WriteAudit(record(Decision.NO_ANSWER, How.NONE)),
+        WriteAudit(record(Decision.NO_ANSWER, How.NONE, rung=("PJSIP/101:no_answer",) * 2)),
         Say(Leg.GATE, "Ninguém atendeu no 101. Vou transferir para a portaria. Um momento.", protected=True),
         Fallback(FallbackReason.NO_ANSWER),
         EndCall(),
