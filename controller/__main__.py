@@ -1,4 +1,4 @@
-"""Command line: `python -m controller [run|check|chat|demo|report|audit|phone] ...`."""
+"""Command line: `python -m controller [run|check|chat|demo|report|audit|passes|phone] ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from controller.settings import SettingsError, load_settings
 
-COMMANDS = ("run", "check", "chat", "demo", "report", "audit", "phone")
+COMMANDS = ("run", "check", "chat", "demo", "report", "audit", "passes", "phone")
 
 
 async def _serve() -> int:
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from controller.tools.audit_cli import main as audit_main
 
         return audit_main(argv)
+    if command == "passes":
+        from controller.tools.passes_cli import main as passes_main
+
+        return passes_main(argv)
     if command == "report":
         from controller.tools.report import main as report_main
 

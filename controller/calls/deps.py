@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from audiosocket.events import EventSink
 from audiosocket.frame_clock import FrameClock
@@ -19,6 +20,7 @@ from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditLog
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateOpener
+from controller.records.passes_store import PassBook
 from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore
 
@@ -55,8 +57,10 @@ class CallDeps:
     audit: AuditLog
     opener: GateOpener
     frame_clock: FrameClock
+    passes: PassBook | None = None  # pre-authorisations (None: none are looked up)
     site: str = ""  # the condominium the call's gate belongs to (sites file; "default" without one)
     gate: str = ""  # the gate's key, as the dialplan gave it
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # which passes are valid
     runner: type[CallRunner] = CallRunner  # what runs the conversation (a test may script the media instead)
     journal: ResourceJournal | None = None  # what this call makes in Asterisk, for a restart after a crash

@@ -40,6 +40,7 @@ from controller.calls import dialling
 from controller.calls.deps import CallDeps
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
+from controller.calls.preauth import passes_for
 from controller.calls.recovery import JournaledAsterisk
 from controller.calls.runner import CallRunner, LegIO
 from controller.calls.waiters import EventWaiters
@@ -133,7 +134,8 @@ class GateCall:
             await deps.ari.answer(self.gate_channel_id)
             self.emit("answered", ms=self._ms_since(started))
             media_leg = await self._media.open(Leg.GATE, self.gate_channel_id, started)
-            conversation = Conversation(Dialog(deps.directory.current(), config.policy))
+            passes = await passes_for(deps.passes, deps.site, deps.wall_clock(), self.emit)
+            conversation = Conversation(Dialog(deps.directory.current(), config.policy, passes=passes))
             runner = deps.runner(
                 self.call_id, conversation, self, deps.events, deps.store, deps.understanding, clock=deps.clock
             )

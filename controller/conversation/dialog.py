@@ -20,6 +20,7 @@ from controller.conversation.events import (
     Action,
     CallResident,
     CallStarted,
+    CallTarget,
     CancelTimer,
     DtmfReceived,
     Event,
@@ -39,6 +40,7 @@ from controller.conversation.events import (
     VisitorRequest,
 )
 from controller.conversation.matching import ACCEPT, Candidate, Outcome, ResidentIndex
+from controller.conversation.passes import CODE_DIGITS, Pass, pass_for_code, pass_for_name
 from controller.conversation.ring_plan import ring_plan
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.state import DialogState, Line, Phase, Target
@@ -81,9 +83,17 @@ class _Turn:
 class Dialog:
     """The conversation rules for one directory version; build once per directory, share between calls."""
 
-    def __init__(self, directory: Directory, policy: DialogPolicy, parser: Parser | None = None) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        policy: DialogPolicy,
+        parser: Parser | None = None,
+        passes: tuple[Pass, ...] = (),
+    ) -> None:
+        """`passes`: the pre-authorisations valid for this call (passes.py), looked up when it started."""
         self.index = ResidentIndex(directory)
         self.policy = policy
+        self.passes = passes
         self.parser: Parser = parser or RuleUnderstanding()
         self._has_blocks = directory.has_blocks
 
@@ -147,6 +157,14 @@ class Dialog:
         if not state.dtmf:
             return state, actions
         digits = state.dtmf
+        granted = pass_for_code(self.passes, digits) if CODE_DIGITS[0] <= len(digits) <= CODE_DIGITS[1] else None
+        apartment = self.index.directory.find(granted.apartment, granted.block) if granted else None
+        if granted is not None and apartment is not None:
+            state = replace(state, dtmf="", transcript=(*state.transcript, Line("visitor", "[teclado] código")))
+            request = VisitorRequest(
+                state.call_id, state.intent, granted.visitor_name, apartment.number, apartment.block, None
+            )
+            return self._let_in(state, request, ring_plan(apartment, None), granted, actions)
         return self._turn(replace(state, dtmf=""), f"[teclado] {digits}", Understood(apartment=digits), actions)
 
     # Turns ----------------------------------------------------------------------------------------------------
@@ -324,9 +342,25 @@ class Dialog:
         request = VisitorRequest(
             state.call_id, state.intent, state.visitor_name, chosen.apartment, chosen.block, chosen.resident
         )
+        granted = pass_for_name(self.passes, chosen.apartment, chosen.block, state.visitor_name)
+        if granted is not None:
+            return self._let_in(state, request, targets, granted, actions)
         calling = replace(state, phase=Phase.CALLING, expecting=None)
         state, actions = self._say(calling, prompts.calling(state, target), actions)
         return state, [*actions, CallResident(request, targets)]
+
+    def _let_in(
+        self,
+        state: DialogState,
+        request: VisitorRequest,
+        targets: tuple[CallTarget, ...],
+        granted: Pass,
+        actions: list[Action],
+    ) -> tuple[DialogState, list[Action]]:
+        """A pass stands for the resident's yes: the resident phase records it and opens, nobody is rung."""
+        calling = replace(state, phase=Phase.CALLING, expecting=None)
+        state, actions = self._say(calling, prompts.let_in(request.visitor_name), actions)
+        return state, [*actions, CallResident(request, targets, granted)]
 
     def _fallback(
         self, state: DialogState, reason: FallbackReason, actions: list[Action]

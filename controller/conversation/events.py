@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from controller.conversation.passes import Pass
 from controller.conversation.understanding import Intent, Understood
 
 
@@ -69,6 +70,7 @@ class How(StrEnum):
 
     VOICE = "voice"
     DTMF = "dtmf"
+    PREAUTHORISED = "preauthorised"  # given in advance: a pass (controller/conversation/passes.py)
     NONE = "none"
 
 
@@ -249,10 +251,12 @@ class CallTarget:
 
 @dataclass(frozen=True, slots=True)
 class CallResident:
-    """Ring `targets` in order (the requested resident first, then the apartment's other residents)."""
+    """Ring `targets` in order (the requested resident first, then the apartment's other residents); with
+    `preauthorised`, nobody: the resident's yes was given in advance, it is recorded and the gate opens."""
 
     request: VisitorRequest
     targets: tuple[CallTarget, ...]
+    preauthorised: Pass | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +305,7 @@ class AuditRecord:
     block: str | None
     resident: str  # who answered, else the resident the visitor asked for
     rung: tuple[str, ...] = ()  # every dial, in order: "<endpoint>:<outcome>" (answered, no_answer, busy...)
+    preauthorisation: str = ""  # the pass that stood for the resident's yes (Pass.describe)
 
 
 @dataclass(frozen=True, slots=True)

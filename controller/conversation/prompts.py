@@ -228,6 +228,11 @@ def ask_confirm(state: DialogState) -> str:
     return _pick(variants, state, Slot.CONFIRM)
 
 
+def let_in(visitor_name: str | None) -> str:
+    """Said while a pass's yes is recorded, before the gate opens."""
+    return f"Certo, {visitor_name.split()[0]}. Um momento." if visitor_name else "Certo. Um momento."
+
+
 def calling(state: DialogState, target: Target) -> str:
     """'Certo, Marcos. Vou chamar a Giovanna, do 702. Um momento.': said as the ring starts, never a question."""
     thanks = f"Certo, {state.visitor_name.split()[0]}." if state.visitor_name else "Certo."

@@ -76,6 +76,9 @@ class ResidentPhase:
         if not targets:
             state = replace(state, call=ResidentCall(call.request, call.targets))
             return self._end(state, Decision.ERROR, resident=None, visitor=say.error(self._concierge), fallback=True)
+        if call.preauthorised is not None:  # the yes was given in advance: record it, then open; nobody rung
+            granted = ResidentCall(call.request, targets, preauth=call.preauthorised, resident_gone=True)
+            return self._authorise(replace(state, call=granted), granted, How.PREAUTHORISED, [])
         state = replace(state, call=ResidentCall(call.request, targets))
         return state, [self._dial(targets[0], 1), self._reassure_timer()]
 
@@ -225,9 +228,10 @@ class ResidentPhase:
         failed: list[CallAction] = [] if ok else [WriteAudit(self._record(call, Decision.GATE_FAILED, call.how))]
         if call.bridged:
             return self._back_to_talk(state, call, failed)
-        resident = call.target.resident
+        resident = call.preauth.granted_by if call.preauth else call.target.resident
         if ok:
-            return self._end(state, None, say.resident_opened(), say.authorised(resident))
+            visitor = say.preauthorised(resident) if call.preauth else say.authorised(resident)
+            return self._end(state, None, say.resident_opened(), visitor)
         visitor = say.gate_failed(resident, self._concierge)
         return self._end(state, None, say.resident_gate_failed(), visitor, True, first=failed, reason=_GATE)
 
@@ -310,6 +314,8 @@ class ResidentPhase:
         request = call.request
         answered = call.stage is not Stage.DIALING
         resident = call.target.resident if answered else (request.resident or "")
+        if call.preauth is not None:
+            resident = call.preauth.granted_by
         rung = call.rung
         if call.stage is Stage.DIALING and not call.resident_gone:  # the call ends while this dial still rings
             rung = (*rung, f"{'+'.join(call.target.endpoints)}:cancelled")
@@ -323,6 +329,7 @@ class ResidentPhase:
             request.block,
             resident,
             rung,
+            call.preauth.describe() if call.preauth else "",
         )
 
 

@@ -138,6 +138,11 @@ def authorised(resident: str) -> str:
     return f"{_who_cap(resident)} liberou a entrada. Pode entrar."
 
 
+def preauthorised(granted_by: str) -> str:
+    """A pass stood for the resident: who gave it, so the visitor knows whose yes let them in."""
+    return f"{_who_cap(granted_by)} já autorizou a sua entrada. Pode entrar."
+
+
 def denied() -> str:
     return "Desculpe, a entrada não foi autorizada. Até logo."
 

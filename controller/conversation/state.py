@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from controller.conversation.events import CallTarget, Decision, How, VisitorRequest
 from controller.conversation.matching import Candidate
+from controller.conversation.passes import Pass
 from controller.conversation.understanding import Intent, Slot
 
 
@@ -47,6 +48,7 @@ class ResidentCall:
     visitor_gone: bool = False
     resident_gone: bool = False
     rung: tuple[str, ...] = ()  # each dial's outcome, for the audit row: "<endpoint>:<outcome>"
+    preauth: Pass | None = None  # the yes given in advance that stands for the resident's (nobody is rung)
 
     @property
     def target(self) -> CallTarget:

@@ -20,9 +20,7 @@ def _residents(apartment: Apartment) -> str:
     return f'<ul class="people">{"".join(people)}</ul>'
 
 
-def directory_page(
-    directory: Directory, *, path: Path, problem: str | None, notice: str, csrf: str, user: str
-) -> str:
+def directory_page(directory: Directory, *, path: Path, problem: str | None, notice: str, csrf: str, user: str) -> str:
     """`problem`: why the file did not load when it was last read (as `check` says it); the directory shown is
     then the last good one, which calls still use."""
     status = (
@@ -41,7 +39,7 @@ def directory_page(
     body = (
         f"<h2>Moradores</h2><p>Arquivo <code>{escape(str(path))}</code>: {len(directory.apartments)} "
         f"apartamento(s), {residents} morador(es).</p>{status}"
-        f'{f"<p class=notice role=status>{escape(notice)}</p>" if notice else ""}'
+        f"{f'<p class=notice role=status>{escape(notice)}</p>' if notice else ''}"
         f'<form method="post" action="/console/directory/reload">{csrf_field(csrf)}'
         '<button type="submit">Recarregar</button> <small>lê o arquivo de novo agora (ele também é relido '
         "sozinho quando muda)</small></form>"

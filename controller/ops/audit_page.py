@@ -76,7 +76,7 @@ def audit_page(
     query = escape(urlencode({k: v for k, v in filters.items() if v}))
     form = (
         '<form method="get" action="/console/audit" class="filters">'
-        f'{field("from", "De", "date")}{field("to", "Até", "date")}{field("apartment", "Apartamento")}'
+        f"{field('from', 'De', 'date')}{field('to', 'Até', 'date')}{field('apartment', 'Apartamento')}"
         f'{field("name", "Nome")}<button type="submit">Filtrar</button>'
         f' <a href="/console/audit.csv?{query}">Exportar CSV</a></form>'
     )

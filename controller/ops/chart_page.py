@@ -34,7 +34,8 @@ def _frame(labels: Sequence[str], top_value: float, unit: str, chart: str, title
     names = "".join(
         f'<text class="slot" x="{PLOT.x(i, len(labels)):.1f}" y="{PLOT.height - PLOT.bottom + 16}" '
         f'text-anchor="middle">{escape(label)}</text>'
-        for i, label in enumerate(labels) if i % every == 0
+        for i, label in enumerate(labels)
+        if i % every == 0
     )
     return (
         f'<svg class="chart" data-chart="{chart}" viewBox="0 0 {PLOT.width:.0f} {PLOT.height:.0f}" role="img" '
@@ -49,8 +50,9 @@ def _number(value: float) -> str:
 def latency_chart(buckets: Sequence[LatencyBucket]) -> str:
     if not any(b.count for b in buckets):
         return '<p class="empty">Sem dados: nenhum turno de conversa nesse período.</p>'
-    seconds = [(None if b.p50_ms is None else b.p50_ms / 1000, None if b.p95_ms is None else b.p95_ms / 1000)
-               for b in buckets]
+    seconds = [
+        (None if b.p50_ms is None else b.p50_ms / 1000, None if b.p95_ms is None else b.p95_ms / 1000) for b in buckets
+    ]
     top = nice_ceiling(max(p95 or p50 or 0 for p50, p95 in seconds))
     marks = []
     for series, index in (("p95", 1), ("p50", 0)):
@@ -62,8 +64,10 @@ def latency_chart(buckets: Sequence[LatencyBucket]) -> str:
             if value is not None:
                 count = buckets[i].count
                 tip = f"{_hour_label(buckets[i].start)}: {series} {value:.2f} s ({count} turnos)".replace(".", ",")
-                marks.append(f'<circle class="{series}" cx="{PLOT.x(i, len(values)):.1f}" '
-                             f'cy="{PLOT.y(value, top):.1f}" r="3"><title>{escape(tip)}</title></circle>')
+                marks.append(
+                    f'<circle class="{series}" cx="{PLOT.x(i, len(values)):.1f}" '
+                    f'cy="{PLOT.y(value, top):.1f}" r="3"><title>{escape(tip)}</title></circle>'
+                )
     labels = [_hour_label(b.start) for b in buckets]
     title = "Latência de turno por hora (p50 e p95)"
     return _frame(labels, top, " s", "latency", title, "".join(marks)) + (
@@ -79,7 +83,8 @@ def calls_chart(buckets: Sequence[CountBucket]) -> str:
     marks = "".join(
         f'<rect class="calls" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}">'
         f"<title>{escape(_hour_label(b.start))}: {b.count} chamada(s)</title></rect>"
-        for (x, y, w, h), b in zip(bars([b.count for b in buckets], PLOT, top), buckets, strict=True) if b.count
+        for (x, y, w, h), b in zip(bars([b.count for b in buckets], PLOT, top), buckets, strict=True)
+        if b.count
     )
     return _frame([_hour_label(b.start) for b in buckets], top, "", "calls", "Chamadas por hora", marks)
 
@@ -95,11 +100,10 @@ def outcomes_chart(buckets: Sequence[OutcomeBucket]) -> str:
         f'<rect class="outcome o-{escape(outcome)}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}">'
         f"<title>{b.day:%d/%m}: {b.counts[outcome]} {escape(OUTCOME_LABELS.get(outcome, outcome))}</title></rect>"
         for boxes, b in zip(stacks, buckets, strict=True)
-        for (x, y, w, h), outcome in zip(boxes, order, strict=True) if b.counts.get(outcome)
+        for (x, y, w, h), outcome in zip(boxes, order, strict=True)
+        if b.counts.get(outcome)
     )
-    legend = " ".join(
-        f'<span class="key o-{escape(o)}"></span> {escape(OUTCOME_LABELS.get(o, o))}' for o in order
-    )
+    legend = " ".join(f'<span class="key o-{escape(o)}"></span> {escape(OUTCOME_LABELS.get(o, o))}' for o in order)
     svg = _frame([f"{b.day:%d/%m}" for b in buckets], top, "", "outcomes", "Resultado das chamadas por dia", marks)
     return svg + f'<p class="legend">{legend}</p>'
 
@@ -118,4 +122,3 @@ def charts_page(charts: Charts, *, zone_label: str, csrf: str, user: str) -> str
             f"<h3>Resultado das chamadas por dia, últimos {DAYS} dias</h3>{outcomes_chart(charts.outcomes)}"
         )
     return page("Gráficos", body, user=user, csrf=csrf, here="/console/charts")
-

@@ -50,8 +50,10 @@ class Charts:
     @property
     def empty(self) -> bool:
         """Nothing at all to draw: no call and no turn in the windows."""
-        return not any(b.count for b in self.calls) and not any(b.count for b in self.latency) and not any(
-            b.counts for b in self.outcomes
+        return (
+            not any(b.count for b in self.calls)
+            and not any(b.count for b in self.latency)
+            and not any(b.counts for b in self.outcomes)
         )
 
 

@@ -147,7 +147,11 @@ class Console:
         log.info("console: %s logged in from %s", user, client)
         response = web.HTTPSeeOther("/console")
         response.set_cookie(
-            COOKIE, self._signer.issue(user), max_age=self._signer.max_age_s, httponly=True, samesite="Strict",
+            COOKIE,
+            self._signer.issue(user),
+            max_age=self._signer.max_age_s,
+            httponly=True,
+            samesite="Strict",
             path="/console",
         )
         raise response
@@ -183,18 +187,30 @@ class Console:
         session = self._viewing(request)
         seq = self._live.seq  # before rendering: an update during the rendering is replayed, not lost
         calls = self._live.calls()
-        return _html(calls_page(
-            calls, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone,
-            hands_over=self._hands_over,
-        ))
+        return _html(
+            calls_page(
+                calls,
+                csrf=self._signer.csrf(session),
+                user=session.user,
+                seq=seq,
+                zone=self._zone,
+                hands_over=self._hands_over,
+            )
+        )
 
     async def _call(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
         seq, view = self._live.seq, await self._view(request.match_info["call_id"])
-        return _html(call_page(
-            view, csrf=self._signer.csrf(session), user=session.user, seq=seq, zone=self._zone,
-            hands_over=self._hands_over,
-        ))
+        return _html(
+            call_page(
+                view,
+                csrf=self._signer.csrf(session),
+                user=session.user,
+                seq=seq,
+                zone=self._zone,
+                hands_over=self._hands_over,
+            )
+        )
 
     async def _timeline(self, request: web.Request) -> web.Response:
         """The waterfall alone: a live call's page redraws it as the call goes on."""
@@ -259,8 +275,9 @@ class Console:
             except AuditError as failure:
                 log.error("console: the decisions log cannot be read: %s", failure)
                 error = "Não foi possível ler o registro de decisões agora. Tente de novo em instantes."
-        page = audit_page(found, filters, error=error, zone=self._zone, csrf=self._signer.csrf(session),
-                          user=session.user)
+        page = audit_page(
+            found, filters, error=error, zone=self._zone, csrf=self._signer.csrf(session), user=session.user
+        )
         return _html(page, status=200 if found is not None else 400 if search is None else 503)
 
     async def _audit_csv(self, request: web.Request) -> web.Response:
@@ -276,7 +293,8 @@ class Console:
         out = io.StringIO()
         write_csv(found.entries, out)
         return web.Response(
-            text=out.getvalue(), content_type="text/csv",
+            text=out.getvalue(),
+            content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="portaria-decisoes.csv"'},
         )
 
@@ -286,10 +304,16 @@ class Console:
         notice = {"ok": "Arquivo recarregado.", "failed": "O arquivo não pôde ser recarregado."}.get(
             request.query.get("reloaded", ""), ""
         )
-        return _html(directory_page(
-            directory, path=self._directory.path, problem=self._directory.problem, notice=notice,
-            csrf=self._signer.csrf(session), user=session.user,
-        ))
+        return _html(
+            directory_page(
+                directory,
+                path=self._directory.path,
+                problem=self._directory.problem,
+                notice=notice,
+                csrf=self._signer.csrf(session),
+                user=session.user,
+            )
+        )
 
     async def _reload_directory(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)
@@ -319,7 +343,9 @@ class Console:
 
 def _html(body: str, status: int = 200) -> web.Response:
     return web.Response(
-        text=body, status=status, content_type="text/html",
+        text=body,
+        status=status,
+        content_type="text/html",
         headers={
             "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
             "X-Content-Type-Options": "nosniff",

@@ -120,8 +120,14 @@ class LiveCalls:
             view.transcript.append(line)
         if line is None and name not in STEPS and name != "audit_written" and not leg_changed:
             return None
-        return {"step": view.step, "resident": view.resident, "decision": view.decision, "ended": view.ended,
-                "legs": dict(view.legs), "line": line}
+        return {
+            "step": view.step,
+            "resident": view.resident,
+            "decision": view.decision,
+            "ended": view.ended,
+            "legs": dict(view.legs),
+            "line": line,
+        }
 
     def _forget_old(self) -> None:
         ended = [call_id for call_id, view in self._calls.items() if view.ended]

@@ -27,15 +27,22 @@ class CallMetrics:
         self.turn = Histogram(
             "portaria_turn_latency_seconds",
             "End of a caller's speech (as Asterisk sent it) to the reply's playout starting.",
-            ["leg"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["leg"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stt = Histogram(
-            "portaria_stt_seconds", "Speech recognition time, from when it was asked for (the early end of speech, "
-            "or the turn's end) to its result.", buckets=_LATENCY_BUCKETS, registry=r,
+            "portaria_stt_seconds",
+            "Speech recognition time, from when it was asked for (the early end of speech, "
+            "or the turn's end) to its result.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.tts = Histogram(
-            "portaria_tts_first_audio_seconds", "Synthesis time to the first audio (phrases not already cached).",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "portaria_tts_first_audio_seconds",
+            "Synthesis time to the first audio (phrases not already cached).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.tts_cached = Counter("portaria_tts_cached", "Phrases said from the prompt cache.", registry=r)
         self.ring = Histogram(
@@ -46,8 +53,10 @@ class CallMetrics:
         self.gate_failures = Counter("portaria_gate_open_failures", "Gate opening tries that failed.", registry=r)
         self.gates = Counter("portaria_gate_openings", "Gate openings that succeeded.", registry=r)
         self.handovers = Counter(
-            "portaria_handovers", "Visitors handed to the concierge (or sent off politely when none), by reason.",
-            ["reason"], registry=r,
+            "portaria_handovers",
+            "Visitors handed to the concierge (or sent off politely when none), by reason.",
+            ["reason"],
+            registry=r,
         )
         self.errors = Counter("portaria_call_errors", "Errors reported by calls, by stage.", ["stage"], registry=r)
         for name, (text, read) in (gauges or {}).items():

@@ -36,9 +36,13 @@ def _actions(view: CallView, csrf: str, hands_over: bool) -> str:
         return ""
     cid = escape(view.call_id)
     hand_over = (
-        f'<form method="post" action="/console/calls/{cid}/handover" class="inline">{csrf_field(csrf)}'
-        '<button type="submit">Transferir para a portaria</button></form>'
-    ) if hands_over else ""  # with no concierge configured, a hand-over would only hang the visitor up
+        (
+            f'<form method="post" action="/console/calls/{cid}/handover" class="inline">{csrf_field(csrf)}'
+            '<button type="submit">Transferir para a portaria</button></form>'
+        )
+        if hands_over
+        else ""
+    )  # with no concierge configured, a hand-over would only hang the visitor up
     return (
         f'<form method="post" action="/console/calls/{cid}/hangup" class="inline">{csrf_field(csrf)}'
         f'<button type="submit" class="danger">Desligar</button></form>{hand_over}'
@@ -75,16 +79,14 @@ def _call_card(view: CallView, csrf: str, zone: tzinfo, hands_over: bool) -> str
     )
 
 
-def calls_page(
-    calls: list[CallView], *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True
-) -> str:
+def calls_page(calls: list[CallView], *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True) -> str:
     live = [c for c in calls if not c.ended]
     ended = [c for c in calls if c.ended]
     cards = ["".join(_call_card(c, csrf, zone, hands_over) for c in group) for group in (live, ended)]
     body = (
         f'<h2>Chamadas em andamento</h2><div id="live" data-live="1" data-seq="{seq}">'
         + (cards[0] or '<p class="empty">Nenhuma chamada agora.</p>')
-        + "</div><h2>Últimas chamadas</h2><div id=\"ended\">"
+        + '</div><h2>Últimas chamadas</h2><div id="ended">'
         + (cards[1] or '<p class="empty">Nenhuma ainda.</p>')
         + "</div>"
     )
@@ -101,8 +103,14 @@ class Span:
 
 
 LEG_NAMES = {"gate": "portão", "resident": "morador"}
-POINTS = {"audit_written": "decisão registrada", "gate_opened": "portão aberto", "fallback": "transferido",
-          "hangup": "desligou", "media_silent": "áudio mudo", "error": "erro"}
+POINTS = {
+    "audit_written": "decisão registrada",
+    "gate_opened": "portão aberto",
+    "fallback": "transferido",
+    "hangup": "desligou",
+    "media_silent": "áudio mudo",
+    "error": "erro",
+}
 
 
 def spans(timeline: list[dict[str, Any]]) -> list[Span]:
@@ -178,9 +186,7 @@ def waterfall(view: CallView) -> str:
     )
 
 
-def call_page(
-    view: CallView, *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True
-) -> str:
+def call_page(view: CallView, *, csrf: str, user: str, seq: int, zone: tzinfo, hands_over: bool = True) -> str:
     live = "" if view.ended else ' data-timeline-live="1"'  # the page redraws it as the call goes on
     body = (
         f'<div data-call-page="{escape(view.call_id)}" data-seq="{seq}">{_call_card(view, csrf, zone, hands_over)}'

@@ -23,6 +23,7 @@ def readiness_checks(
 ) -> dict[str, Check]:
     """`audit_usable`: the audit log opened at start-up; `audit_writable` raises AuditError when a decision could
     not be written now (locked, read-only, its last write failed)."""
+
     async def asterisk() -> tuple[bool, str]:
         if not connected.is_set():
             return False, "events socket not connected"

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     resident TEXT NOT NULL,
     gate_channel TEXT,
     resident_channel TEXT,
-    rung TEXT NOT NULL DEFAULT ''
+    rung TEXT NOT NULL DEFAULT '',
+    preauth TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
 """
@@ -73,6 +74,7 @@ class AuditEntry:
     gate_channel: str | None
     resident_channel: str | None
     rung: str  # every dial of the resident phase, in order: "PJSIP/101:no_answer, PJSIP/102:answered"
+    preauth: str  # the pass that stood for the resident's yes: "#12 de Kátia Regina em <when>" ("": none)
 
 
 COLUMNS = tuple(field.name for field in fields(AuditEntry))
@@ -222,6 +224,7 @@ class SqliteAuditLog:
             gate_channel,
             resident_channel,
             ", ".join(record.rung),
+            record.preauthorisation,
         )
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
@@ -368,7 +371,7 @@ def _table_columns(db: sqlite3.Connection) -> set[str]:
     return {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
 
 
-_ADDED = ("site", "rung")  # columns newer than the first schema: older files get them, empty in old records
+_ADDED = ("site", "rung", "preauth")  # columns newer than the first schema: older files get them, empty in old records
 
 
 def _add_columns(db: sqlite3.Connection) -> None:

@@ -63,7 +63,12 @@ class Phone:
     """One call from the test phone; `run()` places it, talks, hangs up and cleans up whatever it created."""
 
     def __init__(
-        self, ari: AriClient, options: PhoneOptions, *, out: TextIO | None = None, sound: SoundCard | None = None,
+        self,
+        ari: AriClient,
+        options: PhoneOptions,
+        *,
+        out: TextIO | None = None,
+        sound: SoundCard | None = None,
         listener: FrameListener | None = None,
     ) -> None:
         """`listener` is told of every audio frame heard ("in") and sent ("out"), with its monotonic time."""

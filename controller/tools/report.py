@@ -21,8 +21,18 @@ from controller.tools.report_input import load_events
 
 # The samples' names stay importable from here (the demo's timeline, the benchmarks, the tests).
 __all__ = [
-    "PROTOTYPE_STAGES", "STAGES", "Errors", "Report", "Sample", "Stats", "build_report", "collect", "load_events",
-    "main", "percentile", "render",
+    "PROTOTYPE_STAGES",
+    "STAGES",
+    "Errors",
+    "Report",
+    "Sample",
+    "Stats",
+    "build_report",
+    "collect",
+    "load_events",
+    "main",
+    "percentile",
+    "render",
 ]
 
 STAGES: dict[str, str] = {

@@ -54,9 +54,11 @@ def _without_credentials(text: str) -> str:
         return MASK if "@" in text else text  # unparseable; with a user part, show nothing of it
     netloc = f"{MASK}@{host}" if parts.username is not None or parts.password is not None else parts.netloc
     path = "/".join(MASK if _TOKEN.fullmatch(segment) else segment for segment in parts.path.split("/"))
-    query = "&".join(
-        f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else pair for pair in parts.query.split("&")
-    ) if parts.query else ""
+    query = (
+        "&".join(f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else pair for pair in parts.query.split("&"))
+        if parts.query
+        else ""
+    )
     return urlunsplit(parts._replace(netloc=netloc, path=path, query=query))
 
 

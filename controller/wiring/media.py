@@ -116,7 +116,9 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
         espeak_speed=settings.espeak_speed,
         kokoro_model=settings.kokoro_model,
         kokoro=KokoroOptions(
-            voice=settings.kokoro_voice, speed=settings.kokoro_speed, threads=settings.kokoro_threads,
+            voice=settings.kokoro_voice,
+            speed=settings.kokoro_speed,
+            threads=settings.kokoro_threads,
             espeak_voice=settings.espeak_voice,
         ),
         tts_cache_dir=settings.tts_cache_dir,

@@ -30,6 +30,7 @@ from controller.ops.readiness import readiness_checks
 from controller.ops.systemd import SystemdNotifier
 from controller.records.audit import AuditError
 from controller.records.call_log import JsonlEventLog
+from controller.records.passes_store import SqlitePasses
 from controller.records.resource_journal import ResourceJournal
 from controller.records.sites_file import SitesError
 from controller.settings import ENV_PREFIX, Settings, SettingsError
@@ -60,6 +61,7 @@ class Service:
         self.vads = VadPool(lambda: open_leg_vad(settings))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
+        self.passes = SqlitePasses(settings.audit_db)  # beside the decisions they lead to
         self.journal = ResourceJournal(settings.resource_journal)
         try:
             self.sites = build_sites(settings, self.asterisk.send_dtmf, environment(), on_reload=self._prewarm)
@@ -76,15 +78,24 @@ class Service:
         self.audit_usable = False
         self.systemd = SystemdNotifier(os.environ)
         self._watchdog: asyncio.Task[None] | None = None
-        self.metrics = CallMetrics({
-            "portaria_audiosocket_refused": ("AudioSocket connections refused.", lambda: self.media.refused),
-            "portaria_ari_reconnects": ("Times the ARI events socket was reconnected.", lambda: self.ari_reconnects),
-        })
+        self.metrics = CallMetrics(
+            {
+                "portaria_audiosocket_refused": ("AudioSocket connections refused.", lambda: self.media.refused),
+                "portaria_ari_reconnects": (
+                    "Times the ARI events socket was reconnected.",
+                    lambda: self.ari_reconnects,
+                ),
+            }
+        )
         self.events.subscribe(self.metrics.observe)
         console = settings.console_host_port
         checks = readiness_checks(
-            self.connected, self.ari, self.media, self.speech,
-            audit_usable=lambda: self.audit_usable, audit_writable=self.audit.check_writable,
+            self.connected,
+            self.ari,
+            self.media,
+            self.speech,
+            audit_usable=lambda: self.audit_usable,
+            audit_writable=self.audit.check_writable,
         )
         self.ops: OpsServer | None = None
         if console:
@@ -116,6 +127,7 @@ class Service:
             understanding=self.understanding,
             audit=self.audit,
             opener=site.opener,
+            passes=self.passes,
             frame_clock=self.frame_clock,
             runner=self._runner,
             journal=self.journal,
@@ -218,10 +230,10 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._purging
         await self.audit.aclose()
+        await self.passes.aclose()
         for opener in self.sites.openers():
             await opener.aclose()
         self.speech.close()
         self.journal.close()
         self.events.close()
         log.info("stopped")
-

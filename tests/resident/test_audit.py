@@ -60,6 +60,7 @@ async def test_a_written_record_is_in_the_file_for_any_other_reader(tmp_path: Pa
             "1700.1",
             "1700.2",
             "PJSIP/101:no_answer, PJSIP/renata-celular:answered",
+            "",
         )
     ]
     await audit.aclose()
