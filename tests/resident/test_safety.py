@@ -9,6 +9,9 @@ A monitor follows the trace, independently of the conversation's own state, and 
 - from AuditWritten (first try, visitor still there) or a failed GateOpened (second try), never from anything said
   or typed on the visitor's leg; and at most twice per call.
 
+With pre-authorisations (passes.py) there is one other way: a pass's own AUTHORISED record, written only after
+the visitor gave that pass's name (a pass without a code) or typed its code, and only once it is written.
+
 The breadth-first search runs every sequence of the alphabet below up to `DEPTH` events from the moment the first
 dial is out, merging identical (state, monitor) pairs; the random walks start at the greeting and go on longer.
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
+import pytest
 
 from controller.conversation import (
     Answer,
@@ -46,6 +51,9 @@ from controller.conversation import (
     WriteAudit,
     read_answer,
 )
+from controller.conversation.dialog import Dialog
+from controller.conversation.events import How
+from controller.conversation.passes import Pass
 from tests.resident.drive import RENATA, calling
 
 DEPTH = 10
@@ -194,3 +202,73 @@ def test_visitor_input_alone_never_opens(conversation: Conversation) -> None:
         for _ in range(20):
             state, actions = conversation.handle(state, rng.choice(visitor_only))
             assert not any(isinstance(action, OpenGate) for action in actions)
+
+
+# Pre-authorised visitors: the other way a yes reaches the gate ------------------------------------------------
+
+JOAO = Pass("1", "101", None, "João Silva", RENATA.resident, "t0", "2026-12-04T08:00", "2026-12-04T18:00")
+PAULO = Pass("2", "101", None, "Paulo Mendes", RENATA.resident, "t0", "2026-12-04T08:00", "2026-12-04T18:00", "482913")
+AUTHORISED = Decision.AUTHORISED
+PASS_VISITOR: tuple[Event, ...] = (
+    UtteranceHeard("sou o joao tenho uma entrega pra renata do cento e um"),
+    UtteranceHeard("sou o pedro tenho uma entrega pra renata do cento e um"),
+    UtteranceHeard("sou o paulo mendes visita pra renata do 101"),
+    *(DtmfReceived(digit) for digit in "4829137*#"),
+    TimerFired(Timer.DTMF),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PassMonitor:
+    """A pass may stand for the resident's yes only if the visitor gave its (code-less) pass's name, or typed its
+    code; then only its own record, written, opens. Anything else must meet the resident rules (Monitor)."""
+
+    base: Monitor = Monitor()
+    named: bool = False
+    typed: str = ""
+    granted: bool = False  # WriteAudit of a pass's AUTHORISED record
+    granted_ok: bool = False
+
+    def step(self, event: Event, actions: list[CallAction]) -> PassMonitor:
+        monitor = self
+        match event:
+            case UtteranceHeard(text=text, leg=Leg.GATE) if "joao" in text:
+                monitor = replace(monitor, named=True)
+            case DtmfReceived(digit=digit, leg=Leg.GATE):
+                monitor = replace(monitor, typed="" if digit == "*" else monitor.typed + digit)
+            case AuditWritten(ok=ok, decision=Decision.AUTHORISED) if monitor.granted and not monitor.granted_ok:
+                monitor = replace(monitor, granted_ok=ok, granted=ok)  # a failed record needs a new one
+        base = monitor.base.before(event)
+        for action in actions:
+            match action:
+                case WriteAudit(record=record) if record.how is How.PREAUTHORISED and record.decision is AUTHORISED:
+                    by_name = record.preauthorisation == JOAO.describe() and monitor.named
+                    by_code = record.preauthorisation == PAULO.describe() and PAULO.code in monitor.typed
+                    assert by_name or by_code, f"a pass's yes without its name or code: {record}"
+                    monitor = replace(monitor, granted=True)
+                case OpenGate() if monitor.granted_ok:
+                    assert isinstance(event, (AuditWritten, GateOpened)), f"OpenGate from {event}"
+                case _:
+                    base = base.after(event, action)
+        return replace(monitor, base=base)
+
+
+def test_random_walks_with_passes_open_only_on_a_pass_given_or_a_resident_yes(condo_passes: Conversation) -> None:
+    rng = random.Random(20261204)
+    alphabet = ALPHABET + PASS_VISITOR
+    by_pass = 0
+    for _ in range(3000):
+        state, actions = condo_passes.handle(condo_passes.start("walk"), CallStarted())
+        monitor = PassMonitor().step(CallStarted(), actions)
+        for _ in range(30):
+            event = rng.choice(PASS_VISITOR) if rng.random() < 0.5 else rng.choice(alphabet)
+            state, actions = condo_passes.handle(state, event)
+            monitor = monitor.step(event, actions)
+            by_pass += monitor.granted_ok and any(isinstance(action, OpenGate) for action in actions)
+    assert by_pass > 0, "the walks do reach an opening on a pass"
+
+
+@pytest.fixture
+def condo_passes(conversation: Conversation) -> Conversation:
+    dialog = conversation.dialog
+    return Conversation(Dialog(dialog.index.directory, dialog.policy, passes=(JOAO, PAULO)))
