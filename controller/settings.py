@@ -224,6 +224,15 @@ class Settings(BaseSettings):
     gate_http_token: SecretStr | None = Field(default=None, description="Bearer token for the webhook preset.")
     gate_door: int = Field(default=1, ge=1, le=64, description="Door / relay / channel number the opener triggers.")
     gate_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Timeout of one gate opening try (s).")
+    delivery_policy: Literal["portaria", "zelador", "voltar", "armario"] = Field(
+        default="portaria",
+        description="A delivery nobody answers for: portaria (hand the courier to the concierge), zelador (leave "
+        "it with the caretaker), voltar (come back later) or armario (the parcel locker).",
+    )
+    notify_url: str = Field(
+        default="", description="Webhook that gets a JSON note when a delivery came and nobody answered (empty: none)."
+    )
+    notify_token: SecretStr | None = Field(default=None, description="Bearer token sent to PORTARIA_NOTIFY_URL.")
     understanding: UnderstandingEngine = Field(
         default=UnderstandingEngine.RULES,
         description="How visitor utterances are read: rules (offline, deterministic) or llm (CrewAI, needs the "

@@ -20,6 +20,7 @@ from controller.conversation.understanding import Understanding
 from controller.records.audit import AuditLog
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateOpener
+from controller.records.notifier import Notifier
 from controller.records.passes_store import PassBook
 from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore
@@ -58,6 +59,7 @@ class CallDeps:
     opener: GateOpener
     frame_clock: FrameClock
     passes: PassBook | None = None  # pre-authorisations (None: none are looked up)
+    notifier: Notifier | None = None  # the site's notes to residents (None: it has nowhere to send them)
     site: str = ""  # the condominium the call's gate belongs to (sites file; "default" without one)
     gate: str = ""  # the gate's key, as the dialplan gave it
     clock: Callable[[], float] = time.monotonic

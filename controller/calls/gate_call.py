@@ -40,6 +40,7 @@ from controller.calls import dialling
 from controller.calls.deps import CallDeps
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
+from controller.calls.notes import send_delivery_note
 from controller.calls.preauth import passes_for
 from controller.calls.recovery import JournaledAsterisk
 from controller.calls.runner import CallRunner, LegIO
@@ -52,6 +53,7 @@ from controller.conversation.events import (
     DtmfReceived,
     ErrorOccurred,
     Leg,
+    NotifyResident,
     OpenGate,
     ResidentAnswered,
     ResidentRinging,
@@ -298,6 +300,10 @@ class GateCall:
             return False
         self.emit("gate_opened", attempt=action.attempt)
         return True
+
+    def notify_resident(self, action: NotifyResident) -> None:
+        deps = self.deps
+        send_delivery_note(deps.notifier, action, site=deps.site, gate=deps.gate, call_id=self.call_id, emit=self.emit)
 
     async def bridge_callers(self) -> None:
         """Visitor and resident talk directly: our media legs leave, the resident joins the gate's bridge."""

@@ -43,6 +43,7 @@ from controller.conversation.events import (
     Hangup,
     Leg,
     LegHungUp,
+    NotifyResident,
     OpenGate,
     PlaybackFinished,
     Say,
@@ -81,6 +82,9 @@ class CallControl(Protocol):
     async def bridge_callers(self) -> None: ...
 
     async def end_call(self) -> None: ...
+
+    def notify_resident(self, action: NotifyResident) -> None:
+        """Send the apartment a note in the background (nothing waits for it)."""
 
     def leg_lost(self, leg: Leg, reason: str) -> None:
         """A leg's media connection closed (the gate call decides what that means and tells the runner)."""
@@ -249,6 +253,8 @@ class CallRunner:
                     await self._after_speech(leg)
                 self._ended = True
                 await self._control.end_call()
+            case NotifyResident():
+                self._control.notify_resident(action)
             case CallResident():
                 self._emit(
                     Leg.GATE,

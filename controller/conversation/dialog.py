@@ -22,6 +22,7 @@ from controller.conversation.events import (
     CallStarted,
     CallTarget,
     CancelTimer,
+    DeliveryPolicy,
     DtmfReceived,
     Event,
     Fallback,
@@ -67,6 +68,8 @@ class DialogPolicy:
     resident_max_asks: int = 3  # the question and its repetitions before "no decision"
     doubt_below: float = 0.5  # a request recognised with less confidence is read back before ringing
     directory_hints: bool = True  # tell the recogniser the building's names and apartments (hearing.py)
+    delivery: DeliveryPolicy = DeliveryPolicy.CONCIERGE  # a delivery nobody answered for
+    notify_residents: bool = False  # a note reaches the apartment then (NotifyResident)
 
 
 @dataclass(frozen=True, slots=True)

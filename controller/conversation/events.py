@@ -48,6 +48,15 @@ class Unavailable(StrEnum):
     REJECTED = "rejected"  # the resident declined the call: not rung again
 
 
+class DeliveryPolicy(StrEnum):
+    """What a courier is told when nobody answers at the apartment (per site)."""
+
+    CONCIERGE = "portaria"  # hand over to the concierge (or end politely without one)
+    CARETAKER = "zelador"  # leave it with the caretaker
+    LATER = "voltar"  # come back later
+    LOCKER = "armario"  # leave it in the parcel locker
+
+
 class Decision(StrEnum):
     """What an audit record says happened; only AUTHORISED can lead to opening the gate."""
 
@@ -333,6 +342,15 @@ class EndCall:
     """The conversation is over: after the actions before it, tear down whatever of the call remains."""
 
 
-ResidentAction = DialResident | WriteAudit | OpenGate | BridgeVisitorAndResident | EndCall
+@dataclass(frozen=True, slots=True)
+class NotifyResident:
+    """Send the apartment a note (the site's webhook): a delivery came while nobody answered, and what the
+    courier was told to do with it. Never waits: the call goes on and ends as it would."""
+
+    request: VisitorRequest
+    policy: DeliveryPolicy
+
+
+ResidentAction = DialResident | WriteAudit | OpenGate | BridgeVisitorAndResident | EndCall | NotifyResident
 CallAction = Action | ResidentAction
 """Everything :meth:`Conversation.handle` can ask the runner to do."""

@@ -29,6 +29,7 @@ from controller.conversation.events import (
     CallTarget,
     CancelTimer,
     Decision,
+    DeliveryPolicy,
     DialResident,
     DtmfReceived,
     EndCall,
@@ -41,6 +42,7 @@ from controller.conversation.events import (
     How,
     Leg,
     LegHungUp,
+    NotifyResident,
     OpenGate,
     PlaybackFinished,
     ResidentAnswered,
@@ -156,11 +158,24 @@ class ResidentPhase:
             call = replace(call, index=call.index + 1, attempt=1)
             text = say.next_resident(previous, call.target.resident)
         else:
-            visitor = say.no_answer(call.request, self._concierge)
             state = replace(state, call=replace(call, resident_gone=True))  # the last dial's channel is gone
+            if call.request.intent is Intent.ENTREGA:
+                return self._nobody_home(state, call)
+            visitor = say.no_answer(call.request, self._concierge)
             return self._end(state, Decision.NO_ANSWER, None, visitor, fallback=True)
         state = replace(state, call=call)
         return state, [Say(Leg.GATE, text), self._dial(call.target, call.attempt), self._reassure_timer()]
+
+    def _nobody_home(self, state: DialogState, call: ResidentCall) -> Step:
+        """A delivery nobody answered for: the site's policy says what the courier does, and the apartment is
+        sent a note about it (when the site has somewhere to send it)."""
+        policy, notify = self.policy.delivery, self.policy.notify_residents
+        note: list[CallAction] = [NotifyResident(call.request, policy)] if notify else []
+        if policy is DeliveryPolicy.CONCIERGE:
+            visitor = say.no_answer(call.request, self._concierge)
+            return self._end(state, Decision.NO_ANSWER, None, visitor, fallback=True, first=note)
+        visitor = say.delivery_nobody_home(call.request, policy, notify)
+        return self._end(state, Decision.NO_ANSWER, None, visitor, first=note)
 
     def _answered(self, state: DialogState, call: ResidentCall) -> Step:
         state = replace(state, call=replace(call, stage=Stage.ASKING, asks=1))

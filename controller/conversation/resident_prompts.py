@@ -6,7 +6,7 @@ answered, and the outcome. A denial is told to the visitor without naming who de
 
 from __future__ import annotations
 
-from controller.conversation.events import VisitorRequest
+from controller.conversation.events import DeliveryPolicy, VisitorRequest
 from controller.conversation.prompts import address, article, first_name, transfer
 from controller.conversation.understanding import Intent
 
@@ -176,6 +176,20 @@ def resident_hung_up(resident: str) -> str:
 def no_answer(request: VisitorRequest, concierge: bool) -> str:
     where = address(request.apartment, request.block)
     return f"Ninguém atendeu no {where}. " + _then(concierge, "Por favor, tente mais tarde. Até logo.")
+
+
+_DELIVERY = {
+    DeliveryPolicy.CARETAKER: "Por favor, deixe a encomenda com o zelador.",
+    DeliveryPolicy.LATER: "Por favor, volte mais tarde.",
+    DeliveryPolicy.LOCKER: "Por favor, deixe a encomenda no armário de entregas.",
+}
+
+
+def delivery_nobody_home(request: VisitorRequest, policy: DeliveryPolicy, notified: bool) -> str:
+    """What a courier does with a delivery nobody answered for, as the site decided."""
+    where = address(request.apartment, request.block)
+    told = " O morador vai receber um aviso." if notified else ""
+    return f"Ninguém atendeu no {where}. {_DELIVERY[policy]}{told} Obrigado, até logo."
 
 
 def audit_failed(concierge: bool) -> str:

@@ -16,7 +16,7 @@ import os
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Generic, Literal, TypeVar
 
@@ -46,6 +46,16 @@ class SiteSpec:
     greeting: str | None = None
     concierge: str | None = None  # "" means none: a hand-over ends the call politely
     opener: OpenerSpec | None = None
+    delivery: str | None = None  # a DeliveryPolicy value: what a courier does when nobody answers
+    notify: NotifySpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySpec:
+    """Where the site's notes to residents go (a webhook), its token taken from the environment."""
+
+    url: str
+    token: str = field(default="", repr=False)
 
 
 class _Opener(BaseModel):
@@ -63,6 +73,13 @@ class _Opener(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
+class _Notify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    token_env: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
+
+
 class _Site(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,6 +90,8 @@ class _Site(BaseModel):
     greeting: str | None = Field(default=None, min_length=1)
     concierge: str | None = None
     opener: _Opener | None = None
+    delivery: Literal["portaria", "zelador", "voltar", "armario"] | None = None
+    notify: _Notify | None = None
 
 
 class _File(BaseModel):
@@ -114,7 +133,23 @@ def parse_sites(text: str, origin: str, base: Path, environ: Mapping[str, str]) 
         opener = _opener(site.opener, site.id, origin, environ) if site.opener is not None else None
         directory = site.directory if site.directory.is_absolute() else base / site.directory
         concierge = site.concierge.strip() if site.concierge is not None else None
-        specs.append(SiteSpec(site.id, site.name, tuple(site.gates), directory, site.greeting, concierge, opener))
+        notify = None
+        if site.notify is not None:
+            token = _secret(site.notify.token_env, f"{origin}: site {site.id!r}: notify.token_env", environ)
+            notify = NotifySpec(site.notify.url, token)
+        specs.append(
+            SiteSpec(
+                site.id,
+                site.name,
+                tuple(site.gates),
+                directory,
+                site.greeting,
+                concierge,
+                opener,
+                site.delivery,
+                notify,
+            )
+        )
     return tuple(specs)
 
 
@@ -128,13 +163,17 @@ def load_sites(path: Path, environ: Mapping[str, str]) -> tuple[SiteSpec, ...]:
     return parse_sites(text, str(path), path.parent, environ)
 
 
+def _secret(variable: str, where: str, environ: Mapping[str, str]) -> str:
+    if variable and not environ.get(variable):
+        raise SitesError(f"{where} names {variable}, which is not set")
+    return environ.get(variable, "") if variable else ""
+
+
 def _opener(entry: _Opener, site: str, origin: str, environ: Mapping[str, str]) -> OpenerSpec:
-    secrets = {}
-    for name in ("password", "token"):
-        variable = getattr(entry, f"{name}_env")
-        if variable and not environ.get(variable):
-            raise SitesError(f"{origin}: site {site!r}: opener.{name}_env names {variable}, which is not set")
-        secrets[name] = environ.get(variable, "") if variable else ""
+    secrets = {
+        name: _secret(getattr(entry, f"{name}_env"), f"{origin}: site {site!r}: opener.{name}_env", environ)
+        for name in ("password", "token")
+    }
     return OpenerSpec(
         kind=entry.kind,
         dtmf=entry.dtmf,

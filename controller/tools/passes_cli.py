@@ -64,10 +64,19 @@ def write_table(entries: list[PassEntry], zone: ZoneInfo, out: TextIO) -> None:
         granted = entry.granted
         where = f"{granted.apartment} {granted.block}" if granted.block else granted.apartment
         state = "revoked" if entry.revoked_at else "valid"
-        rows.append([
-            granted.id, entry.site, where, granted.visitor_name, granted.granted_by, local(granted.valid_from),
-            local(granted.valid_until), "yes" if granted.code else "", state,
-        ])
+        rows.append(
+            [
+                granted.id,
+                entry.site,
+                where,
+                granted.visitor_name,
+                granted.granted_by,
+                local(granted.valid_from),
+                local(granted.valid_until),
+                "yes" if granted.code else "",
+                state,
+            ]
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(_SHOWN))]
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")

@@ -128,6 +128,7 @@ class Service:
             audit=self.audit,
             opener=site.opener,
             passes=self.passes,
+            notifier=site.notifier,
             frame_clock=self.frame_clock,
             runner=self._runner,
             journal=self.journal,
@@ -231,8 +232,11 @@ class Service:
                 await self._purging
         await self.audit.aclose()
         await self.passes.aclose()
-        for opener in self.sites.openers():
+        built = self.sites.built()
+        for opener in {id(site.opener): site.opener for site in built}.values():
             await opener.aclose()
+        for notifier in {id(site.notifier): site.notifier for site in built if site.notifier}.values():
+            await notifier.aclose()  # after the last notes on their way
         self.speech.close()
         self.journal.close()
         self.events.close()

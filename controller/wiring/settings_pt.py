@@ -69,6 +69,10 @@ DESCRIPTIONS = {
     "gate_http_token": "Token (Bearer) do webhook.",
     "gate_door": "Número da porta / relé / canal que o abridor aciona.",
     "gate_timeout_s": "Tempo limite de uma tentativa de abrir o portão (s).",
+    "delivery_policy": "Entrega sem ninguém para atender: portaria (passa o entregador para a portaria), zelador "
+    "(deixar com o zelador), voltar (voltar mais tarde) ou armario (armário de entregas).",
+    "notify_url": "Webhook que recebe um aviso em JSON quando chega uma entrega e ninguém atende (vazio: nenhum).",
+    "notify_token": "Token (Bearer) enviado ao PORTARIA_NOTIFY_URL.",
     "understanding": "Como as falas do visitante são lidas: rules (regras, offline, determinístico) ou llm "
     "(CrewAI, precisa do extra llm; as regras assumem quando ele demora ou falha).",
     "llm_model": "Modelo do CrewAI, provedor/modelo: openai/gpt-4o-mini, azure/<deployment>, ollama/llama3.1...",

@@ -17,8 +17,10 @@ from dotenv import dotenv_values
 
 from controller.calls.deps import CallConfig
 from controller.conversation.directory import Directory, DirectoryError
+from controller.conversation.events import DeliveryPolicy
 from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateOpener, SendDtmf, build_opener
+from controller.records.notifier import Notifier, WebhookNotifier
 from controller.records.sites_file import LiveSites, SitesError, SiteSpec
 from controller.settings import Settings
 from controller.wiring.parts import gate_opener
@@ -37,14 +39,20 @@ class SiteParts:
     name: str
     directory: LiveDirectory
     opener: GateOpener
-    greeting: str | None = None  # None: the settings' (and so for the concierge)
+    greeting: str | None = None  # None: the settings' (and so for the concierge and the delivery policy)
     concierge: str | None = None
+    delivery: DeliveryPolicy | None = None
+    notifier: Notifier | None = None  # where its notes to residents go (None: nowhere)
 
     def config(self, base: CallConfig) -> CallConfig:
-        """The call settings of this site's calls: `base` (the settings'), with the site's greeting and concierge."""
+        """The call settings of this site's calls: `base` (the settings'), with the site's own."""
         concierge = base.concierge_endpoint if self.concierge is None else self.concierge
         policy = dataclasses.replace(
-            base.policy, greeting=self.greeting or base.policy.greeting, concierge_available=bool(concierge)
+            base.policy,
+            greeting=self.greeting or base.policy.greeting,
+            concierge_available=bool(concierge),
+            delivery=self.delivery or base.policy.delivery,
+            notify_residents=self.notifier is not None,
         )
         return dataclasses.replace(base, policy=policy, concierge_endpoint=concierge)
 
@@ -55,8 +63,8 @@ class Sites(Protocol):
 
     def sites(self) -> dict[str, SiteParts]: ...
 
-    def openers(self) -> list[GateOpener]:
-        """Every opener made, for the composition root to close at the end."""
+    def built(self) -> list[SiteParts]:
+        """Every site made, replaced ones too: the composition root closes their openers and notifiers."""
 
 
 class SingleSite:
@@ -71,8 +79,8 @@ class SingleSite:
     def sites(self) -> dict[str, SiteParts]:
         return {self._site.id: self._site}
 
-    def openers(self) -> list[GateOpener]:
-        return [self._site.opener]
+    def built(self) -> list[SiteParts]:
+        return [self._site]
 
 
 class FileSites:
@@ -87,8 +95,8 @@ class FileSites:
     def sites(self) -> dict[str, SiteParts]:
         return self.live.sites()
 
-    def openers(self) -> list[GateOpener]:
-        return [site.opener for site in self.live.built]
+    def built(self) -> list[SiteParts]:
+        return list(self.live.built)
 
 
 def build_sites(
@@ -98,9 +106,15 @@ def build_sites(
     on_reload: Callable[[Directory], None] | None = None,
 ) -> Sites:
     """The sites the settings ask for; SettingsError or SitesError when they cannot be used."""
+    token = settings.notify_token.get_secret_value() if settings.notify_token else ""
+    notifier = WebhookNotifier(settings.notify_url, token=token) if settings.notify_url else None
+    delivery = DeliveryPolicy(settings.delivery_policy)
     if settings.sites is None:
         directory = LiveDirectory(settings.directory, on_reload=on_reload)
-        return SingleSite(SiteParts(DEFAULT_SITE, settings.gate_name, directory, gate_opener(settings, send_dtmf)))
+        opener = gate_opener(settings, send_dtmf)
+        return SingleSite(
+            SiteParts(DEFAULT_SITE, settings.gate_name, directory, opener, None, None, delivery, notifier)
+        )
 
     def build(spec: SiteSpec) -> SiteParts:
         try:
@@ -108,6 +122,8 @@ def build_sites(
         except DirectoryError as error:
             raise SitesError(f"directory: {error}") from None
         opener = gate_opener(settings, send_dtmf) if spec.opener is None else build_opener(spec.opener, send_dtmf)
-        return SiteParts(spec.id, spec.name, directory, opener, spec.greeting, spec.concierge)
+        notes = notifier if spec.notify is None else WebhookNotifier(spec.notify.url, token=spec.notify.token)
+        policy = DeliveryPolicy(spec.delivery) if spec.delivery else delivery
+        return SiteParts(spec.id, spec.name, directory, opener, spec.greeting, spec.concierge, policy, notes)
 
     return FileSites(LiveSites(settings.sites, environ, build))

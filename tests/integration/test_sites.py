@@ -122,3 +122,65 @@ token_env = "APOENA_WEBHOOK_TOKEN"
     assert request["body"]["call_id"] == at_apoena.call_id
     assert request["authorization"] == "Bearer token-of-apoena-123"  # the secret the file names, from the env
     assert "token-of-apoena-123" not in json.dumps(watcher.for_call(at_apoena.call_id))
+
+
+async def test_a_delivery_with_nobody_home_follows_the_site_s_policy_and_fires_its_webhook(
+    make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    directory(tmp_path / "jardins.json", resident("noanswer", f"n{tag}"))
+    monkeypatch.setenv("JARDINS_NOTES_TOKEN", "notes-token-456")
+    async with webhook() as hook, serving(make_llm()) as llm:
+        (tmp_path / "sites.toml").write_text(
+            f"""
+[[site]]
+id = "jardins"
+name = "Residencial Jardins"
+gates = ["4001"]
+directory = "jardins.json"
+delivery = "zelador"
+[site.notify]
+url = "{hook.url}"
+token_env = "JARDINS_NOTES_TOKEN"
+""",
+            encoding="utf-8",
+        )
+        settings = make_settings(
+            ari_app=APP,
+            sites=tmp_path / "sites.toml",
+            audit_db=tmp_path / "audit.sqlite3",
+            understanding="llm",
+            llm_base_url=llm.base_url,
+            llm_model="openai/test-model",
+            llm_api_key="test-key",
+            llm_timeout_s=10,
+            ring_timeout_s=4,
+            call_attempts=1,
+            concierge_endpoint="PJSIP/concierge",  # the policy, not the hand-over, tells the courier what to do
+        )
+        async with running(settings) as (service, watcher):
+            call = await visitor_calls(service, watcher, gate="4001")
+            await until_dialled(watcher, call)
+            await watcher.wait_for("resident_note_sent", call_id=call.call_id, timeout=CALL_GUARD_S)
+            await ended(service, watcher, call)
+            said = [e["text"] for e in watcher.find("say", call_id=call.call_id)]
+            assert said[-1] == (
+                "Ninguém atendeu no 101. Por favor, deixe a encomenda com o zelador. O morador vai receber um aviso."
+                " Obrigado, até logo."
+            )
+            assert not watcher.find("fallback", call_id=call.call_id)
+    [note] = hook.requests
+    assert note["authorization"] == "Bearer notes-token-456"
+    assert note["body"] == {
+        "event": "delivery_nobody_home",
+        "site": "jardins",
+        "gate": "4001",
+        "call_id": call.call_id,
+        "apartment": "101",
+        "block": None,
+        "resident": "Renata Souza",
+        "visitor_name": "João",
+        "policy": "zelador",
+    }
+    [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
+    assert (row["site"], row["decision"]) == ("jardins", "no_answer")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.records.gate_opener import OpenerSpec
-from controller.records.sites_file import LiveSites, SitesError, SiteSpec, load_sites, parse_sites
+from controller.records.sites_file import LiveSites, NotifySpec, SitesError, SiteSpec, load_sites, parse_sites
 from controller.tools.check import run_check
 
 TWO_SITES = """
@@ -173,3 +173,17 @@ def test_check_reports_each_site_and_a_site_whose_directory_does_not_load(tmp_pa
     assert any(not ok and line.startswith("site apoena: directory ") for ok, line in lines), lines
     assert not any(line.startswith("directory ") for _, line in lines), "the settings' own directory is not used"
     assert "s3cret" not in repr(lines)
+
+
+def test_a_site_s_delivery_policy_and_notes_webhook_with_its_token_from_the_environment(tmp_path: Path) -> None:
+    text = (
+        TWO_SITES + '\ndelivery = "armario"\n[site.notify]\nurl = "https://notes.example/apoena"\ntoken_env = "NOTES"\n'
+    )
+    _, apoena = parse_sites(text, "sites.toml", tmp_path, {**ENV, "NOTES": "n-token-9"})
+    assert apoena.delivery == "armario"
+    assert apoena.notify == NotifySpec("https://notes.example/apoena", "n-token-9")
+    assert "n-token-9" not in repr(apoena)
+    with pytest.raises(SitesError, match="site 'apoena': notify.token_env names NOTES, which is not set"):
+        parse_sites(text, "sites.toml", tmp_path, ENV)
+    with pytest.raises(SitesError, match="site 'apoena': delivery: Input should be"):
+        parse_sites(text.replace('"armario"', '"porta"'), "sites.toml", tmp_path, {**ENV, "NOTES": "x"})
