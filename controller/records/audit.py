@@ -1,13 +1,13 @@
 """The audit log of gate decisions: written durably *before* the gate opens, kept only as long as needed.
 
-:class:`AuditLog` is the interface the call runner uses; :class:`SqliteAuditLog` keeps the records in one SQLite
-file. A write returns only once its transaction is committed with ``PRAGMA synchronous=FULL`` (one transaction
-per record), so a returned write survives a crash or power loss; any failure raises :class:`AuditError`, which the
-runner reports as ``AuditWritten(ok=False)`` and the gate stays shut. SQLite runs on one thread of its own, so
-the event loop never waits on the disk.
+:class:`AuditLog` is the interface the call runner uses, :class:`AuditStore` what the service and the console
+use; the records live in one SQLite file (:mod:`controller.records.audit_sqlite`, the embedded default) or in
+PostgreSQL (:mod:`controller.records.audit_pg`, shared by several instances). A write returns only once the
+record is durably stored; any failure raises :class:`AuditError`, which the runner reports as
+``AuditWritten(ok=False)`` and the gate stays shut.
 
-Retention (LGPD): records older than ``retention_days`` are deleted by :meth:`SqliteAuditLog.purge`, which the
-service calls at start-up and then daily (:meth:`SqliteAuditLog.keep_purging`).
+Retention (LGPD): records older than ``retention_days`` are deleted by ``purge()``, which the service calls at
+start-up and then daily (:func:`keep_purging`).
 """
 
 from __future__ import annotations
@@ -15,41 +15,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from pathlib import Path
-from typing import Protocol, TextIO, TypeVar
+from typing import Protocol, TextIO
 
 from controller.conversation.events import AuditRecord
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    site TEXT NOT NULL DEFAULT '',
-    gate TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    how TEXT NOT NULL,
-    visitor_name TEXT NOT NULL,
-    intent TEXT NOT NULL,
-    apartment TEXT NOT NULL,
-    block TEXT,
-    resident TEXT NOT NULL,
-    gate_channel TEXT,
-    resident_channel TEXT,
-    rung TEXT NOT NULL DEFAULT '',
-    preauth TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
-"""
 
 
 class AuditError(Exception):
@@ -116,24 +88,26 @@ def like_pattern(text: str) -> str:
     return f"%{text}%"
 
 
-def search_where(search: AuditSearch) -> tuple[str, tuple[str, ...]]:
-    """The WHERE clause of `search` and its arguments. Names are compared casefolded by the connection's
-    casefold() (SQLite's own LIKE ignores case for ASCII letters only: 'JOÃO' would miss 'João')."""
+def search_where(search: AuditSearch, *, mark: str = "?", fold: str = "casefold") -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause of `search` and its arguments (`mark`: the driver's placeholder). Names are compared
+    folded by the database's `fold` function: SQLite's connection gets casefold() (its own LIKE ignores case for
+    ASCII letters only: 'JOÃO' would miss 'João'); PostgreSQL's lower() folds any letter in a UTF-8 locale."""
     clauses, arguments = ["1 = 1"], list[str]()
     starts = [moment for moment in (search.since, _day_start(search.day_from, search.zone)) if moment is not None]
     if starts:
-        clauses.append("time >= ?")
-        arguments.append(_iso(max(starts)))
+        clauses.append(f"time >= {mark}")
+        arguments.append(iso(max(starts)))
     if search.day_to is not None and search.day_to < date.max:
-        clauses.append("time < ?")
-        arguments.append(_iso(datetime.combine(search.day_to + timedelta(days=1), time.min, tzinfo=search.zone)))
+        clauses.append(f"time < {mark}")
+        arguments.append(iso(datetime.combine(search.day_to + timedelta(days=1), time.min, tzinfo=search.zone)))
     if search.apartment:
-        clauses.append("apartment = ?")
+        clauses.append(f"apartment = {mark}")
         arguments.append(search.apartment)
     if search.name:
-        like = f"LIKE ? ESCAPE '{LIKE_ESCAPE}'"
-        clauses.append(f"(casefold(visitor_name) {like} OR casefold(resident) {like})")
-        arguments += [like_pattern(search.name.casefold())] * 2
+        like = f"LIKE {mark} ESCAPE '{LIKE_ESCAPE}'"
+        clauses.append(f"({fold}(visitor_name) {like} OR {fold}(resident) {like})")
+        name = search.name.casefold() if fold == "casefold" else search.name.lower()
+        arguments += [like_pattern(name)] * 2
     return " AND ".join(clauses), tuple(arguments)
 
 
@@ -163,220 +137,51 @@ class AuditLog(Protocol):
     async def aclose(self) -> None: ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _casefold(text: str | None) -> str | None:
-    return text.casefold() if isinstance(text, str) else None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-class SqliteAuditLog:
-    """The audit log in one SQLite file (created with its folder on first use)."""
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        gate: str,
-        retention_days: int,
-        clock: Callable[[], datetime] = _utc_now,
-        readonly: bool = False,
-    ) -> None:
-        self.path = path
-        self.gate = gate
-        self.retention = timedelta(days=retention_days)
-        self._clock = clock
-        self._readonly = readonly
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
-        self._db: sqlite3.Connection | None = None
-        self.last_failure: str | None = None  # why the last decision could not be written (None: it was)
+class AuditStore(AuditLog, Protocol):
+    """What the service and the console use of the audit log, in SQLite or PostgreSQL."""
 
     async def open(self) -> None:
-        """Connect now (else the first call does): start-up reports an unusable path early."""
-        await self._run(self._connection)
-
-    async def write(
-        self,
-        record: AuditRecord,
-        *,
-        gate_channel: str | None = None,
-        resident_channel: str | None = None,
-        site: str = "",
-        gate: str = "",
-    ) -> None:
-        entry = AuditEntry(
-            _iso(self._clock()),
-            site,
-            gate or self.gate,
-            record.call_id,
-            record.decision.value,
-            record.how.value,
-            record.visitor_name,
-            record.intent.value,
-            record.apartment,
-            record.block,
-            record.resident,
-            gate_channel,
-            resident_channel,
-            ", ".join(record.rung),
-            record.preauthorisation,
-        )
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        sql = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-
-        def insert() -> None:
-            db = self._connection()
-            with db:  # one transaction per record: committed (and synced) when this block ends
-                db.execute(sql, astuple(entry))
-
-        try:
-            await self._run(insert)
-        except AuditError as error:
-            self.last_failure = str(error)
-            raise
-        self.last_failure = None
+        """Connect now, so start-up reports an unusable store early."""
 
     async def check_writable(self) -> None:
-        """Raise AuditError unless a decision could be written now: the write lock is taken and a write rolled
-        back (nothing kept; a lock held elsewhere fails after 0.25 s, not the writes' 5 s), and the last
-        decision's write did not fail (a full disk shows only when writing)."""
+        """AuditError unless a decision could be written now."""
 
-        def probe() -> None:
-            db = self._connection()
-            db.execute("PRAGMA busy_timeout = 250")
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:  # a write that is rolled back: a read-only file or file system refuses it
-                    version = db.execute("PRAGMA user_version").fetchone()[0]
-                    db.execute(f"PRAGMA user_version = {int(version)}")
-                finally:
-                    db.execute("ROLLBACK")
-            finally:
-                db.execute("PRAGMA busy_timeout = 5000")
+    async def search(self, search: AuditSearch, limit: int | None = None) -> AuditPage: ...
 
-        await self._run(probe)
-        if self.last_failure is not None:
-            raise AuditError(f"the last decision could not be written: {self.last_failure}")
+    async def keep_purging(self, every_s: float = 86400.0) -> None: ...
 
-    async def purge(self) -> int:
-        cutoff = _iso(self._clock() - self.retention)
 
-        def delete() -> int:
-            db = self._connection()
-            with db:
-                return db.execute("DELETE FROM decisions WHERE time < ?", (cutoff,)).rowcount
-
-        removed = await self._run(delete)
-        if removed:
-            log.info("audit log: %d record(s) older than %s deleted", removed, cutoff)
-        return removed
-
-    async def keep_purging(self, every_s: float = 86400.0) -> None:
-        """Purge now and then every `every_s` until cancelled; a failing purge is logged and retried later."""
-        while True:
-            try:
-                await self.purge()
-            except AuditError as error:
-                log.error("audit log purge failed: %s", error)
-            await asyncio.sleep(every_s)
-
-    async def query(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
-        found = await self.search(AuditSearch(since=since), limit)
-        return list(reversed(found.entries))
-
-    async def search(self, search: AuditSearch, limit: int | None = None) -> AuditPage:
-        """The records `search` matches, newest first (at most `limit` of them), and how many match in all."""
-        where, arguments = search_where(search)
-        order = " ORDER BY time DESC, id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
-
-        def select() -> AuditPage:
-            db = self._connection()
-            sql = f"SELECT {self._columns(db)} FROM decisions WHERE {where}{order}"
-            db.execute("BEGIN")  # one read snapshot: the count and the rows see the same records
-            try:
-                total = db.execute(f"SELECT COUNT(*) FROM decisions WHERE {where}", arguments).fetchone()[0]
-                rows = db.execute(sql, arguments).fetchall()
-            finally:
-                db.rollback()
-            return AuditPage([AuditEntry(*row) for row in rows], int(total))
-
-        return await self._run(select)
-
-    async def aclose(self) -> None:
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
+async def keep_purging(audit: AuditLog, every_s: float) -> None:
+    """Purge now and then every `every_s` until cancelled; a failing purge is logged and retried later."""
+    while True:
         try:
-            await self._run(close)
-        finally:
-            self._thread.shutdown(wait=False)
-
-    # On the audit thread -------------------------------------------------------------------------------------
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        def guarded() -> T:
-            try:
-                return work()
-            except (sqlite3.Error, OSError) as error:
-                self._drop()
-                raise AuditError(f"audit log {self.path}: {error}") from error
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, guarded)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
-        if self._readonly:
-            if not self.path.is_file():
-                raise sqlite3.OperationalError("no such file")
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5.0)
-        db.create_function("casefold", 1, _casefold, deterministic=True)
-        try:
-            db.execute("PRAGMA synchronous=FULL")
-            if not self._readonly:
-                db.executescript(_SCHEMA)
-                _add_columns(db)
-        except sqlite3.Error:
-            db.close()
-            raise
-        self._db = db
-        return db
-
-    def _columns(self, db: sqlite3.Connection) -> str:
-        """The SELECT list: a file no service of this version opened yet lacks the newer columns (read-only)."""
-        present = _table_columns(db)
-        return ", ".join(name if name in present else f"'' AS {name}" for name in COLUMNS)
-
-    def _drop(self) -> None:
-        """Forget a connection after an error, so the next call reconnects (the disk may be back)."""
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+            await audit.purge()
+        except AuditError as error:
+            log.error("audit log purge failed: %s", error)
+        await asyncio.sleep(every_s)
 
 
-def _table_columns(db: sqlite3.Connection) -> set[str]:
-    return {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+def entry_of(
+    record: AuditRecord, moment: str, site: str, gate: str, gate_channel: str | None, resident_channel: str | None
+) -> AuditEntry:
+    return AuditEntry(
+        moment,
+        site,
+        gate,
+        record.call_id,
+        record.decision.value,
+        record.how.value,
+        record.visitor_name,
+        record.intent.value,
+        record.apartment,
+        record.block,
+        record.resident,
+        gate_channel,
+        resident_channel,
+        ", ".join(record.rung),
+        record.preauthorisation,
+    )
 
 
-_ADDED = ("site", "rung", "preauth")  # columns newer than the first schema: older files get them, empty in old records
-
-
-def _add_columns(db: sqlite3.Connection) -> None:
-    present = _table_columns(db)
-    with db:
-        for name in _ADDED:
-            if name not in present:
-                db.execute(f"ALTER TABLE decisions ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")

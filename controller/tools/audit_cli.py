@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from controller.records.audit import AuditEntry, AuditError, SqliteAuditLog, write_csv
+from controller.records.audit import AuditEntry, AuditError, write_csv
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.settings import SettingsError, load_settings
 
 _SHOWN = ("time", "gate", "decision", "how", "visitor_name", "intent", "apartment", "block", "resident", "call_id")

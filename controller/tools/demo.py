@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.records.audit import SqliteAuditLog
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.settings import Settings, load_settings
 from controller.tools.demo_timeline import render, timeline
 from controller.tools.simulator import SimulatedVisitor, call_gate

@@ -9,7 +9,7 @@ from controller.calls.deps import CallConfig
 from controller.conversation.dialog import DialogPolicy
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
-from controller.records.audit import SqliteAuditLog
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.gate_opener import PRESETS, GateOpener, OpenerSpec, SendDtmf, build_opener
 from controller.records.store import ConversationStore, MemoryStore, RedisStore
 from controller.settings import ENV_PREFIX, Settings, SettingsError, UnderstandingEngine

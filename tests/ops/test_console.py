@@ -27,7 +27,7 @@ from controller.ops.console import COOKIE, Console
 from controller.ops.http import OpsServer
 from controller.ops.live import LiveCalls
 from controller.ops.metrics import CallMetrics
-from controller.records.audit import SqliteAuditLog
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.directory_file import LiveDirectory
 
 PASSWORD = "senha-do-operador-42"

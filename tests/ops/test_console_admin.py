@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from controller.records.audit import SqliteAuditLog
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.directory_file import LiveDirectory
 from controller.settings import ENV_PREFIX, Settings, load_settings
 from controller.tools.check import run_check

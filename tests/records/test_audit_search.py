@@ -11,7 +11,8 @@ import pytest
 import pytest_asyncio
 
 from controller.conversation import AuditRecord, Decision, How, Intent
-from controller.records.audit import AuditSearch, SqliteAuditLog, like_pattern
+from controller.records.audit import AuditSearch, like_pattern
+from controller.records.audit_sqlite import SqliteAuditLog
 
 BRASILIA = timezone(timedelta(hours=-3))
 # (call id, UTC time, apartment, visitor, resident)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.records.audit import SqliteAuditLog
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.passes_store import PassError, SqlitePasses
 from controller.tools.passes_cli import main as passes_main
 

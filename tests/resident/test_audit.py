@@ -14,7 +14,8 @@ import pytest
 
 from controller.__main__ import main as controller_main
 from controller.conversation import AuditRecord, Decision, How, Intent
-from controller.records.audit import COLUMNS, AuditEntry, AuditError, SqliteAuditLog
+from controller.records.audit import COLUMNS, AuditEntry, AuditError
+from controller.records.audit_sqlite import SqliteAuditLog
 from controller.tools.audit_cli import main as audit_main
 
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

@@ -1,11 +1,11 @@
 """Loopback networking for tests: a free port, and a TCP proxy whose subclasses decide what each chunk becomes.
 
-    class Muting(TcpProxy):
-        def forward(self, link: Link, from_client: bool, data: bytes) -> bytes:
-            return b"" if from_client else data     # b"": dropped, the connection stays open
+class Muting(TcpProxy):
+    def forward(self, link: Link, from_client: bool, data: bytes) -> bytes:
+        return b"" if from_client else data     # b"": dropped, the connection stays open
 
-    async with Muting(("127.0.0.1", 8088)).running() as proxy:
-        ...  # clients connect to 127.0.0.1:proxy.port
+async with Muting(("127.0.0.1", 8088)).running() as proxy:
+    ...  # clients connect to 127.0.0.1:proxy.port
 """
 
 from __future__ import annotations

@@ -19,8 +19,18 @@ FRAME_BYTES = 160  # 20 ms of G.711 (8 kHz, 8 bits) and of G.722 (64 kbit/s)
 FRAME_TICKS = 160  # RTP clock ticks per 20 ms: 8000 Hz for all three (G.722's clock is 8000 by RFC 3551)
 _EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 DTMF_TONES = {  # DTMF row / column frequencies
-    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336), "6": (770, 1477),
-    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "*": (941, 1209), "0": (941, 1336), "#": (941, 1477),
+    "1": (697, 1209),
+    "2": (697, 1336),
+    "3": (697, 1477),
+    "4": (770, 1209),
+    "5": (770, 1336),
+    "6": (770, 1477),
+    "7": (852, 1209),
+    "8": (852, 1336),
+    "9": (852, 1477),
+    "*": (941, 1209),
+    "0": (941, 1336),
+    "#": (941, 1477),
 }
 
 
@@ -74,8 +84,12 @@ class RtpPcap:
 
     def _rtp(self, payload_type: int, payload: bytes, *, marker: bool = False, ticks: int | None = None) -> None:
         header = struct.pack(
-            "!BBHII", 0x80, (0x80 if marker else 0) | payload_type, self._seq & 0xFFFF,
-            self._ticks if ticks is None else ticks, 0x5EED5EED,
+            "!BBHII",
+            0x80,
+            (0x80 if marker else 0) | payload_type,
+            self._seq & 0xFFFF,
+            self._ticks if ticks is None else ticks,
+            0x5EED5EED,
         )
         self._packets.append((self._at, _packet(header + payload)))
         self._seq += 1

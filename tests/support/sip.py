@@ -146,12 +146,30 @@ class SipGate:
     ) -> asyncio.subprocess.Process:
         media_port = _free_media_port() if media_port is None else media_port
         return await asyncio.create_subprocess_exec(
-            "chroot", str(self.testbed.root), "sipp", *args,
-            "-sf", f"{inside}/scenario.xml", "-m", "1", "-i", "127.0.0.1", "-mp", str(media_port),
-            "-trace_msg", "-message_file", f"{inside}/messages.log",
-            "-timeout", f"{round(timeout_s)}s", "-timeout_error", "-nostdin",
-            "-trace_err", "-error_file", f"{inside}/errors.log",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            "chroot",
+            str(self.testbed.root),
+            "sipp",
+            *args,
+            "-sf",
+            f"{inside}/scenario.xml",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-mp",
+            str(media_port),
+            "-trace_msg",
+            "-message_file",
+            f"{inside}/messages.log",
+            "-timeout",
+            f"{round(timeout_s)}s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            f"{inside}/errors.log",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
 
     async def answer(self, phone: ResidentPhone, *, timeout_s: float = 120.0) -> asyncio.subprocess.Process:
@@ -199,6 +217,7 @@ class SipGate:
 
 # Scenarios. sipp fills the [keywords]; a reply's [last_*] copy the headers of the last message received.
 
+
 def _message(first_line: str, headers: list[str], body: str = "", *, retrans: bool = False) -> str:
     lines = [first_line, *headers]
     if body:
@@ -244,19 +263,21 @@ def _response(
 
 
 def _sdp(origin: str, payload_type: int, rtpmap: str, media_offset: int = 0) -> str:
-    return "\n".join([
-        "v=0",
-        f"o={origin} 1 1 IN IP[local_ip_type] [local_ip]",
-        "s=-",
-        "c=IN IP[media_ip_type] [media_ip]",
-        "t=0 0",
-        f"m=audio [media_port{f'+{media_offset}' if media_offset else ''}] RTP/AVP {payload_type} {DTMF_PT}",
-        f"a=rtpmap:{payload_type} {rtpmap}",
-        f"a=rtpmap:{DTMF_PT} telephone-event/8000",
-        f"a=fmtp:{DTMF_PT} 0-15",
-        "a=ptime:20",
-        "a=sendrecv",
-    ])
+    return "\n".join(
+        [
+            "v=0",
+            f"o={origin} 1 1 IN IP[local_ip_type] [local_ip]",
+            "s=-",
+            "c=IN IP[media_ip_type] [media_ip]",
+            "t=0 0",
+            f"m=audio [media_port{f'+{media_offset}' if media_offset else ''}] RTP/AVP {payload_type} {DTMF_PT}",
+            f"a=rtpmap:{payload_type} {rtpmap}",
+            f"a=rtpmap:{DTMF_PT} telephone-event/8000",
+            f"a=fmtp:{DTMF_PT} 0-15",
+            "a=ptime:20",
+            "a=sendrecv",
+        ]
+    )
 
 
 def _play(pcap: str | None) -> str:
@@ -283,14 +304,26 @@ def intercom_scenario(intercom: Intercom, pcap: str | None, *, media_offset: int
     payload_type, rtpmap = CODECS[intercom.codec]
     info = "".join(
         '  <pause milliseconds="400"/>\n'
-        + _request("INFO", 2 + index, endpoint, dialog=True, body=f"Signal={digit}\nDuration=250",
-                   content="application/dtmf-relay")
+        + _request(
+            "INFO",
+            2 + index,
+            endpoint,
+            dialog=True,
+            body=f"Signal={digit}\nDuration=250",
+            content="application/dtmf-relay",
+        )
         + '  <recv response="200"/>\n'
         for index, digit in enumerate(intercom.digits if intercom.dtmf == "info" else "")
     )
     steps = (
-        _request("INVITE", 1, endpoint, dialog=False, body=_sdp("intercom", payload_type, rtpmap, media_offset),
-                 content="application/sdp")
+        _request(
+            "INVITE",
+            1,
+            endpoint,
+            dialog=False,
+            body=_sdp("intercom", payload_type, rtpmap, media_offset),
+            content="application/sdp",
+        )
         + "".join(f'  <recv response="{code}" optional="true"/>\n' for code in (100, 180, 183))
         + '  <recv response="200" rtd="true"/>\n'
         + _request("ACK", 1, endpoint, dialog=True)
