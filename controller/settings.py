@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     )
     gate_name: str = Field(default="portao", min_length=1, description="This gate's name in the audit log.")
     audit_db: Path = Field(default=Path("var/audit.sqlite3"), description="SQLite file of the decisions audit log.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL for the audit log and pre-authorisations, shared by several instances "
+        "(postgresql://user:password@host:5432/db); unset: SQLite in PORTARIA_AUDIT_DB.",
+    )
     resource_journal: Path = Field(
         default=Path("var/asterisk-resources.jsonl"),
         description="What this instance made in Asterisk and not yet removed; after a crash the next start "

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS passes (
 );
 CREATE INDEX IF NOT EXISTS passes_window ON passes (site, valid_until);
 """
-_COLUMNS = "id, apartment, block, visitor_name, granted_by, granted_at, valid_from, valid_until, code"
+PASS_COLUMNS = "id, apartment, block, visitor_name, granted_by, granted_at, valid_from, valid_until, code"
 
 
 class PassError(Exception):
@@ -60,10 +60,49 @@ class PassBook(Protocol):
     async def aclose(self) -> None: ...
 
 
+class PassStore(PassBook, Protocol):
+    """What the `passes` command and the console manage, in SQLite or PostgreSQL."""
+
+    async def add(
+        self,
+        *,
+        site: str,
+        apartment: str,
+        visitor_name: str,
+        granted_by: str,
+        valid_from: datetime,
+        valid_until: datetime,
+        block: str | None = None,
+        code: str | None = None,
+    ) -> Pass: ...
+
+    async def revoke(self, number: int) -> bool: ...
+
+    async def listing(self, site: str | None = None, *, since: datetime | None = None) -> list[PassEntry]: ...
+
+
 def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise PassError("a time without a zone is ambiguous: give it in UTC or with its offset")
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def checked(
+    apartment: str, visitor_name: str, granted_by: str, valid_from: datetime, valid_until: datetime, code: str | None
+) -> tuple[str, str, str, str, str]:
+    """(visitor, granted_by, apartment, valid_from, valid_until) as stored; PassError for what no pass can be."""
+    visitor_name, granted_by, apartment = visitor_name.strip(), granted_by.strip(), apartment.strip()
+    if not visitor_name or not granted_by or not apartment:
+        raise PassError("a pass needs the visitor's name, the apartment and who gives it")
+    start, end = iso(valid_from), iso(valid_until)
+    if end <= start:
+        raise PassError("the window ends before it starts")
+    if code is not None and not (code.isdigit() and CODE_DIGITS[0] <= len(code) <= CODE_DIGITS[1]):
+        raise PassError(f"a keypad code is {CODE_DIGITS[0]} to {CODE_DIGITS[1]} digits")
+    return visitor_name, granted_by, apartment, start, end
+
+
+CODE_IN_USE = "that keypad code is already in use by another pass of this site"
 
 
 class SqlitePasses:
@@ -88,14 +127,9 @@ class SqlitePasses:
         code: str | None = None,
     ) -> Pass:
         """Register a pass; PassError when it is not a valid one (nothing is stored then)."""
-        visitor_name, granted_by, apartment = visitor_name.strip(), granted_by.strip(), apartment.strip()
-        if not visitor_name or not granted_by or not apartment:
-            raise PassError("a pass needs the visitor's name, the apartment and who gives it")
-        start, end = iso(valid_from), iso(valid_until)
-        if end <= start:
-            raise PassError("the window ends before it starts")
-        if code is not None and not (code.isdigit() and CODE_DIGITS[0] <= len(code) <= CODE_DIGITS[1]):
-            raise PassError(f"a keypad code is {CODE_DIGITS[0]} to {CODE_DIGITS[1]} digits")
+        visitor_name, granted_by, apartment, start, end = checked(
+            apartment, visitor_name, granted_by, valid_from, valid_until, code
+        )
         granted_at = iso(self._clock())
 
         def insert() -> int:
@@ -107,7 +141,7 @@ class SqlitePasses:
                         (site, code, granted_at),
                     ).fetchone()
                     if taken:
-                        raise PassError("that keypad code is already in use by another pass of this site")
+                        raise PassError(CODE_IN_USE)
                 cursor = db.execute(
                     "INSERT INTO passes (site, apartment, block, visitor_name, granted_by, granted_at, valid_from,"
                     " valid_until, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -137,11 +171,11 @@ class SqlitePasses:
 
         def select() -> tuple[Pass, ...]:
             rows = self._connection().execute(
-                f"SELECT {_COLUMNS} FROM passes WHERE site = ? AND revoked_at IS NULL"
+                f"SELECT {PASS_COLUMNS} FROM passes WHERE site = ? AND revoked_at IS NULL"
                 " AND valid_from <= ? AND valid_until > ? ORDER BY id",
                 (site, moment, moment),
             )
-            return tuple(_pass(row) for row in rows)
+            return tuple(row_pass(row) for row in rows)
 
         return await self._run(select)
 
@@ -150,12 +184,12 @@ class SqlitePasses:
         moment = iso(since or self._clock())
 
         def select() -> list[PassEntry]:
-            sql = f"SELECT site, revoked_at, {_COLUMNS} FROM passes WHERE valid_until > ?"
+            sql = f"SELECT site, revoked_at, {PASS_COLUMNS} FROM passes WHERE valid_until > ?"
             arguments: tuple[str, ...] = (moment,)
             if site is not None:
                 sql, arguments = sql + " AND site = ?", (moment, site)
             rows = self._connection().execute(sql + " ORDER BY id DESC", arguments)
-            return [PassEntry(row[0], _pass(row[2:]), row[1]) for row in rows]
+            return [PassEntry(row[0], row_pass(row[2:]), row[1]) for row in rows]
 
         return await self._run(select)
 
@@ -196,7 +230,7 @@ class SqlitePasses:
         return self._db
 
 
-def _pass(row: tuple[object, ...] | sqlite3.Row) -> Pass:
+def row_pass(row: tuple[object, ...] | sqlite3.Row) -> Pass:
     number, apartment, block, visitor, granted_by, granted_at, start, end, code = row
     return Pass(
         str(number),

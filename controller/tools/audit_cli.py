@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from controller.records.audit import AuditEntry, AuditError, write_csv
+from controller.records.audit import AuditEntry, AuditError, AuditLog, write_csv
+from controller.records.audit_pg import PostgresAuditLog
 from controller.records.audit_sqlite import SqliteAuditLog
 from controller.settings import SettingsError, load_settings
 
@@ -39,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--since", type=_date, help="only decisions from this date or time on (UTC)")
     parser.add_argument("--limit", type=_positive, help="only the N most recent decisions")
     parser.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-' for standard output)")
-    parser.add_argument("--db", type=Path, help="audit database (default: PORTARIA_AUDIT_DB)")
+    parser.add_argument(
+        "--db", type=Path, help="SQLite audit file (default: PORTARIA_DATABASE_URL, else PORTARIA_AUDIT_DB)"
+    )
     return parser
 
 
@@ -50,8 +53,13 @@ def write_table(entries: list[AuditEntry], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-async def _query(path: Path, since: datetime | None, limit: int | None) -> list[AuditEntry]:
-    audit = SqliteAuditLog(path, gate="", retention_days=1, readonly=True)
+async def _query(where: Path | str, since: datetime | None, limit: int | None) -> list[AuditEntry]:
+    """From the SQLite file at `where` (read-only), or the PostgreSQL at URL `where`."""
+    audit: AuditLog = (
+        PostgresAuditLog(where, gate="", retention_days=1)
+        if isinstance(where, str)
+        else SqliteAuditLog(where, gate="", retention_days=1, readonly=True)
+    )
     try:
         return await audit.query(since, limit)
     finally:
@@ -61,12 +69,14 @@ async def _query(path: Path, since: datetime | None, limit: int | None) -> list[
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        path = args.db or load_settings().audit_db
+        settings = load_settings()
+        url = settings.database_url.get_secret_value() if settings.database_url else ""
+        where: Path | str = args.db or url or settings.audit_db
     except SettingsError as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2
     try:
-        entries = asyncio.run(_query(path, args.since, args.limit))
+        entries = asyncio.run(_query(where, args.since, args.limit))
     except AuditError as error:
         print(f"audit: {error}", file=sys.stderr)
         return 1

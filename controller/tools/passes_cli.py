@@ -6,7 +6,7 @@
     passes revoke 12
 
 Times without a zone are read in --zone (default America/Sao_Paulo), as the resident gave them; listings show
-them there too. The passes are kept in PORTARIA_AUDIT_DB (or --db), beside the decisions.
+them there too. The passes are kept beside the decisions: in PORTARIA_DATABASE_URL, else PORTARIA_AUDIT_DB.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from controller.records.passes_store import PassEntry, PassError, SqlitePasses
+from controller.records.passes_store import PassEntry, PassError, PassStore, SqlitePasses
 from controller.settings import SettingsError, load_settings
+from controller.wiring.parts import pass_store
 from controller.wiring.sites import DEFAULT_SITE
 
 _SHOWN = ("id", "site", "apartment", "visitor", "by", "from", "until", "code", "state")
@@ -28,7 +29,7 @@ _SHOWN = ("id", "site", "apartment", "visitor", "by", "from", "until", "code", "
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m controller passes", description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path, help="database (default: PORTARIA_AUDIT_DB)")
+    parser.add_argument("--db", type=Path, help="SQLite file (default: PORTARIA_DATABASE_URL, else PORTARIA_AUDIT_DB)")
     parser.add_argument("--zone", default="America/Sao_Paulo", help="zone of times given without one")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="register a visitor for an apartment and a time window")
@@ -82,8 +83,7 @@ def write_table(entries: list[PassEntry], zone: ZoneInfo, out: TextIO) -> None:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-async def _run(args: argparse.Namespace, path: Path, zone: ZoneInfo, out: TextIO) -> int:
-    passes = SqlitePasses(path)
+async def _run(args: argparse.Namespace, passes: PassStore, zone: ZoneInfo, out: TextIO) -> int:
     try:
         if args.command == "add":
             granted = await passes.add(
@@ -117,8 +117,8 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         print(f"portaria: unknown time zone {args.zone!r}", file=sys.stderr)
         return 2
     try:
-        path = args.db or load_settings().audit_db
-        return asyncio.run(_run(args, path, zone, out or sys.stdout))
+        passes: PassStore = SqlitePasses(args.db) if args.db else pass_store(load_settings())
+        return asyncio.run(_run(args, passes, zone, out or sys.stdout))
     except (SettingsError, PassError) as error:
         print(f"portaria: {error}", file=sys.stderr)
         return 2

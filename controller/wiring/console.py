@@ -18,7 +18,7 @@ from controller.calls.stasis import StasisApp
 from controller.ops.auth import LoginGuard, SessionSigner
 from controller.ops.console import Console, DirectoryFile
 from controller.ops.live import LiveCalls
-from controller.records.audit_sqlite import SqliteAuditLog
+from controller.records.audit import AuditStore
 from controller.records.call_log import read_events
 from controller.settings import ENV_PREFIX, Settings
 from controller.wiring.settings_pt import DESCRIPTIONS
@@ -81,7 +81,7 @@ def local_zone() -> tzinfo:
 def operator_console(
     settings: Settings,
     subscribe: Callable[[Callable[[dict[str, Any]], None]], object],
-    audit: SqliteAuditLog,
+    audit: AuditStore,
     calls: StasisApp,
     directory: DirectoryFile,
 ) -> Console | None:

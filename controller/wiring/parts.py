@@ -9,8 +9,12 @@ from controller.calls.deps import CallConfig
 from controller.conversation.dialog import DialogPolicy
 from controller.conversation.rules import RuleUnderstanding
 from controller.conversation.understanding import Understanding
+from controller.records.audit import AuditStore
+from controller.records.audit_pg import PostgresAuditLog
 from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.gate_opener import PRESETS, GateOpener, OpenerSpec, SendDtmf, build_opener
+from controller.records.passes_pg import PostgresPasses
+from controller.records.passes_store import PassStore, SqlitePasses
 from controller.records.store import ConversationStore, MemoryStore, RedisStore
 from controller.settings import ENV_PREFIX, Settings, SettingsError, UnderstandingEngine
 from controller.understanding.fallback import WithFallback
@@ -63,8 +67,19 @@ def understanding(settings: Settings) -> Understanding:
     return WithFallback(backend, rules, settings.llm_timeout_s)
 
 
-def audit_log(settings: Settings) -> SqliteAuditLog:
+def audit_log(settings: Settings) -> AuditStore:
+    """PostgreSQL when PORTARIA_DATABASE_URL is set (several instances, one log), else the SQLite file."""
+    if settings.database_url is not None and settings.database_url.get_secret_value():
+        url = settings.database_url.get_secret_value()
+        return PostgresAuditLog(url, gate=settings.gate_name, retention_days=settings.audit_retention_days)
     return SqliteAuditLog(settings.audit_db, gate=settings.gate_name, retention_days=settings.audit_retention_days)
+
+
+def pass_store(settings: Settings) -> PassStore:
+    """Where pre-authorisations live: beside the audit log, in PostgreSQL or in its SQLite file."""
+    if settings.database_url is not None and settings.database_url.get_secret_value():
+        return PostgresPasses(settings.database_url.get_secret_value())
+    return SqlitePasses(settings.audit_db)
 
 
 def conversation_store(settings: Settings) -> ConversationStore:

@@ -30,13 +30,12 @@ from controller.ops.readiness import readiness_checks
 from controller.ops.systemd import SystemdNotifier
 from controller.records.audit import AuditError
 from controller.records.call_log import JsonlEventLog
-from controller.records.passes_store import SqlitePasses
 from controller.records.resource_journal import ResourceJournal
 from controller.records.sites_file import SitesError
 from controller.settings import ENV_PREFIX, Settings, SettingsError
 from controller.wiring.console import operator_console
 from controller.wiring.media import open_leg_vad, speech_engines
-from controller.wiring.parts import audit_log, call_config, conversation_store, understanding
+from controller.wiring.parts import audit_log, call_config, conversation_store, pass_store, understanding
 from controller.wiring.sites import build_sites, environment
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class Service:
         self.vads = VadPool(lambda: open_leg_vad(settings))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
-        self.passes = SqlitePasses(settings.audit_db)  # beside the decisions they lead to
+        self.passes = pass_store(settings)  # beside the decisions they lead to
         self.journal = ResourceJournal(settings.resource_journal)
         try:
             self.sites = build_sites(settings, self.asterisk.send_dtmf, environment(), on_reload=self._prewarm)

@@ -55,6 +55,8 @@ DESCRIPTIONS = {
     "isto com {number} = 101; PJSIP/101 ou Local/... ficam como estão.",
     "gate_name": "Nome deste portão no registro de decisões.",
     "audit_db": "Arquivo SQLite do registro de decisões.",
+    "database_url": "PostgreSQL do registro de decisões e das autorizações prévias, compartilhado por várias "
+    "instâncias (postgresql://usuario:senha@host:5432/banco); vazio: SQLite em PORTARIA_AUDIT_DB.",
     "resource_journal": "O que esta instância criou no Asterisk e ainda não removeu; após uma queda, o próximo "
     "início remove e transfere os visitantes que esperavam. Um arquivo por instância.",
     "audit_retention_days": "Decisões mais antigas que isto são apagadas (no início e diariamente; LGPD).",

@@ -38,8 +38,9 @@ async def audit(tmp_path: Path) -> AsyncIterator[SqliteAuditLog]:
     log = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=3650, clock=clock)
     for call_id, at, apartment, visitor, resident in RECORDS:
         clock.now = at
-        await log.write(AuditRecord(call_id, Decision.AUTHORISED, How.DTMF, visitor, Intent.VISITA, apartment, None,
-                                    resident))
+        await log.write(
+            AuditRecord(call_id, Decision.AUTHORISED, How.DTMF, visitor, Intent.VISITA, apartment, None, resident)
+        )
     yield log
     await log.aclose()
 
@@ -52,7 +53,9 @@ async def test_days_are_whole_local_days_and_both_ends_count(audit: SqliteAuditL
     first, third = date(2026, 12, 1), date(2026, 12, 3)
     assert await found(audit, AuditSearch(day_to=first, zone=BRASILIA)) == ["late-on-the-1st"]
     assert await found(audit, AuditSearch(day_from=date(2026, 12, 2), day_to=third, zone=BRASILIA)) == [
-        "end-of-the-3rd", "on-the-3rd", "early-on-the-2nd",
+        "end-of-the-3rd",
+        "on-the-3rd",
+        "early-on-the-2nd",
     ]
     assert await found(audit, AuditSearch(day_from=first, day_to=first, zone=UTC)) == []  # in UTC, the 2nd
     assert await found(audit, AuditSearch(day_from=date(2026, 12, 4), zone=BRASILIA)) == ["on-the-4th"]
@@ -73,10 +76,19 @@ async def test_names_match_anywhere_in_any_case_on_both_names(audit: SqliteAudit
     assert await found(audit, AuditSearch(name="souza", apartment="1010")) == ["early-on-the-2nd"]
 
 
-@pytest.mark.parametrize(("needle", "expected"), [
-    ("%", ["on-the-3rd"]), ("_", ["early-on-the-2nd"]), ("\\", ["end-of-the-3rd"]),
-    ("a_s", []), ("ri%", []), ("maria_l", ["early-on-the-2nd"]), ("100%", ["on-the-3rd"]), ("a\\p", ["end-of-the-3rd"]),
-])
+@pytest.mark.parametrize(
+    ("needle", "expected"),
+    [
+        ("%", ["on-the-3rd"]),
+        ("_", ["early-on-the-2nd"]),
+        ("\\", ["end-of-the-3rd"]),
+        ("a_s", []),
+        ("ri%", []),
+        ("maria_l", ["early-on-the-2nd"]),
+        ("100%", ["on-the-3rd"]),
+        ("a\\p", ["end-of-the-3rd"]),
+    ],
+)
 async def test_like_wildcards_and_the_escape_are_literal(
     audit: SqliteAuditLog, needle: str, expected: list[str]
 ) -> None:

@@ -77,7 +77,7 @@ class PostgresServer:
         )
         self.started = True
         if not (self.root / ".created").exists():
-            sql = f"CREATE USER portaria PASSWORD '{PASSWORD}';\nCREATE DATABASE portaria OWNER portaria;\n"
+            sql = f"CREATE USER portaria PASSWORD '{PASSWORD}' CREATEDB;\nCREATE DATABASE portaria OWNER portaria;\n"
             self._run(
                 str(self.bin / "psql"),
                 "-h",
