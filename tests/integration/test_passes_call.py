@@ -7,14 +7,18 @@ do 101"), read by the local fake model; the pass is João's, for 101, in the aud
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from controller.records.audit_pg import PostgresAuditLog
+from controller.records.passes_pg import PostgresPasses
 from controller.records.passes_store import SqlitePasses
 from tests.integration.conftest import SettingsFactory
+from tests.support.postgres_server import PostgresServer
 from tests.support.resident_bed import (
     CALL_GUARD_S,
     audit_rows,
@@ -78,3 +82,39 @@ async def test_outside_the_window_the_resident_is_rung(make_settings: SettingsFa
         await ended(service, watcher, call)
     [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
     assert (row["decision"], row["how"], row["preauth"]) == ("authorised", "dtmf", "")
+
+
+async def test_with_postgresql_the_pass_and_the_decision_live_in_the_shared_database(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """PORTARIA_DATABASE_URL: the call finds the pass there and writes its decision there, not in the file."""
+    server = PostgresServer()
+    await asyncio.to_thread(server.start)
+    try:
+        now = datetime.now(UTC)
+        passes = PostgresPasses(server.url)
+        granted = await passes.add(
+            site="default",
+            apartment="101",
+            visitor_name="João",
+            granted_by=RENATA,
+            valid_from=now - timedelta(hours=1),
+            valid_until=now + timedelta(hours=1),
+        )
+        await passes.aclose()
+        tag = uuid.uuid4().hex[:8]
+        async with portaria(make_settings, tmp_path, (RENATA, resident("dtmf-1", tag)), database_url=server.url) as (
+            service,
+            watcher,
+            _,
+        ):
+            call = await visitor_calls(service, watcher)
+            await watcher.wait_for("gate_opened", call_id=call.call_id, timeout=CALL_GUARD_S)
+            await ended(service, watcher, call)
+        log = PostgresAuditLog(server.url, gate="", retention_days=1)
+        [entry] = [e for e in await log.query() if e.call_id == call.call_id]
+        await log.aclose()
+        assert (entry.decision, entry.how, entry.preauth) == ("authorised", "preauthorised", granted.describe())
+        assert not (tmp_path / "audit.sqlite3").exists(), "nothing went to the SQLite file"
+    finally:
+        await asyncio.to_thread(server.remove)
