@@ -39,8 +39,10 @@ from controller.ops.chart_page import charts_page
 from controller.ops.charts import Charts, build_charts
 from controller.ops.live import CallView, LiveCalls, replay
 from controller.ops.pages import call_page, calls_page, login_page, waterfall
+from controller.ops.passes_page import PassesPages
 from controller.records.audit import AuditError, AuditPage, AuditSearch, write_csv
 from controller.records.call_samples import Event
+from controller.records.passes_store import PassStore
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class Console:
         history: Callable[[], Iterable[Event]],
         clock: Callable[[], datetime],
         hands_over: bool = True,
+        passes: PassStore | None = None,
+        site: str = "default",
     ) -> None:
         """`zone`: where the pages show times and where the days of a search begin and end; `settings`: (name,
         value, description) of every setting, secrets already masked; `history`: the per-call events logged so
@@ -104,6 +108,11 @@ class Console:
         self._zone, self._directory, self._settings = zone, directory, tuple(settings)
         self._history, self._clock = history, clock
         self._hands_over = hands_over
+        self._passes = (
+            PassesPages(passes, site=site, zone=zone, viewing=self._viewing, acting=self._acting, csrf=signer.csrf)
+            if passes is not None
+            else None
+        )
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -121,6 +130,8 @@ class Console:
         r.add_post("/console/directory/reload", self._reload_directory)
         r.add_get("/console/settings", self._settings_page)
         r.add_get("/console/charts", self._charts_page)
+        if self._passes is not None:
+            self._passes.routes(app)
         r.add_static("/console/static", STATIC)
         app.on_shutdown.append(self._end_streams)
 

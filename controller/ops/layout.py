@@ -10,6 +10,7 @@ NAV = (
     ("/console/audit", "Decisões"),
     ("/console/charts", "Gráficos"),
     ("/console/directory", "Moradores"),
+    ("/console/passes", "Autorizações"),
     ("/console/settings", "Configurações"),
 )
 

@@ -47,6 +47,8 @@ class CallView:
     call_id: str
     started: str
     caller: str = ""
+    site: str = ""  # the condominium of the gate (sites file; "default" without one)
+    gate: str = ""
     step: str = "atendendo"
     resident: str = ""
     decision: str = ""
@@ -82,7 +84,13 @@ class LiveCalls:
         if view is None:
             if name != "stasis_start":
                 return  # a call that began before the console: not shown
-            view = self._calls[call_id] = CallView(call_id, str(event.get("ts", "")), str(event.get("caller") or ""))
+            view = self._calls[call_id] = CallView(
+                call_id,
+                str(event.get("ts", "")),
+                str(event.get("caller") or ""),
+                str(event.get("site") or ""),
+                str(event.get("gate") or ""),
+            )
         update = self._apply(view, name, event)
         if update is not None:
             self._publish({"call_id": call_id, **update})

@@ -64,13 +64,20 @@ def _clock_time(ts: str, zone: tzinfo) -> str:
         return ts[11:19]
 
 
+def _where(view: CallView) -> str:
+    """' · jardins, portão 4001' with a sites file; nothing for the one-site default."""
+    if not view.site or view.site == "default":
+        return ""
+    return f" · {escape(view.site)}" + (f", portão {escape(view.gate)}" if view.gate else "")
+
+
 def _call_card(view: CallView, csrf: str, zone: tzinfo, hands_over: bool) -> str:
     cid = escape(view.call_id)
     state = "ended" if view.ended else "live"
     return (
         f'<article class="call {state}" data-call="{cid}">'
         f'<h3><a href="/console/calls/{cid}">Chamada {cid}</a> <small>{escape(_clock_time(view.started, zone))} · '
-        f"interfone {escape(view.caller or '?')}</small></h3>"
+        f"interfone {escape(view.caller or '?')}{_where(view)}</small></h3>"
         f'<p>Etapa: <b data-field="step">{escape(view.step)}</b> · Morador: '
         f'<span data-field="resident">{escape(view.resident or "-")}</span> · Decisão: '
         f'<span data-field="decision">{escape(view.decision or "-")}</span></p>'

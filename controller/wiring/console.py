@@ -20,6 +20,7 @@ from controller.ops.console import Console, DirectoryFile
 from controller.ops.live import LiveCalls
 from controller.records.audit import AuditStore
 from controller.records.call_log import read_events
+from controller.records.passes_store import PassStore
 from controller.settings import ENV_PREFIX, Settings
 from controller.wiring.settings_pt import DESCRIPTIONS
 
@@ -84,6 +85,8 @@ def operator_console(
     audit: AuditStore,
     calls: StasisApp,
     directory: DirectoryFile,
+    passes: PassStore | None = None,
+    site: str = "default",
 ) -> Console | None:
     """The console at /console, when a password is set; only then does its view of the calls follow the events."""
     if settings.console_password is None:
@@ -106,6 +109,8 @@ def operator_console(
         history=lambda: logged_events(settings.events_file),
         clock=lambda: datetime.now(UTC),
         hands_over=bool(settings.concierge_endpoint),
+        passes=passes,
+        site=site,
     )
 
 

@@ -98,7 +98,10 @@ class Service:
         )
         self.ops: OpsServer | None = None
         if console:
-            pages = operator_console(settings, self.events.subscribe, self.audit, self.app, self.directory)
+            first = next(iter(self.sites.sites().values()))
+            pages = operator_console(
+                settings, self.events.subscribe, self.audit, self.app, self.directory, self.passes, first.id
+            )
             self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
 
     def _prewarm(self, directory: Directory) -> None:

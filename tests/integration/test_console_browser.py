@@ -156,6 +156,23 @@ async def test_a_real_call_in_the_console_from_login_to_the_decision(
                 await page.screenshot(path=str(Path(shots) / "console-directory.png"), full_page=True)
             contents.append(await page.content())
 
+            # A pre-authorised visitor registered for a resident through the form, then revoked.
+            await page.get_by_role("link", name="Autorizações").click()
+            await page.get_by_label("Visitante").fill("Rosângela Alves")
+            await page.get_by_label("Apartamento").fill("101")
+            await page.get_by_label("Autorizado por (morador)").fill("Renata Souza")
+            await page.get_by_label("De", exact=True).fill("2030-01-10T08:00")
+            await page.get_by_label("Até", exact=True).fill("2030-01-10T18:00")
+            await page.get_by_role("button", name="Registrar").click()
+            await expect(page.get_by_role("status")).to_have_text("Autorização registrada.")
+            row = page.locator("table.passes tr", has_text="Rosângela Alves")
+            await expect(row).to_contain_text("Renata Souza (pelo console: portaria)")
+            await expect(row).to_contain_text("10/01/2030 08:00")
+            await row.get_by_role("button", name="Revogar").click()
+            await expect(page.get_by_role("status")).to_have_text("Autorização revogada.")
+            await expect(page.locator("table.passes tr", has_text="Rosângela Alves")).to_contain_text("revogada")
+            contents.append(await page.content())
+
             # Every setting, secrets masked.
             await page.get_by_role("link", name="Configurações").click()
             secret_row = page.locator("table.settings tr", has_text="PORTARIA_ARI_PASSWORD")

@@ -29,6 +29,7 @@ from controller.ops.live import LiveCalls
 from controller.ops.metrics import CallMetrics
 from controller.records.audit_sqlite import SqliteAuditLog
 from controller.records.directory_file import LiveDirectory
+from controller.records.passes_store import SqlitePasses
 
 PASSWORD = "senha-do-operador-42"
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
@@ -58,6 +59,7 @@ class Bed:
     http: aiohttp.ClientSession
     directory: LiveDirectory
     logged: list[dict[str, Any]]  # what the charts page reads as the events log
+    passes: SqlitePasses
 
     async def login(self, password: str = PASSWORD) -> aiohttp.ClientResponse:
         return await self.http.post(
@@ -94,19 +96,21 @@ async def console(
     live, actions = LiveCalls(), Actions()
     logged: list[dict[str, Any]] = []
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
+    passes = SqlitePasses(tmp_path / "audit.sqlite3", clock=lambda: NOW)
     directory_file = tmp_path / "apartamentos.json"
     directory_file.write_text(json.dumps(DIRECTORY), encoding="utf-8")
     directory = LiveDirectory(directory_file, check_every_s=3600)
     pages = Console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
         live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory, settings=settings or [],
-        history=lambda: list(logged), clock=lambda: NOW, hands_over=hands_over,
+        history=lambda: list(logged), clock=lambda: NOW, hands_over=hands_over, passes=passes,
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            yield Bed(url, live, actions, audit, http, directory, logged)
+            yield Bed(url, live, actions, audit, http, directory, logged, passes)
     finally:
         await audit.aclose()
+        await passes.aclose()
 
 
 def call_events(call_id: str) -> list[dict[str, Any]]:
