@@ -37,7 +37,13 @@ APP = "portaria-resident"
 # these, on an app of their own: `portaria` serves on it.
 BESIDE_APP = "portaria-beside"
 # The dialplan context that hands a visitor's call to each app (tests/asterisk/extensions-test.conf).
-GATE_CONTEXTS = {APP: "from-gate-resident", BESIDE_APP: "from-gate-beside", "portaria-sites": "from-gate-sites"}
+GATE_CONTEXTS = {
+    APP: "from-gate-resident",
+    BESIDE_APP: "from-gate-beside",
+    "portaria-sites": "from-gate-sites",
+    "portaria-multi-a": "from-gate-multi-a",
+    "portaria-multi-b": "from-gate-multi-b",
+}
 CALL_GUARD_S = 90.0  # a whole call: greeting, two visitor turns, ringing, the resident's answer
 
 
