@@ -1,4 +1,5 @@
-"""Prometheus metrics, computed from the per-call events: no per-call or per-person labels (LGPD).
+"""Prometheus metrics, computed from the per-call events: no per-call or per-person labels (LGPD). A
+condominium's site id is no person: the `portaria_site_*` counters repeat the outcomes by site (sites file).
 
 :class:`CallMetrics` subscribes to the service's event log and keeps one registry of its own (no module-level
 state: two services in one process, as in the tests, never mix their numbers). Values that already live
@@ -59,6 +60,14 @@ class CallMetrics:
             registry=r,
         )
         self.errors = Counter("portaria_call_errors", "Errors reported by calls, by stage.", ["stage"], registry=r)
+        self.site_calls = Counter("portaria_site_calls", "Gate calls that ended, by site.", ["site"], registry=r)
+        self.site_decisions = Counter(
+            "portaria_site_decisions", "Recorded decisions, by site and kind.", ["site", "decision"], registry=r
+        )
+        self.site_openings = Counter(
+            "portaria_site_gate_openings", "Gate openings that succeeded, by site.", ["site"], registry=r
+        )
+        self._sites: dict[str, str] = {}  # call -> its site, from its stasis_start to its call_end
         for name, (text, read) in (gauges or {}).items():
             Gauge(name, text, registry=r).set_function(read)
         self._speech_end: dict[tuple[str, str], float] = {}  # (call, leg) -> when the caller stopped talking
@@ -69,9 +78,11 @@ class CallMetrics:
         match name:
             case "stasis_start":
                 self.active.inc()
+                self._sites[call] = str(event.get("site") or "default")
             case "call_end":
                 self.active.dec()
                 self.calls.inc()
+                self.site_calls.labels(self._sites.pop(call, "default")).inc()
                 for key in [key for key in self._speech_end if key[0] == call]:
                     del self._speech_end[key]
             case "speech_end":
@@ -93,10 +104,12 @@ class CallMetrics:
                 self.ring.observe(float(event["ring_ms"]) / 1000)
             case "audit_written":
                 self.decisions.labels(str(event.get("decision"))).inc()
+                self.site_decisions.labels(self._sites.get(call, "default"), str(event.get("decision"))).inc()
             case "audit_failed":
                 self.audit_failures.inc()
             case "gate_opened":
                 self.gates.inc()
+                self.site_openings.labels(self._sites.get(call, "default")).inc()
             case "gate_open_failed":
                 self.gate_failures.inc()
             case "playout_underrun":

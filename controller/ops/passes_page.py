@@ -21,6 +21,22 @@ from controller.records.passes_store import PassEntry, PassError, PassStore
 
 log = logging.getLogger(__name__)
 
+# The stores' reasons (English, as the `passes` command prints them), as the operator reads them here.
+_REASONS_PT = (
+    ("a pass needs", "falta o nome do visitante, o apartamento ou quem autoriza"),
+    ("the window ends before it starts", "o fim da validade é antes do início"),
+    ("a keypad code is", "o código do teclado tem de 6 a 10 dígitos"),
+    ("that keypad code is already in use", "esse código já está em uso em outra autorização vigente"),
+    ("a time without a zone", "horário sem fuso"),
+)
+
+
+def reason_pt(error: PassError) -> str:
+    """A validation reason in pt-BR; anything else (the store is down) as the store said it."""
+    text = str(error)
+    return next((pt for prefix, pt in _REASONS_PT if text.startswith(prefix)), text)
+
+
 NOTICES = {
     "added": "Autorização registrada.",
     "revoked": "Autorização revogada.",
@@ -136,7 +152,7 @@ class PassesPages:
                 code=field("code") or None,
             )
         except PassError as failure:
-            return await self._page(request, f"A autorização não foi registrada: {failure}", status=400)
+            return await self._page(request, f"A autorização não foi registrada: {reason_pt(failure)}.", status=400)
         log.warning("console: %s registered pass %s for %s", session.user, granted.id, granted.apartment)
         raise web.HTTPSeeOther("/console/passes?done=added")
 

@@ -60,11 +60,12 @@ async def test_a_form_without_its_csrf_token_or_with_a_bad_pass_stores_nothing(t
         bad = await bed.http.post(bed.url + "/console/passes", data={**FORM, "code": "12", "csrf": token})
         assert bad.status == 400
         text = await bad.text()
-        assert "A autorização não foi registrada: a keypad code is 6 to 10 digits" in text
+        assert "A autorização não foi registrada: o código do teclado tem de 6 a 10 dígitos." in text
         backwards = await bed.http.post(
             bed.url + "/console/passes", data={**FORM, "until": "2026-12-02T07:00", "csrf": token}
         )
         assert backwards.status == 400
+        assert "o fim da validade é antes do início." in await backwards.text()
         assert await bed.passes.listing(since=NOW - timedelta(days=1)) == []
         bed.http.cookie_jar.clear()
         anonymous = await bed.http.get(bed.url + "/console/passes", allow_redirects=False)

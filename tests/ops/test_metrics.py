@@ -73,3 +73,22 @@ def test_cached_phrases_are_counted_apart_and_hand_overs_by_reason() -> None:
     assert round(values["portaria_tts_first_audio_seconds_sum"], 6) == 0.35
     assert values["portaria_tts_cached_total"] == 1
     assert values["portaria_handovers_total[('reason', 'no_answer')]"] == 1
+
+
+def test_the_outcomes_are_also_counted_by_site() -> None:
+    metrics = CallMetrics()
+    for call, site in (("c1", "jardins"), ("c2", "apoena"), ("c3", None)):
+        start = {"site": site} if site else {}
+        for event in (
+            ev("stasis_start", 1.0, **start),
+            ev("audit_written", 2.0, decision="authorised"),
+            ev("gate_opened", 2.1),
+            ev("call_end", 3.0),
+        ):
+            metrics.observe({**event, "call_id": call})
+    values = samples(metrics)
+    for site in ("jardins", "apoena", "default"):
+        assert values[f"portaria_site_calls_total[('site', '{site}')]"] == 1
+        assert values[f"portaria_site_decisions_total[('decision', 'authorised'), ('site', '{site}')]"] == 1
+        assert values[f"portaria_site_gate_openings_total[('site', '{site}')]"] == 1
+    assert values["portaria_calls_total"] == 3 and metrics._sites == {}, "a call's site is forgotten at its end"
