@@ -49,6 +49,7 @@ class CallView:
     caller: str = ""
     site: str = ""  # the condominium of the gate (sites file; "default" without one)
     gate: str = ""
+    instance: str = ""  # another instance's id when the call came through Redis; "" for this instance's
     step: str = "atendendo"
     resident: str = ""
     decision: str = ""
@@ -90,6 +91,7 @@ class LiveCalls:
                 str(event.get("caller") or ""),
                 str(event.get("site") or ""),
                 str(event.get("gate") or ""),
+                str(event.get("instance") or ""),
             )
         update = self._apply(view, name, event)
         if update is not None:

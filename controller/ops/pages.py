@@ -34,6 +34,8 @@ def _transcript(view: CallView) -> str:
 def _actions(view: CallView, csrf: str, hands_over: bool) -> str:
     if view.ended:
         return ""
+    if view.instance:  # another instance's call (seen through Redis): only that instance can act on it
+        return '<p class="remote"><small>Chamada atendida por outra instância do Portaria.</small></p>'
     cid = escape(view.call_id)
     hand_over = (
         (

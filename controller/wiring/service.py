@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 from audiosocket.frame_clock import FrameClock
 from audiosocket.server import AudioSocketServer
@@ -30,6 +32,7 @@ from controller.ops.readiness import readiness_checks
 from controller.ops.systemd import SystemdNotifier
 from controller.records.audit import AuditError
 from controller.records.call_log import JsonlEventLog
+from controller.records.event_relay import RedisEventRelay
 from controller.records.resource_journal import ResourceJournal
 from controller.records.sites_file import SitesError
 from controller.settings import ENV_PREFIX, Settings, SettingsError
@@ -96,13 +99,24 @@ class Service:
             audit_usable=lambda: self.audit_usable,
             audit_writable=self.audit.check_writable,
         )
+        # With Redis, every instance's events reach every console (records/event_relay.py).
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else ""
+        self.relay = RedisEventRelay(redis_url) if redis_url else None
+        if self.relay is not None:
+            self.events.subscribe(self.relay.publish)
         self.ops: OpsServer | None = None
         if console:
             first = next(iter(self.sites.sites().values()))
             pages = operator_console(
-                settings, self.events.subscribe, self.audit, self.app, self.directory, self.passes, first.id
+                settings, self._all_events, self.audit, self.app, self.directory, self.passes, first.id
             )
             self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
+
+    def _all_events(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """This instance's events, and the other instances' when they come through Redis."""
+        self.events.subscribe(listener)
+        if self.relay is not None:
+            self.relay.subscribe(listener)
 
     def _prewarm(self, directory: Directory) -> None:
         """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""
@@ -159,6 +173,8 @@ class Service:
         self.journal.leftovers()  # claim it now: a second instance on the same journal must not even start
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")
+        if self.relay is not None:
+            self.relay.start()
         if self.ops is not None:
             await self.ops.start()
         self._watchdog = asyncio.create_task(self.systemd.keep_alive(), name="systemd-watchdog")
@@ -227,6 +243,8 @@ class Service:
         await self.media.stop()
         await self.frame_clock.aclose()
         await self.store.aclose()
+        if self.relay is not None:
+            await self.relay.aclose()
         await self.vads.aclose()
         if self._purging is not None:
             self._purging.cancel()

@@ -4,7 +4,8 @@ killed instance costs only its own calls.
 Instance A runs as its own process (``python -m controller run``, so it can be killed with SIGKILL), instance B
 in the test's event loop; each has its own Stasis app on the test bed's Asterisk (the same separation two
 Asterisk servers give: neither sees the other's channels). Both keep conversation state in one real
-redis-server and write decisions to one real PostgreSQL. Visitors speak the Kokoro clips; the offline rules
+redis-server, relay their calls' events through it (each console shows the other's calls), and write decisions
+to one real PostgreSQL. Visitors speak the Kokoro clips; the offline rules
 read them (no language model).
 
 Not yet here: two Asterisk test beds (one Asterisk, two apps, stands for them).
@@ -155,8 +156,17 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
                 return str(starts()[before]["call_id"])
 
             # A lets a first courier in (101 answers and presses 1), and is ringing 202 for a second one.
+            through_redis: list[dict[str, Any]] = []
+            assert service.relay is not None
+            service.relay.subscribe(through_redis.append)
             done_on_a = await call_a("visitor-k-entrega-101")
             await _event(a_dir / "events.jsonl", "gate_opened", call_id=done_on_a)
+
+            async def relayed() -> bool:  # what B's console would show of A's call
+                return any(e["call_id"] == done_on_a and e["event"] == "gate_opened" for e in through_redis)
+
+            await eventually(relayed, within=10)
+            assert {e["instance"] for e in through_redis} != {service.relay.instance}
             await _event(a_dir / "events.jsonl", "call_end", call_id=done_on_a)
             ringing_on_a = await call_a("visitor-k-entrega-202")
             dial = await _event(a_dir / "events.jsonl", "resident_dial", call_id=ringing_on_a)
