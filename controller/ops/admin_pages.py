@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from controller.conversation.directory import Apartment, Directory
 from controller.ops.layout import csrf_field, page
@@ -20,7 +21,28 @@ def _residents(apartment: Apartment) -> str:
     return f'<ul class="people">{"".join(people)}</ul>'
 
 
-def directory_page(directory: Directory, *, path: Path, problem: str | None, notice: str, csrf: str, user: str) -> str:
+def site_links(path: str, sites: Sequence[str], site: str) -> str:
+    """With a sites file, links to the same page of each site (the one shown marked); nothing for one site."""
+    if len(sites) < 2:
+        return ""
+    current = ' aria-current="true"'
+    links = " ".join(
+        f'<a href="{path}?site={quote(name)}"{current if name == site else ""}>{escape(name)}</a>' for name in sites
+    )
+    return f'<p class="sites">Condomínio: {links}</p>'
+
+
+def directory_page(
+    directory: Directory,
+    *,
+    path: Path,
+    problem: str | None,
+    notice: str,
+    csrf: str,
+    user: str,
+    sites: Sequence[str] = ("default",),
+    site: str = "default",
+) -> str:
     """`problem`: why the file did not load when it was last read (as `check` says it); the directory shown is
     then the last good one, which calls still use."""
     status = (
@@ -37,10 +59,12 @@ def directory_page(directory: Directory, *, path: Path, problem: str | None, not
     )
     residents = sum(len(a.people) for a in directory.apartments)
     body = (
-        f"<h2>Moradores</h2><p>Arquivo <code>{escape(str(path))}</code>: {len(directory.apartments)} "
+        f"<h2>Moradores</h2>{site_links('/console/directory', sites, site)}"
+        f"<p>Arquivo <code>{escape(str(path))}</code>: {len(directory.apartments)} "
         f"apartamento(s), {residents} morador(es).</p>{status}"
         f"{f'<p class=notice role=status>{escape(notice)}</p>' if notice else ''}"
         f'<form method="post" action="/console/directory/reload">{csrf_field(csrf)}'
+        f'<input type="hidden" name="site" value="{escape(site)}">'
         '<button type="submit">Recarregar</button> <small>lê o arquivo de novo agora (ele também é relido '
         "sozinho quando muda)</small></form>"
         '<table class="audit directory"><thead><tr><th>Apartamento</th><th>Bloco</th><th>Moradores</th>'

@@ -96,7 +96,7 @@ class Console:
         clock: Callable[[], datetime],
         hands_over: bool = True,
         passes: PassStore | None = None,
-        site: str = "default",
+        sites: Callable[[], dict[str, DirectoryFile]] | None = None,
     ) -> None:
         """`zone`: where the pages show times and where the days of a search begin and end; `settings`: (name,
         value, description) of every setting, secrets already masked; `history`: the per-call events logged so
@@ -105,11 +105,19 @@ class Console:
         self._user, self._password = user, password
         self._signer, self._guard = signer, guard
         self._live, self._audit, self._actions = live, audit, actions
-        self._zone, self._directory, self._settings = zone, directory, tuple(settings)
+        self._zone, self._settings = zone, tuple(settings)
+        self._sites = sites or (lambda: {"default": directory})  # site id -> its directory (sites file)
         self._history, self._clock = history, clock
         self._hands_over = hands_over
         self._passes = (
-            PassesPages(passes, site=site, zone=zone, viewing=self._viewing, acting=self._acting, csrf=signer.csrf)
+            PassesPages(
+                passes,
+                sites=lambda: list(self._sites()),
+                zone=zone,
+                viewing=self._viewing,
+                acting=self._acting,
+                csrf=signer.csrf,
+            )
             if passes is not None
             else None
         )
@@ -309,28 +317,38 @@ class Console:
             headers={"Content-Disposition": 'attachment; filename="portaria-decisoes.csv"'},
         )
 
+    def _site(self, wanted: str) -> tuple[str, DirectoryFile]:
+        """The site asked for (its id and directory); the first one when it is not a site's."""
+        sites = self._sites()
+        site = wanted if wanted in sites else next(iter(sites))
+        return site, sites[site]
+
     async def _directory_page(self, request: web.Request) -> web.Response:
         session = self._viewing(request)
-        directory = self._directory.current()  # also notices an edited file, as a call would
+        site, file = self._site(request.query.get("site", ""))
+        directory = file.current()  # also notices an edited file, as a call would
         notice = {"ok": "Arquivo recarregado.", "failed": "O arquivo não pôde ser recarregado."}.get(
             request.query.get("reloaded", ""), ""
         )
         return _html(
             directory_page(
                 directory,
-                path=self._directory.path,
-                problem=self._directory.problem,
+                path=file.path,
+                problem=file.problem,
                 notice=notice,
                 csrf=self._signer.csrf(session),
                 user=session.user,
+                sites=list(self._sites()),
+                site=site,
             )
         )
 
     async def _reload_directory(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)
-        loaded = self._directory.reload()
-        log.warning("console: %s reloaded the residents directory (%s)", session.user, "ok" if loaded else "failed")
-        raise web.HTTPSeeOther(f"/console/directory?reloaded={'ok' if loaded else 'failed'}")
+        site, file = self._site(str((await request.post()).get("site", "")))
+        loaded = file.reload()
+        log.warning("console: %s reloaded %s's directory (%s)", session.user, site, "ok" if loaded else "failed")
+        raise web.HTTPSeeOther(f"/console/directory?site={site}&reloaded={'ok' if loaded else 'failed'}")
 
     async def _settings_page(self, request: web.Request) -> web.Response:
         session = self._viewing(request)

@@ -9,12 +9,14 @@ console's zone, as the operator reads a clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
 from html import escape
+from urllib.parse import quote
 
 from aiohttp import web
 
+from controller.ops.admin_pages import site_links
 from controller.ops.auth import Session
 from controller.ops.layout import alert, csrf_field, page
 from controller.records.passes_store import PassEntry, PassError, PassStore
@@ -45,7 +47,15 @@ NOTICES = {
 
 
 def passes_page(
-    entries: list[PassEntry], zone: tzinfo, *, site: str, notice: str, error: str, csrf: str, user: str
+    entries: list[PassEntry],
+    zone: tzinfo,
+    *,
+    site: str,
+    notice: str,
+    error: str,
+    csrf: str,
+    user: str,
+    sites: Sequence[str] = ("default",),
 ) -> str:
     def local(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone(zone).strftime("%d/%m/%Y %H:%M")
@@ -86,9 +96,10 @@ def passes_page(
         '<button type="submit">Registrar</button></form>'
     )
     body = (
-        "<h2>Autorizações prévias</h2><p>Um morador pode autorizar um visitante antes: dentro do horário, quem "
-        "disser esse nome (ou digitar o código) entra sem que o morador seja chamado, e a decisão fica registrada "
-        "em nome dele. Com código, só o código abre.</p>"
+        f"<h2>Autorizações prévias</h2>{site_links('/console/passes', sites, site)}"
+        "<p>Um morador pode autorizar um visitante antes: dentro do horário, quem disser esse nome (ou digitar o "
+        "código) entra sem que o morador seja chamado, e a decisão fica registrada em nome dele. Com código, só o "
+        "código abre.</p>"
         f"{f'<p class=notice role=status>{escape(notice)}</p>' if notice else ''}{alert(error)}{form}{table}"
     )
     return page("Autorizações", body, user=user, csrf=csrf, here="/console/passes")
@@ -101,13 +112,13 @@ class PassesPages:
         self,
         store: PassStore,
         *,
-        site: str,
+        sites: Callable[[], list[str]],
         zone: tzinfo,
         viewing: Callable[[web.Request], Session],
         acting: Callable[[web.Request], Awaitable[Session]],
         csrf: Callable[[Session], str],
     ) -> None:
-        self._store, self._site, self._zone = store, site, zone
+        self._store, self._sites, self._zone = store, sites, zone
         self._viewing, self._acting, self._csrf = viewing, acting, csrf
 
     def routes(self, app: web.Application) -> None:
@@ -117,19 +128,21 @@ class PassesPages:
 
     async def _page(self, request: web.Request, error: str = "", status: int = 200) -> web.Response:
         session = self._viewing(request)
+        site = self._site(request.query.get("site", ""))
         try:
-            entries = await self._store.listing(self._site)
+            entries = await self._store.listing(site)
         except PassError as failure:
             entries, error = [], error or f"As autorizações não puderam ser lidas: {failure}"
         notice = NOTICES.get(request.query.get("done", ""), "")
         html = passes_page(
             entries,
             self._zone,
-            site=self._site,
+            site=site,
             notice=notice,
             error=error,
             csrf=self._csrf(session),
             user=session.user,
+            sites=self._sites(),
         )
         return web.Response(text=html, content_type="text/html", status=status, headers={"Cache-Control": "no-store"})
 
@@ -140,9 +153,10 @@ class PassesPages:
         def field(name: str) -> str:
             return str(form.get(name, "")).strip()
 
+        site = self._site(field("site"))
         try:
             granted = await self._store.add(
-                site=self._site,
+                site=site,
                 apartment=field("apartment"),
                 block=field("block").upper() or None,
                 visitor_name=field("name"),
@@ -154,7 +168,7 @@ class PassesPages:
         except PassError as failure:
             return await self._page(request, f"A autorização não foi registrada: {reason_pt(failure)}.", status=400)
         log.warning("console: %s registered pass %s for %s", session.user, granted.id, granted.apartment)
-        raise web.HTTPSeeOther("/console/passes?done=added")
+        raise web.HTTPSeeOther(f"/console/passes?site={quote(site)}&done=added")
 
     async def _revoke(self, request: web.Request) -> web.StreamResponse:
         session = await self._acting(request)
@@ -165,6 +179,10 @@ class PassesPages:
             return await self._page(request, f"A autorização não foi revogada: {failure}", status=503)
         log.warning("console: %s revoked pass %d (%s)", session.user, number, "ok" if revoked else "not found")
         raise web.HTTPSeeOther(f"/console/passes?done={'revoked' if revoked else 'gone'}")
+
+    def _site(self, wanted: str) -> str:
+        sites = self._sites()
+        return wanted if wanted in sites else sites[0]
 
     def _moment(self, text: str) -> datetime:
         try:

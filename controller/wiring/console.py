@@ -86,7 +86,7 @@ def operator_console(
     calls: StasisApp,
     directory: DirectoryFile,
     passes: PassStore | None = None,
-    site: str = "default",
+    sites: Callable[[], dict[str, DirectoryFile]] | None = None,
 ) -> Console | None:
     """The console at /console, when a password is set; only then does its view of the calls follow the events."""
     if settings.console_password is None:
@@ -110,7 +110,7 @@ def operator_console(
         clock=lambda: datetime.now(UTC),
         hands_over=bool(settings.concierge_endpoint),
         passes=passes,
-        site=site,
+        sites=sites,
     )
 
 

@@ -26,6 +26,7 @@ from controller.calls.stasis import StasisApp
 from controller.conversation import prompts
 from controller.conversation.directory import Directory
 from controller.conversation.knowable import directory_phrases
+from controller.ops.console import DirectoryFile
 from controller.ops.http import OpsServer
 from controller.ops.metrics import CallMetrics
 from controller.ops.readiness import readiness_checks
@@ -106,11 +107,14 @@ class Service:
             self.events.subscribe(self.relay.publish)
         self.ops: OpsServer | None = None
         if console:
-            first = next(iter(self.sites.sites().values()))
             pages = operator_console(
-                settings, self._all_events, self.audit, self.app, self.directory, self.passes, first.id
+                settings, self._all_events, self.audit, self.app, self.directory, self.passes, self._directories
             )
             self.ops = OpsServer(*console, self.metrics, checks, pages.routes if pages else None)
+
+    def _directories(self) -> dict[str, DirectoryFile]:
+        """Each site's directory, for the console (the sites file may have been reloaded since the last look)."""
+        return {site_id: site.directory for site_id, site in self.sites.sites().items()}
 
     def _all_events(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """This instance's events, and the other instances' when they come through Redis."""

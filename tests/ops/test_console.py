@@ -91,8 +91,13 @@ async def serving(pages: Console) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def console(
-    tmp_path: Path, settings: list[tuple[str, str, str]] | None = None, *, hands_over: bool = True
+    tmp_path: Path,
+    settings: list[tuple[str, str, str]] | None = None,
+    *,
+    hands_over: bool = True,
+    extra_site: tuple[str, Path] | None = None,
 ) -> AsyncIterator[Bed]:
+    """A console on files of `tmp_path`; `extra_site`: a second site (id, its directory) as a sites file gives."""
     live, actions = LiveCalls(), Actions()
     logged: list[dict[str, Any]] = []
     audit = SqliteAuditLog(tmp_path / "audit.sqlite3", gate="portao", retention_days=30)
@@ -104,6 +109,7 @@ async def console(
         user="portaria", password=PASSWORD, signer=SessionSigner(SECRET, time.time), guard=LoginGuard(time.monotonic),
         live=live, audit=audit.search, actions=actions, zone=UTC, directory=directory, settings=settings or [],
         history=lambda: list(logged), clock=lambda: NOW, hands_over=hands_over, passes=passes,
+        sites=(lambda: {"default": directory, extra_site[0]: LiveDirectory(extra_site[1])}) if extra_site else None,
     )
     try:
         async with serving(pages) as url, aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

@@ -53,7 +53,7 @@ async def test_a_broken_file_is_reported_as_check_says_and_the_last_good_one_sta
         assert forged.status == 403 and bed.directory.problem is None  # refused: nothing was read
         token = await bed.csrf("/console/directory")
         done = await bed.http.post(bed.url + "/console/directory/reload", data={"csrf": token}, allow_redirects=False)
-        assert (done.status, done.headers["Location"]) == (303, "/console/directory?reloaded=failed")
+        assert (done.status, done.headers["Location"]) == (303, "/console/directory?site=default&reloaded=failed")
         page = await (await bed.http.get(bed.url + done.headers["Location"])).text()
         ok, check_line = await asyncio.to_thread(check_says_of, path)
         assert not ok and "residents" in check_line

@@ -27,7 +27,7 @@ async def test_an_operator_registers_a_pass_for_a_resident_and_revokes_it(tmp_pa
         assert "Nenhuma autorização vigente ou futura." in page and 'aria-current="page"' in page
         token = await bed.csrf("/console/passes")
         added = await bed.http.post(bed.url + "/console/passes", data={**FORM, "csrf": token}, allow_redirects=False)
-        assert (added.status, added.headers["Location"]) == (303, "/console/passes?done=added")
+        assert (added.status, added.headers["Location"]) == (303, "/console/passes?site=default&done=added")
         [granted] = await bed.passes.valid("default", NOW - timedelta(hours=1))  # 10:30 UTC is 10:30 here
         assert (granted.visitor_name, granted.apartment, granted.block) == ("Rosângela <Alves>", "1203", "A")
         assert granted.granted_by == "Kátia Regina (pelo console: portaria)", "who asked, and who typed it in"
@@ -83,3 +83,28 @@ async def test_a_call_of_a_site_shows_its_site_and_gate(tmp_path: Path) -> None:
         card, other = page.split('data-call="s1"', 1)[1], page.split('data-call="d1"', 1)[1]
         assert "interfone 1000 · jardins, portão 4001</small>" in card.split("</h3>", 1)[0]
         assert "interfone 1000</small>" in other.split("</h3>", 1)[0], "the one-site default shows no site"
+
+
+async def test_with_a_sites_file_each_site_has_its_directory_and_passes_pages(tmp_path: Path) -> None:
+    other = tmp_path / "apoena.json"
+    other.write_text('[{"apartment_number": "707", "residents": ["Zélia Prado"], "voip_number": "PJSIP/707"}]')
+    async with console(tmp_path, extra_site=("apoena", other)) as bed:
+        await bed.login()
+        page = await (await bed.http.get(bed.url + "/console/directory")).text()
+        assert 'href="/console/directory?site=apoena"' in page and "Renata Souza" in page
+        page = await (await bed.http.get(bed.url + "/console/directory?site=apoena")).text()
+        assert "Zélia Prado" in page and "Renata Souza" not in page and 'name="site" value="apoena"' in page
+        token = await bed.csrf("/console/passes?site=apoena")
+        form = {**FORM, "site": "apoena", "apartment": "707", "csrf": token}
+        added = await bed.http.post(bed.url + "/console/passes", data=form, allow_redirects=False)
+        assert added.headers["Location"] == "/console/passes?site=apoena&done=added"
+        assert len(await bed.passes.valid("apoena", NOW - timedelta(hours=1))) == 1
+        assert await bed.passes.valid("default", NOW - timedelta(hours=1)) == (), "the other site has none"
+        page = await (await bed.http.get(bed.url + "/console/passes?site=default")).text()
+        assert "Nenhuma autorização vigente ou futura." in page
+        forged = {**form, "site": "nowhere"}  # not a site: the first one, never a made-up one
+        await bed.http.post(bed.url + "/console/passes", data=forged, allow_redirects=False)
+        assert {entry.site for entry in await bed.passes.listing(since=NOW - timedelta(days=1))} == {
+            "apoena",
+            "default",
+        }
