@@ -29,13 +29,15 @@ from audiosocket.server import AudioSocketServer, MediaConnection
 from audiosocket.vad import Vad
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import AsteriskOps
-from controller.ari.client import AriError
+from controller.ari.client import AriError, AriNotFound
 from controller.ari.events import StasisStart
 from controller.calls.media_watch import SilenceWatch
 from controller.calls.waiters import EventWaiters
 from controller.conversation.events import Leg
 
 log = logging.getLogger(__name__)
+
+_ENTERED_POLL_S = 1.0  # a StasisStart normally comes within milliseconds; past this, ask Asterisk
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class CallMedia:
                 connection_id=str(media.connection_id),
             )
         )
-        await asyncio.wait_for(entered, setup.timeout_s)
+        await self._entered(media.channel_id, entered)
         await asterisk.add_to_bridge(bridge_id, [caller_channel, media.channel_id])
         self._emit(leg, "bridged", ms=self._ms_since(started), bridge=bridge_id)
         media.connection = await asyncio.wait_for(connected, setup.timeout_s)
@@ -142,6 +144,28 @@ class CallMedia:
         if setup.silence_window_s > 0:
             await self._detect_talking(media, setup.silence_window_s)
         return media.media
+
+    async def _entered(self, channel_id: str, entered: asyncio.Future[Any]) -> None:
+        """Wait until the externalMedia channel is in our app. Its StasisStart can fall in an events-websocket gap
+        and a reconnect does not re-deliver it (the channel never went through the dialplan), so past a short wait
+        ask Asterisk: the channel existing under our id means it is in the app."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._setup.timeout_s
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._waiters.forget(entered)
+                raise TimeoutError(f"externalMedia channel {channel_id} never entered the app")
+            try:
+                await asyncio.wait_for(asyncio.shield(entered), min(_ENTERED_POLL_S, remaining))
+                return
+            except TimeoutError:
+                pass
+            with contextlib.suppress(AriNotFound):
+                await self._asterisk.channel(channel_id)
+                log.warning("call %s: no StasisStart for %s; Asterisk has it, going on", self._call_id, channel_id)
+                self._waiters.forget(entered)
+                return
 
     async def _detect_talking(self, media: _MediaChannel, window_s: float) -> None:
         try:

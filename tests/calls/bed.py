@@ -92,7 +92,8 @@ class Bed:
 
     async def media(self, running: RunningCall, leg: str = "gate") -> FakeAudioSocketClient:
         """The leg's AudioSocket client, once the media leg is connected."""
-        await self.events.wait_for("media_connected", call_id=running.id, leg=leg)
+        async with asyncio.timeout(GUARD_S):
+            await self.events.wait_for("media_connected", call_id=running.id, leg=leg)
         return self.ari.media[f"portaria-media-{running.id}-{leg}"]
 
     async def greeted(self, gate_channel: str = "gate-1") -> tuple[RunningCall, FakeAudioSocketClient]:

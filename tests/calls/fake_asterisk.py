@@ -131,6 +131,7 @@ class FakeAsterisk:
         self.live_bridges: dict[str, list[str]] = {}
         self.endpoints: dict[str, Ring] = {}
         self.connect_media = True
+        self.media_stasis_start = True  # False: an externalMedia channel's StasisStart is lost (a websocket gap)
         self.media: dict[str, FakeAudioSocketClient] = {}  # by externalMedia channel id
         self.listener: Listener | None = None
         self._failures: list[tuple[str, Callable[..., bool], AriError]] = []
@@ -259,7 +260,8 @@ class FakeAsterisk:
             "external_media", channel_id, host=host, media_format=media_format, connection_id=connection_id
         )
         self._create(channel_id)
-        self.emit("StasisStart", channel_id, args=[])
+        if self.media_stasis_start:
+            self.emit("StasisStart", channel_id, args=[])
         if self.connect_media:
             client = self.media[channel_id] = FakeAudioSocketClient(channel_id, connection_id, host)
             self._spawn(client.run())

@@ -125,6 +125,30 @@ async def test_media_that_never_connects_times_out_and_tears_down() -> None:
         assert not bed.events.named("dialog_turn", call_id=call.id)  # no conversation without media
 
 
+async def test_a_media_channel_whose_stasis_start_was_lost_is_found_in_asterisk_and_the_call_goes_on() -> None:
+    async with gate_bed() as bed:
+        bed.ari.media_stasis_start = False  # it fell in an events-websocket gap: a reconnect does not re-send it
+        call, gate = await bed.greeted(GATE)
+        media_channel = f"portaria-media-{call.id}-gate"
+        assert (media_channel,) in bed.ari.called("channel")
+        assert bed.ari.live_bridges == {f"portaria-{call.id}-gate": [GATE, media_channel]}
+        assert not bed.events.named("error", call_id=call.id)
+        bed.ari.caller_hangs_up(GATE)
+        await bed.ended(call)
+        assert bed.ari.leftovers() == ([], [])
+
+
+async def test_a_media_channel_that_neither_enters_the_app_nor_exists_ends_the_call_after_the_timeout() -> None:
+    async with gate_bed(config={"setup_timeout_s": 0.3}) as bed:
+        bed.ari.media_stasis_start = False
+        bed.ari.fail("channel", 404)
+        call = bed.call(GATE)
+        await bed.ended(call)
+        assert bed.events.named("error", call_id=call.id)[0]["stage"] == "call_setup"
+        assert not bed.ari.called("add_to_bridge")
+        assert bed.ari.leftovers() == ([], []) and GATE not in bed.ari.live_channels
+
+
 async def test_a_caller_who_hangs_up_during_set_up_ends_the_call_cleanly() -> None:
     async with gate_bed() as bed:
         holder: list[object] = []
