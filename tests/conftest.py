@@ -151,6 +151,17 @@ def testbed(pytestconfig: pytest.Config) -> Iterator[Testbed]:
         run_testbed("stop")
 
 
-def _testbed() -> Testbed:
-    env = read_env()
-    return Testbed(root=Path(env["PORTARIA_TESTBED_ROOT"]), env=env)
+def _testbed(instance: str = "") -> Testbed:
+    env = read_env(instance)
+    return Testbed(root=Path(env["PORTARIA_TESTBED_ROOT"]), env=env, instance=instance)
+
+
+@pytest.fixture
+def second_testbed(testbed: Testbed) -> Iterator[Testbed]:
+    """A second Asterisk 22 beside the first (its own config, ports and state, in the same chroot), as a second
+    server would be: started for the test and stopped after it."""
+    run_testbed("start", instance="b")
+    try:
+        yield _testbed("b")
+    finally:
+        run_testbed("stop", instance="b")

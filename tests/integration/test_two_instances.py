@@ -1,14 +1,11 @@
 """Two controllers sharing one Redis and one PostgreSQL, against the real Asterisk: one log of both, and one
 killed instance costs only its own calls.
 
-Instance A runs as its own process (``python -m controller run``, so it can be killed with SIGKILL), instance B
-in the test's event loop; each has its own Stasis app on the test bed's Asterisk (the same separation two
-Asterisk servers give: neither sees the other's channels). Both keep conversation state in one real
-redis-server, relay their calls' events through it (each console shows the other's calls), and write decisions
-to one real PostgreSQL. Visitors speak the Kokoro clips; the offline rules
-read them (no language model).
-
-Not yet here: two Asterisk test beds (one Asterisk, two apps, stands for them).
+Each instance serves its own Asterisk: instance A runs as its own process (``python -m controller run``, so it
+can be killed with SIGKILL) on the second test bed Asterisk, instance B in the test's event loop on the first.
+Both keep conversation state in one real redis-server, relay their calls' events through it (each console shows
+the other's calls), and write decisions to one real PostgreSQL. Visitors speak the Kokoro clips; the offline
+rules read them (no language model).
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from controller.ari.client import AriClient
 from controller.records.audit_pg import PostgresAuditLog
 from tests.integration.conftest import SettingsFactory
 from tests.support.poll import eventually
@@ -80,7 +78,11 @@ async def _event(path: Path, name: str, **match: Any) -> dict[str, Any]:
 
 
 async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_calls_untouched(
-    testbed: Testbed, make_settings: SettingsFactory, tmp_path: Path, shared: tuple[str, str]
+    testbed: Testbed,
+    second_testbed: Testbed,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    shared: tuple[str, str],
 ) -> None:
     redis_url, database_url = shared
     tag = uuid.uuid4().hex[:8]
@@ -89,8 +91,8 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
     b_dir.mkdir()
     a_phones = {"101": resident("dtmf-1", f"a1{tag}"), "202": resident("noanswer", f"a2{tag}")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTARIA_")} | {
-        "PORTARIA_ARI_URL": testbed.ari_url,
-        "PORTARIA_ARI_PASSWORD": testbed.ari_password,
+        "PORTARIA_ARI_URL": second_testbed.ari_url,
+        "PORTARIA_ARI_PASSWORD": second_testbed.ari_password,
         "PORTARIA_ARI_APP": A,
         "PORTARIA_AUDIOSOCKET_BIND": "127.0.0.1:0",
         "PORTARIA_DIRECTORY": str(sample_with_phones(a_dir / "directory.json", a_phones)),
@@ -123,11 +125,14 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
         redis_url=redis_url,
         database_url=database_url,
     )
+    assert testbed.ari_url != second_testbed.ari_url
+    a_asterisk = AriClient(second_testbed.ari_url, "portaria", second_testbed.ari_password, A)
+    await a_asterisk.open()
     try:
         async with running(settings) as (service, watcher):
 
             async def a_ready() -> bool:
-                return A in [app["name"] for app in await service.ari.get("applications")]
+                return A in [app["name"] for app in await a_asterisk.get("applications")]
 
             await eventually(a_ready, within=CALL_GUARD_S)
 
@@ -139,7 +144,7 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
             async def call_a(clip: str) -> str:
                 tags.append(f"a{uuid.uuid4().hex[:6]}")
                 before = len(starts())
-                await service.ari.post(
+                await a_asterisk.post(
                     "channels",
                     endpoint=f"Local/{clip}+{tags[-1]}+3+10+noise-1s@visitor-sim2/n",
                     extension="s",
@@ -180,14 +185,10 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
             await watcher.wait_for("gate_opened", call_id=on_b.call_id, timeout=CALL_GUARD_S)
             await ended(service, watcher, on_b)
             assert not watcher.find("error", call_id=on_b.call_id), "nothing went wrong on B's call"
-            # What the killed instance left in Asterisk (its restart would sweep it: test_recovery.py) goes now.
-            for channel in await service.ari.get("channels"):
-                if ringing_on_a in channel["id"] or any(t in channel["name"] for t in tags):
-                    await service.asterisk.hang_up(channel["id"])
-            for bridge in await service.ari.get("bridges"):
-                if ringing_on_a in bridge["id"]:
-                    await service.asterisk.destroy_bridge(bridge["id"])
+            # What the killed instance left in its Asterisk (a restart would sweep it: test_recovery.py) goes
+            # with that test bed when the test ends.
     finally:
+        await a_asterisk.close()
         if first.returncode is None:
             first.send_signal(signal.SIGKILL)
             await first.wait()

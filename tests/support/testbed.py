@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import wave
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ class Testbed:
 
     root: Path
     env: dict[str, str]
+    instance: str = ""  # "b": the second Asterisk (scripts/asterisk-testbed, PORTARIA_TESTBED_INSTANCE)
 
     @property
     def ari_url(self) -> str:
@@ -29,18 +31,19 @@ class Testbed:
         return self.env["PORTARIA_ARI_PASSWORD"]
 
     def cli(self, command: str) -> str:
-        return subprocess.run([str(SCRIPT), "cli", command], check=True, capture_output=True, text=True).stdout
+        return run_testbed("cli", command, instance=self.instance)
 
 
-def run_testbed(*args: str) -> str:
-    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
+def run_testbed(*args: str, instance: str = "") -> str:
+    env = os.environ | {"PORTARIA_TESTBED_INSTANCE": instance}
+    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"asterisk-testbed {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
 
 
-def read_env() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in run_testbed("env").splitlines() if "=" in line)
+def read_env(instance: str = "") -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in run_testbed("env", instance=instance).splitlines() if "=" in line)
     return {key: value for key, value in pairs}
 
 
