@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     sites: Path | None = Field(
         default=None,
         description="Sites file (TOML) for many gates and condominiums: each gate's directory, greeting, "
-        "concierge and opener (docs/sites.md). Unset: one site, these single-gate settings.",
+        "voice, concierge and opener (docs/sites.md). Unset: one site, these single-gate settings.",
     )
     greeting: str = Field(
         default="Condomínio Apoena, em que posso ajudar?", min_length=1, description="First words the visitor hears."

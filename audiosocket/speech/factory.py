@@ -15,6 +15,8 @@ disk); :meth:`SpeechEngines.prewarm` fills that cache in the background.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +73,9 @@ class SpeechEngines:
     sample_rates: tuple[int, ...] = (8000,)
     kokoro: KokoroTTS | None = None
     cache: CachedTTS | None = None
+    voice: str = ""  # "": the configured voice; else the Kokoro voice pack of this view (:meth:`in_voice`)
     _prewarming: set[asyncio.Task[int]] = field(default_factory=set)
+    _voices: dict[str, SpeechEngines] = field(default_factory=dict)
 
     async def start(self, extra_phrases: Iterable[str] = ()) -> list[str]:
         """Load the model and fill the prompt cache; returns non-fatal problems (logged by the cache).
@@ -101,6 +105,40 @@ class SpeechEngines:
             raise EngineError("cannot synthesize the fixed prompts: " + "; ".join(problems))
         return problems
 
+    def in_voice(self, voice: str | None) -> SpeechEngines:
+        """The engines speaking with Kokoro voice pack `voice` (a condominium's own voice): the same recogniser,
+        model and executor, a clause cache and prompt cache of its own. The view's fixed prompts are synthesized
+        in the background when it is first asked for; until then the configured voice's copies are played, so a
+        call never waits for them. None, the configured voice, or an engine other than Kokoro: these engines."""
+        if not voice or self.kokoro is None or voice == self.kokoro.options.voice or self.voice:
+            return self
+        known = self._voices.get(voice)
+        if known is not None:
+            return known
+        speaking = self.kokoro.in_voice(voice)
+        disk = self.cache.disk if self.cache is not None else None
+        cache = CachedTTS(speaking, speaking.cache_id, disk, background=speaking.low_priority)
+        view = dataclasses.replace(
+            self, tts=cache, prompts=PromptCache(cache, behind=self.prompts), cache=cache, voice=voice, _voices={}
+        )
+        self._voices[voice] = view
+        with contextlib.suppress(RuntimeError):  # no running loop (a tool building views): warmed on first use
+            view._warm_prompts()
+        return view
+
+    def _warm_prompts(self) -> None:
+        phrases = [*self.phrases]
+        timeout = self.limits.tts_timeout_s * 4
+        task = asyncio.get_running_loop().create_task(self._warm(phrases, timeout), name=f"tts-voice-{self.voice}")
+        self._prewarming.add(task)
+        task.add_done_callback(self._prewarm_done)
+
+    async def _warm(self, phrases: list[str], phrase_limit_s: float) -> int:
+        problems = await self.prompts.warm(phrases, self.sample_rates, timeout_s=phrase_limit_s)
+        for problem in problems:
+            log.warning("speech: voice %s: %s", self.voice, problem)
+        return len(phrases) - len(problems)
+
     def for_call(self, call_id: str, leg: str, events: EventSink | None = None) -> CallSpeech:
         return CallSpeech(
             self.stt, self.tts, self.prompts, self.limits,
@@ -128,6 +166,8 @@ class SpeechEngines:
             log.error("speech: prewarming failed: %s", task.exception())
 
     def close(self) -> None:
+        if self.voice:
+            return  # a view: the engines it shares are closed with the ones it came from
         for task in list(self._prewarming):
             task.cancel()
         if self.kokoro is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -113,7 +114,7 @@ class KokoroTTS:
         self._espeak = espeak
         self._session: Any = None
         self._vocab: dict[str, int] = {}
-        self._style: Audio | None = None
+        self._styles: dict[str, Audio] = {}  # per voice pack: the default loads with the model, others on first use
         self._phonemizer: EspeakPhonemizer | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="kokoro")
         self._background = ThreadPoolExecutor(1, thread_name_prefix="kokoro-bg", initializer=_lower_priority)
@@ -127,7 +128,16 @@ class KokoroTTS:
     @property
     def cache_id(self) -> str:
         """Everything besides text and rate that changes the audio: the disk cache's key prefix."""
-        return f"kokoro-v1.0-int8/{self._options.voice}/speed={self._options.speed:.2f}/{ENGINE_REVISION}"
+        return self.cache_id_of(self._options.voice)
+
+    def cache_id_of(self, voice: str) -> str:
+        return f"kokoro-v1.0-int8/{voice}/speed={self._options.speed:.2f}/{ENGINE_REVISION}"
+
+    def in_voice(self, voice: str) -> KokoroVoice:
+        """The same model speaking with another voice pack (one condominium's voice): no second model in memory."""
+        if voice not in VOICES:
+            raise ValueError(f"unknown Kokoro voice {voice!r}; choose one of {', '.join(VOICES)}")
+        return KokoroVoice(self, voice)
 
     @property
     def loaded(self) -> bool:
@@ -189,14 +199,27 @@ class KokoroTTS:
         except Exception as error:  # onnxruntime raises its own exception types
             raise EngineError(f"cannot open the Kokoro model in {self._dir}: {str(error)[:200]}") from None
         self._vocab = {symbol: int(token) for symbol, token in vocab.items()}
-        self._style = style
+        self._styles[self._options.voice] = style
         self._phonemizer = EspeakPhonemizer(self._vocab, voice=self._options.espeak_voice, binary=self._espeak)
         self._session = session
 
-    def infer(self, phonemes: str, run_options: Any = None) -> Audio:
+    def _style(self, voice: str) -> Audio:
+        style = self._styles.get(voice)
+        if style is None:
+            with self._load_lock:
+                try:
+                    with np.load(self._dir / KOKORO_VOICES) as packs:
+                        style = np.asarray(packs[voice], dtype=np.float32).reshape(-1, 256)
+                except (OSError, ValueError, KeyError) as error:
+                    raise EngineError(f"cannot read the Kokoro voice {voice!r} in {self._dir}: {error}") from None
+                self._styles[voice] = style
+        return style
+
+    def infer(self, phonemes: str, run_options: Any = None, voice: str | None = None) -> Audio:
         """Blocking: one clause's phonemes -> trimmed 24 kHz float audio (runs in an executor)."""
-        if self._session is None or self._style is None:
+        if self._session is None:
             raise EngineError("the Kokoro model is not loaded")
+        styles = self._style(voice or self._options.voice)
         tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
         if len(tokens) > _MAX_TOKENS:
             log.warning("Kokoro: clause of %d phonemes cut to %d", len(tokens), _MAX_TOKENS)
@@ -205,7 +228,7 @@ class KokoroTTS:
             return np.zeros(0, np.float32)
         inputs = {
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-            "style": self._style[min(len(tokens), len(self._style)) - 1].reshape(1, 256),
+            "style": styles[min(len(tokens), len(styles)) - 1].reshape(1, 256),
             "speed": np.array([self._options.speed], dtype=np.float32),
         }
         try:
@@ -220,7 +243,9 @@ class KokoroTTS:
         async for chunk in self._synthesize(text, sample_rate, background=False):
             yield chunk
 
-    async def _synthesize(self, text: str, sample_rate: int, *, background: bool) -> AsyncIterator[bytes]:
+    async def _synthesize(
+        self, text: str, sample_rate: int, *, background: bool, voice: str | None = None
+    ) -> AsyncIterator[bytes]:
         if self._phonemizer is None:
             raise EngineError("the Kokoro model is not loaded")
         previous = ""
@@ -228,7 +253,8 @@ class KokoroTTS:
             phonemes = await self._phonemizer.phonemes(clause)
             if not phonemes:
                 continue
-            audio = await (self._infer_background(phonemes) if background else self._infer_live(phonemes))
+            infer = self._infer_background if background else self._infer_live
+            audio = await infer(phonemes, voice)
             pcm = to_pcm(audio, sample_rate)
             if not pcm:
                 continue
@@ -242,20 +268,20 @@ class KokoroTTS:
             self._priority = _Priority(loop)
         return self._priority
 
-    async def _infer_live(self, phonemes: str) -> Audio:
+    async def _infer_live(self, phonemes: str, voice: str | None = None) -> Audio:
         priority = self._scheduling()
         priority.live += 1
         priority.idle.clear()
         if priority.background_run is not None:
             priority.background_run.terminate = True  # a call is waiting: the prewarm clause is redone later
         try:
-            return await priority.loop.run_in_executor(self._executor, self.infer, phonemes)
+            return await priority.loop.run_in_executor(self._executor, self.infer, phonemes, None, voice)
         finally:
             priority.live -= 1
             if not priority.live:
                 priority.idle.set()
 
-    async def _infer_background(self, phonemes: str) -> Audio:
+    async def _infer_background(self, phonemes: str, voice: str | None = None) -> Audio:
         import onnxruntime as ort
 
         priority = self._scheduling()
@@ -265,7 +291,8 @@ class KokoroTTS:
                 run_options = ort.RunOptions()
                 priority.background_run = run_options
                 try:
-                    return await priority.loop.run_in_executor(self._background, self.infer, phonemes, run_options)
+                    infer = functools.partial(self.infer, phonemes, run_options, voice)
+                    return await priority.loop.run_in_executor(self._background, infer)
                 except _Preempted:
                     priority.preempted += 1
                     log.debug("Kokoro: background clause stopped for a live one; retrying when idle")
@@ -297,13 +324,34 @@ class _Preempted(Exception):
 class _LowPriority:
     """The same voice for background work: yields to live syntheses (see the module docstring)."""
 
-    def __init__(self, engine: KokoroTTS) -> None:
+    def __init__(self, engine: KokoroTTS, voice: str | None = None) -> None:
         self._engine = engine
+        self._voice = voice
 
     @property
     def cache_id(self) -> str:
-        return self._engine.cache_id
+        return self._engine.cache_id_of(self._voice or self._engine.options.voice)
 
     async def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
-        async for chunk in self._engine._synthesize(text, sample_rate, background=True):
+        async for chunk in self._engine._synthesize(text, sample_rate, background=True, voice=self._voice):
+            yield chunk
+
+
+class KokoroVoice:
+    """A :class:`KokoroTTS` speaking with another of its voice packs; model, threads and priorities are shared."""
+
+    def __init__(self, engine: KokoroTTS, voice: str) -> None:
+        self._engine = engine
+        self.voice = voice
+
+    @property
+    def cache_id(self) -> str:
+        return self._engine.cache_id_of(self.voice)
+
+    @property
+    def low_priority(self) -> _LowPriority:
+        return _LowPriority(self._engine, self.voice)
+
+    async def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
+        async for chunk in self._engine._synthesize(text, sample_rate, background=False, voice=self.voice):
             yield chunk

@@ -29,10 +29,12 @@ def _key(text: str) -> str:
 class PromptCache:
     """PCM of fixed phrases per (text, sample rate); also a TextToSpeech that serves hits without the engine."""
 
-    def __init__(self, tts: TextToSpeech, *, chunk_ms: int = _CHUNK_MS) -> None:
+    def __init__(self, tts: TextToSpeech, *, chunk_ms: int = _CHUNK_MS, behind: PromptCache | None = None) -> None:
+        """`behind`: another voice's cache, whose copies serve the phrases this one has not synthesized yet."""
         self._tts = tts
         self._chunk_ms = chunk_ms
         self._audio: dict[tuple[str, int], bytes] = {}
+        self._behind = behind
 
     async def warm(
         self, phrases: Iterable[str], sample_rates: Iterable[int], *, timeout_s: float | None = None
@@ -62,18 +64,22 @@ class PromptCache:
             self._audio.setdefault(key, audio)
 
     def get(self, text: str, sample_rate: int) -> bytes | None:
-        return self._audio.get((_key(text), sample_rate))
+        audio = self._audio.get((_key(text), sample_rate))
+        if audio is None and self._behind is not None:
+            return self._behind.get(text, sample_rate)
+        return audio
 
     def __contains__(self, item: tuple[str, int]) -> bool:
-        text, rate = item
-        return (_key(text), rate) in self._audio
+        return self.get(*item) is not None
 
     def __len__(self) -> int:
         return len(self._audio)
 
     def chunks(self, text: str, sample_rate: int) -> Iterator[bytes]:
         """The cached PCM in `chunk_ms` pieces (KeyError when the phrase is not cached)."""
-        audio = self._audio[(_key(text), sample_rate)]
+        audio = self.get(text, sample_rate)
+        if audio is None:
+            raise KeyError(text)
         step = max(2, sample_rate * self._chunk_ms // 1000 * 2)
         for start in range(0, len(audio), step):
             yield audio[start : start + step]

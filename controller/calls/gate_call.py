@@ -114,6 +114,7 @@ class GateCall:
             caller=self.channel.caller_number,
             site=deps.site,
             gate=deps.gate,
+            **({"voice": deps.speech.voice} if deps.speech.voice else {}),  # a site's own voice
         )
         self._media = CallMedia(
             self.call_id,

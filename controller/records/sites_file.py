@@ -48,6 +48,7 @@ class SiteSpec:
     opener: OpenerSpec | None = None
     delivery: str | None = None  # a DeliveryPolicy value: what a courier does when nobody answers
     notify: NotifySpec | None = None
+    voice: str | None = None  # a Kokoro voice pack (checked against the engine where the engines are built)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class _Site(BaseModel):
     opener: _Opener | None = None
     delivery: Literal["portaria", "zelador", "voltar", "armario"] | None = None
     notify: _Notify | None = None
+    voice: str | None = Field(default=None, pattern=r"^[a-z]{2}_[a-z]{1,30}$")
 
 
 class _File(BaseModel):
@@ -148,6 +150,7 @@ def parse_sites(text: str, origin: str, base: Path, environ: Mapping[str, str]) 
                 opener,
                 site.delivery,
                 notify,
+                site.voice,
             )
         )
     return tuple(specs)

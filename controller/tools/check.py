@@ -16,7 +16,7 @@ from controller.records.directory_file import load_directory
 from controller.records.sites_file import SitesError, load_sites
 from controller.settings import Settings, SettingsError, load_settings
 from controller.wiring import speech_problems
-from controller.wiring.sites import environment
+from controller.wiring.sites import environment, voice_problem
 
 Report = Callable[[bool, str], None]
 
@@ -73,7 +73,7 @@ def _check_directory(settings: Settings, report: Report) -> bool:
     return True
 
 
-def _check_sites(path: Path, report: Report) -> bool:
+def _check_sites(settings: Settings, path: Path, report: Report) -> bool:
     try:
         sites = load_sites(path, environment())
     except SitesError as error:
@@ -81,6 +81,11 @@ def _check_sites(path: Path, report: Report) -> bool:
         return False
     ok = True
     for site in sites:
+        problem = voice_problem(site, settings)
+        if problem:
+            report(False, f"site {site.id}: {problem}")
+            ok = False
+            continue
         try:
             directory = load_directory(site.directory)
         except DirectoryError as error:
@@ -100,7 +105,10 @@ def run_check(report: Report = _print_report, **overrides: object) -> int:
         report(False, f"settings: {error}")
         return 1
     report(True, "settings are valid")
-    ok = _check_sites(settings.sites, report) if settings.sites is not None else _check_directory(settings, report)
+    if settings.sites is not None:
+        ok = _check_sites(settings, settings.sites, report)
+    else:
+        ok = _check_directory(settings, report)
     problems = speech_problems(settings)
     for problem in problems:
         report(False, f"speech: {problem}")

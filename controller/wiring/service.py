@@ -122,10 +122,12 @@ class Service:
         if self.relay is not None:
             self.relay.subscribe(listener)
 
-    def _prewarm(self, directory: Directory) -> None:
-        """Synthesize the directory's names and apartments in the background (nothing to do for uncached voices)."""
-        if self.speech.cache is not None:
-            self.speech.prewarm(directory_phrases(directory))
+    def _prewarm(self, directory: Directory, voice: str | None = None) -> None:
+        """Synthesize the directory's names and apartments in the background, in its site's voice (nothing to do
+        for uncached voices)."""
+        speech = self.speech.in_voice(voice)
+        if speech.cache is not None:
+            speech.prewarm(directory_phrases(directory))
 
     def _call_deps(self, gate: str) -> CallDeps | None:
         """What a call from gate `gate` uses: its site's directory, settings and opener; None: no such gate."""
@@ -140,7 +142,7 @@ class Service:
             config=site.config(self._config),
             site=site.id,
             gate=gate or self.settings.gate_name,
-            speech=self.speech,
+            speech=self.speech.in_voice(site.voice),
             directory=site.directory,
             store=self.store,
             vads=self.vads,
@@ -161,10 +163,12 @@ class Service:
             await self.speech.start(prompts.fixed_phrases())
         else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
             await self.speech.start()
-            greetings = [site.greeting for site in self.sites.sites().values() if site.greeting]
-            directories = [site.directory.current() for site in self.sites.sites().values()]
-            phrases = [phrase for directory in directories for phrase in directory_phrases(directory)]
-            self.speech.prewarm([*prompts.fixed_phrases(), *greetings, *phrases])
+            by_voice: dict[str | None, list[str]] = {}
+            for site in self.sites.sites().values():  # each site's greeting and names in its own voice
+                wanted = by_voice.setdefault(site.voice, [*prompts.fixed_phrases()])
+                wanted += [*([site.greeting] if site.greeting else []), *directory_phrases(site.directory.current())]
+            for voice, phrases in by_voice.items():
+                self.speech.in_voice(voice).prewarm(phrases)
         await self.vads.warm()
         try:
             await self.audit.open()  # an unusable audit path is reported now, not at the first decision

@@ -37,8 +37,8 @@ DESCRIPTIONS = {
     "playout_idle_silence": "Envia quadros de silêncio entre as mensagens (mantém exato o tempo do Asterisk).",
     "barge_in_min_ms": "Voz necessária para interromper uma mensagem (proteção contra eco), em ms.",
     "directory": "Arquivo de moradores (JSON).",
-    "sites": "Arquivo de sites (TOML) para vários portões e condomínios: diretório, saudação, portaria e "
-    "abertura de cada portão (docs/sites.md). Vazio: um só site, com estas configurações.",
+    "sites": "Arquivo de sites (TOML) para vários portões e condomínios: diretório, saudação, voz, "
+    "portaria e abertura de cada portão (docs/sites.md). Vazio: um só site, com estas configurações.",
     "greeting": "Primeiras palavras que o visitante ouve.",
     "redis_url": "URL do Redis para o estado das conversas; sem ela, fica na memória.",
     "state_ttl_s": "Por quanto tempo o estado de uma conversa é guardado após a última mudança (s).",

@@ -8,6 +8,7 @@ before sites existed. With it, a call belongs to the site its gate key names (co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from dotenv import dotenv_values
 
+from audiosocket.speech.kokoro import VOICES
 from controller.calls.deps import CallConfig
 from controller.conversation.directory import Directory, DirectoryError
 from controller.conversation.events import DeliveryPolicy
@@ -22,7 +24,7 @@ from controller.records.directory_file import LiveDirectory
 from controller.records.gate_opener import GateOpener, SendDtmf, build_opener
 from controller.records.notifier import Notifier, WebhookNotifier
 from controller.records.sites_file import LiveSites, SitesError, SiteSpec
-from controller.settings import Settings
+from controller.settings import Settings, TtsEngine
 from controller.wiring.parts import gate_opener
 
 DEFAULT_SITE = "default"
@@ -43,6 +45,7 @@ class SiteParts:
     concierge: str | None = None
     delivery: DeliveryPolicy | None = None
     notifier: Notifier | None = None  # where its notes to residents go (None: nowhere)
+    voice: str | None = None  # its Kokoro voice pack (None: the settings')
 
     def config(self, base: CallConfig) -> CallConfig:
         """The call settings of this site's calls: `base` (the settings'), with the site's own."""
@@ -103,27 +106,49 @@ def build_sites(
     settings: Settings,
     send_dtmf: SendDtmf,
     environ: Mapping[str, str],
-    on_reload: Callable[[Directory], None] | None = None,
+    on_reload: Callable[[Directory, str | None], None] | None = None,
 ) -> Sites:
     """The sites the settings ask for; SettingsError or SitesError when they cannot be used."""
     token = settings.notify_token.get_secret_value() if settings.notify_token else ""
     notifier = WebhookNotifier(settings.notify_url, token=token) if settings.notify_url else None
     delivery = DeliveryPolicy(settings.delivery_policy)
     if settings.sites is None:
-        directory = LiveDirectory(settings.directory, on_reload=on_reload)
+        reloaded = None if on_reload is None else functools.partial(_reloaded, on_reload, None)
+        directory = LiveDirectory(settings.directory, on_reload=reloaded)
         opener = gate_opener(settings, send_dtmf)
         return SingleSite(
             SiteParts(DEFAULT_SITE, settings.gate_name, directory, opener, None, None, delivery, notifier)
         )
 
     def build(spec: SiteSpec) -> SiteParts:
+        problem = voice_problem(spec, settings)
+        if problem:
+            raise SitesError(problem)
+        reloaded = None if on_reload is None else functools.partial(_reloaded, on_reload, spec.voice)
         try:
-            directory = LiveDirectory(spec.directory, on_reload=on_reload)
+            directory = LiveDirectory(spec.directory, on_reload=reloaded)
         except DirectoryError as error:
             raise SitesError(f"directory: {error}") from None
         opener = gate_opener(settings, send_dtmf) if spec.opener is None else build_opener(spec.opener, send_dtmf)
         notes = notifier if spec.notify is None else WebhookNotifier(spec.notify.url, token=spec.notify.token)
         policy = DeliveryPolicy(spec.delivery) if spec.delivery else delivery
-        return SiteParts(spec.id, spec.name, directory, opener, spec.greeting, spec.concierge, policy, notes)
+        return SiteParts(
+            spec.id, spec.name, directory, opener, spec.greeting, spec.concierge, policy, notes, spec.voice
+        )
 
     return FileSites(LiveSites(settings.sites, environ, build))
+
+
+def voice_problem(spec: SiteSpec, settings: Settings) -> str:
+    """Why the site's voice cannot be used with these settings ("" when it can, or it has none)."""
+    if spec.voice is None:
+        return ""
+    if spec.voice not in VOICES:
+        return f"voice {spec.voice!r} is not a Kokoro voice; choose one of {', '.join(VOICES)}"
+    if settings.tts_engine is not TtsEngine.KOKORO:
+        return f"voice {spec.voice!r}: a site's own voice needs PORTARIA_TTS_ENGINE=kokoro"
+    return ""
+
+
+def _reloaded(on_reload: Callable[[Directory, str | None], None], voice: str | None, directory: Directory) -> None:
+    on_reload(directory, voice)

@@ -1,6 +1,7 @@
 """Many condominiums on one Portaria, against the real Asterisk: each gate's call reaches its own site.
 
-Two sites in one sites file, each with its own directory (apartment 101's Renata rings a different phone), greeting
+Two sites in one sites file, each with its own directory (apartment 101's Renata rings a different phone), greeting,
+voice (one speaks with a Kokoro voice pack of its own: tests/speech/test_kokoro_voices.py hears the difference)
 and gate opener (door code by DTMF at one, a webhook at the other). The gate's key is the extension the visitor
 dialled (tests/asterisk/extensions-test.conf, from-gate-sites). The visitor's request goes through the real media
 and Whisper; the language model is the local fake at its HTTP boundary, as in test_resident.py.
@@ -69,6 +70,7 @@ name = "Condomínio Apoena"
 gates = ["apoena-social"]
 directory = "apoena.json"
 greeting = "{APOENA_GREETING}"
+voice = "jf_alpha"
 [site.opener]
 kind = "http"
 preset = "webhook"
@@ -104,12 +106,12 @@ token_env = "APOENA_WEBHOOK_TOKEN"
             await ended(service, watcher, at_apoena)
             assert not side.dtmf(at_apoena.visitor_channel), "no door code on the webhook site's intercom"
 
-            for call, site, gate, greeting in (
-                (at_jardins, "jardins", "4001", JARDINS_GREETING),
-                (at_apoena, "apoena", "apoena-social", APOENA_GREETING),
+            for call, site, gate, greeting, voice in (
+                (at_jardins, "jardins", "4001", JARDINS_GREETING, None),
+                (at_apoena, "apoena", "apoena-social", APOENA_GREETING, "jf_alpha"),
             ):
                 [start] = watcher.find("stasis_start", call_id=call.call_id)
-                assert (start["site"], start["gate"]) == (site, gate)
+                assert (start["site"], start["gate"], start.get("voice")) == (site, gate, voice)
                 assert watcher.find("say", call_id=call.call_id)[0]["text"] == greeting
                 [row] = audit_rows(tmp_path / "audit.sqlite3", call.call_id)
                 assert (row["site"], row["gate"], row["decision"], row["apartment"]) == (

@@ -9,7 +9,9 @@ import pytest
 
 from controller.records.gate_opener import OpenerSpec
 from controller.records.sites_file import LiveSites, NotifySpec, SitesError, SiteSpec, load_sites, parse_sites
+from controller.settings import load_settings
 from controller.tools.check import run_check
+from controller.wiring.sites import SiteParts, build_sites
 
 TWO_SITES = """
 [[site]]
@@ -187,3 +189,43 @@ def test_a_site_s_delivery_policy_and_notes_webhook_with_its_token_from_the_envi
         parse_sites(text, "sites.toml", tmp_path, ENV)
     with pytest.raises(SitesError, match="site 'apoena': delivery: Input should be"):
         parse_sites(text.replace('"armario"', '"porta"'), "sites.toml", tmp_path, {**ENV, "NOTES": "x"})
+
+
+def test_a_site_s_own_voice_is_a_kokoro_pack_and_needs_the_kokoro_engine(tmp_path: Path) -> None:
+    text = TWO_SITES.replace("/srv/portaria/apoena.json", "apoena.json") + 'voice = "jf_alpha"\n'
+    (tmp_path / "sites.toml").write_text(text)
+    for name in ("jardins", "apoena"):
+        (tmp_path / f"{name}.json").write_text(
+            '[{"apartment_number": "101", "residents": ["Renata"], "voip_number": "PJSIP/101"}]'
+        )
+    jardins, apoena = parse_sites(text, "sites.toml", tmp_path, ENV)
+    assert (jardins.voice, apoena.voice) == (None, "jf_alpha")
+    with pytest.raises(SitesError, match="voice: String should match"):
+        parse_sites(text.replace('"jf_alpha"', '"Jf Alpha!"'), "sites.toml", tmp_path, ENV)
+
+    def sites_with(**values: object) -> dict[str, SiteParts]:
+        settings = load_settings(_env_file=None, sites=tmp_path / "sites.toml", **values)
+        return build_sites(settings, _no_dtmf, ENV).sites()
+
+    built = sites_with(tts_engine="kokoro")
+    assert (built["jardins"].voice, built["apoena"].voice) == (None, "jf_alpha")
+    with pytest.raises(SitesError, match="needs PORTARIA_TTS_ENGINE=kokoro"):
+        sites_with(tts_engine="espeak")
+    (tmp_path / "sites.toml").write_text(text.replace('"jf_alpha"', '"af_heart"'))
+    with pytest.raises(SitesError, match="'af_heart' is not a Kokoro voice; choose one of jf_alpha"):
+        sites_with(tts_engine="kokoro")
+    lines: list[tuple[bool, str]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JARDINS_GATE_PASSWORD", "s3cret-value")
+        code = run_check(
+            lambda ok, line: lines.append((ok, line)),
+            ari_password="x",
+            sites=tmp_path / "sites.toml",
+            ari_url="http://127.0.0.1:9",
+            audiosocket_bind="127.0.0.1:0",
+        )
+    assert code == 1 and any(not ok and line.startswith("site apoena: voice 'af_heart'") for ok, line in lines)
+
+
+async def _no_dtmf(channel: str, digits: str) -> None:
+    raise AssertionError("no gate is opened here")
