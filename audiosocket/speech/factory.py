@@ -76,6 +76,7 @@ class SpeechEngines:
     voice: str = ""  # "": the configured voice; else the Kokoro voice pack of this view (:meth:`in_voice`)
     _prewarming: set[asyncio.Task[int]] = field(default_factory=set)
     _voices: dict[str, SpeechEngines] = field(default_factory=dict)
+    _root: SpeechEngines | None = None  # the engines a voice view was made from
 
     async def start(self, extra_phrases: Iterable[str] = ()) -> list[str]:
         """Load the model and fill the prompt cache; returns non-fatal problems (logged by the cache).
@@ -110,7 +111,9 @@ class SpeechEngines:
         model and executor, a clause cache and prompt cache of its own. The view's fixed prompts are synthesized
         in the background when it is first asked for; until then the configured voice's copies are played, so a
         call never waits for them. None, the configured voice, or an engine other than Kokoro: these engines."""
-        if not voice or self.kokoro is None or voice == self.kokoro.options.voice or self.voice:
+        if self._root is not None:  # a view: voices are the engines' own, not a view's
+            return self._root.in_voice(voice)
+        if not voice or self.kokoro is None or voice == self.kokoro.options.voice:
             return self
         known = self._voices.get(voice)
         if known is not None:
@@ -119,10 +122,10 @@ class SpeechEngines:
         disk = self.cache.disk if self.cache is not None else None
         cache = CachedTTS(speaking, speaking.cache_id, disk, background=speaking.low_priority)
         view = dataclasses.replace(
-            self, tts=cache, prompts=PromptCache(cache, behind=self.prompts), cache=cache, voice=voice, _voices={}
+            self, tts=cache, prompts=PromptCache(cache, behind=self.prompts), cache=cache, voice=voice, _root=self
         )
         self._voices[voice] = view
-        with contextlib.suppress(RuntimeError):  # no running loop (a tool building views): warmed on first use
+        with contextlib.suppress(RuntimeError):  # no running loop (a tool): the configured voice's prompts serve
             view._warm_prompts()
         return view
 
@@ -166,7 +169,7 @@ class SpeechEngines:
             log.error("speech: prewarming failed: %s", task.exception())
 
     def close(self) -> None:
-        if self.voice:
+        if self._root is not None:
             return  # a view: the engines it shares are closed with the ones it came from
         for task in list(self._prewarming):
             task.cancel()

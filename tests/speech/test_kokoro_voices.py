@@ -51,6 +51,7 @@ async def test_a_site_voice_speaks_with_its_own_pack_on_the_shared_model(engines
     female = engines.in_voice("jf_alpha")
     assert female.kokoro is engines.kokoro and female.stt is engines.stt  # no second model or recogniser
     assert engines.in_voice("jf_alpha") is female  # one view per voice
+    assert female.in_voice("jm_kumo") is engines and female.in_voice("jf_alpha") is female
     own, site = await _said(engines, SENTENCE), await _said(female, SENTENCE)
     alone = KokoroTTS(MODEL, KokoroOptions(voice="jf_alpha"))  # that voice as the only one of an engine
     alone.load_blocking()
