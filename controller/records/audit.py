@@ -50,6 +50,20 @@ class AuditEntry:
 
 
 COLUMNS = tuple(field.name for field in fields(AuditEntry))
+ADDED_COLUMNS = ("site", "rung", "preauth")  # newer than the first schema: older tables get them, empty in old rows
+
+
+def schema(id_column: str) -> str:
+    """The decisions table (one column per AuditEntry field) and its index; `id_column` is the database's
+    auto-numbered key."""
+    optional = {field.name for field in fields(AuditEntry) if "None" in str(field.type)}
+    columns = [f"    id {id_column}"]
+    for name in COLUMNS:
+        kind = "TEXT" if name in optional else "TEXT NOT NULL DEFAULT ''" if name in ADDED_COLUMNS else "TEXT NOT NULL"
+        columns.append(f"    {name} {kind}")
+    body = ",\n".join(columns)
+    index = "CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);"
+    return f"CREATE TABLE IF NOT EXISTS decisions (\n{body}\n);\n{index}\n"
 
 
 def write_csv(entries: list[AuditEntry], out: TextIO) -> None:

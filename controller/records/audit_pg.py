@@ -24,31 +24,12 @@ from controller.records.audit import (
     iso,
     keep_purging,
     log,
+    schema,
     search_where,
 )
 from controller.records.pg import PgLink
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    id BIGSERIAL PRIMARY KEY,
-    time TEXT NOT NULL,
-    site TEXT NOT NULL DEFAULT '',
-    gate TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    how TEXT NOT NULL,
-    visitor_name TEXT NOT NULL,
-    intent TEXT NOT NULL,
-    apartment TEXT NOT NULL,
-    block TEXT,
-    resident TEXT NOT NULL,
-    gate_channel TEXT,
-    resident_channel TEXT,
-    rung TEXT NOT NULL DEFAULT '',
-    preauth TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
-"""
+SCHEMA = schema("BIGSERIAL PRIMARY KEY")
 
 
 class PostgresAuditLog:

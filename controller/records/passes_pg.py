@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from controller.conversation.passes import Pass
+from controller.records.passes_sql import PassSql, schema
 from controller.records.passes_store import (
     CODE_IN_USE,
-    PASS_COLUMNS,
     PassEntry,
     PassError,
     checked,
@@ -24,22 +24,8 @@ from controller.records.passes_store import (
 )
 from controller.records.pg import PgLink
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS passes (
-    id BIGSERIAL PRIMARY KEY,
-    site TEXT NOT NULL,
-    apartment TEXT NOT NULL,
-    block TEXT,
-    visitor_name TEXT NOT NULL,
-    granted_by TEXT NOT NULL,
-    granted_at TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    valid_until TEXT NOT NULL,
-    code TEXT,
-    revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS passes_window ON passes (site, valid_until);
-"""
+SCHEMA = schema("BIGSERIAL PRIMARY KEY")
+_SQL = PassSql.using("%s")
 
 Db = psycopg.AsyncConnection[tuple[object, ...]]
 
@@ -71,15 +57,11 @@ class PostgresPasses:
         async def insert(db: Db) -> int | None:
             if code is not None:
                 await db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"passes:{site}",))
-                taken = await db.execute(
-                    "SELECT 1 FROM passes WHERE site = %s AND code = %s AND revoked_at IS NULL AND valid_until > %s",
-                    (site, code, granted_at),
-                )
+                taken = await db.execute(_SQL.code_taken, (site, code, granted_at))
                 if await taken.fetchone():
                     return None
             cursor = await db.execute(
-                "INSERT INTO passes (site, apartment, block, visitor_name, granted_by, granted_at, valid_from,"
-                " valid_until, code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                _SQL.insert + " RETURNING id",
                 (site, apartment, block, visitor_name, granted_by, granted_at, start, end, code),
             )
             row = await cursor.fetchone()
@@ -94,9 +76,7 @@ class PostgresPasses:
         now = iso(self._clock())
 
         async def update(db: Db) -> bool:
-            cursor = await db.execute(
-                "UPDATE passes SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (now, number)
-            )
+            cursor = await db.execute(_SQL.revoke, (now, number))
             return cursor.rowcount == 1
 
         return await self._link.run(update)
@@ -105,11 +85,7 @@ class PostgresPasses:
         moment = iso(at)
 
         async def select(db: Db) -> tuple[Pass, ...]:
-            cursor = await db.execute(
-                f"SELECT {PASS_COLUMNS} FROM passes WHERE site = %s AND revoked_at IS NULL"
-                " AND valid_from <= %s AND valid_until > %s ORDER BY id",
-                (site, moment, moment),
-            )
+            cursor = await db.execute(_SQL.valid, (site, moment, moment))
             return tuple(row_pass(row) for row in await cursor.fetchall())
 
         return await self._link.run(select)
@@ -118,11 +94,10 @@ class PostgresPasses:
         moment = iso(since or self._clock())
 
         async def select(db: Db) -> list[PassEntry]:
-            sql = f"SELECT site, revoked_at, {PASS_COLUMNS} FROM passes WHERE valid_until > %s"
-            arguments: tuple[str, ...] = (moment,)
-            if site is not None:
-                sql, arguments = sql + " AND site = %s", (moment, site)
-            cursor = await db.execute(sql + " ORDER BY id DESC", arguments)
+            if site is None:
+                cursor = await db.execute(_SQL.listing, (moment,))
+            else:
+                cursor = await db.execute(_SQL.listing_of_site, (moment, site))
             return [PassEntry(str(row[0]), row_pass(row[2:]), _text(row[1])) for row in await cursor.fetchall()]
 
         return await self._link.run(select)

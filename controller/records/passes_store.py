@@ -8,36 +8,18 @@ it is marked revoked, so the audit row that names it can still be traced to it.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from controller.conversation.passes import CODE_DIGITS, Pass
+from controller.records.passes_sql import PassSql, schema
+from controller.records.sqlite_thread import SqliteThread
 
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS passes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    site TEXT NOT NULL,
-    apartment TEXT NOT NULL,
-    block TEXT,
-    visitor_name TEXT NOT NULL,
-    granted_by TEXT NOT NULL,
-    granted_at TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    valid_until TEXT NOT NULL,
-    code TEXT,
-    revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS passes_window ON passes (site, valid_until);
-"""
-PASS_COLUMNS = "id, apartment, block, visitor_name, granted_by, granted_at, valid_from, valid_until, code"
+_SQL = PassSql.using("?")
 
 
 class PassError(Exception):
@@ -111,8 +93,7 @@ class SqlitePasses:
     def __init__(self, path: Path, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.path = path
         self._clock = clock
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passes")
-        self._db: sqlite3.Connection | None = None
+        self._sqlite = SqliteThread(path, self._connect, PassError, name="passes", what="passes in")
 
     async def add(
         self,
@@ -132,102 +113,66 @@ class SqlitePasses:
         )
         granted_at = iso(self._clock())
 
-        def insert() -> int:
-            db = self._connection()
+        def insert(db: sqlite3.Connection) -> int:
             with db:
                 if code is not None:
-                    taken = db.execute(
-                        "SELECT 1 FROM passes WHERE site = ? AND code = ? AND revoked_at IS NULL AND valid_until > ?",
-                        (site, code, granted_at),
-                    ).fetchone()
+                    taken = db.execute(_SQL.code_taken, (site, code, granted_at)).fetchone()
                     if taken:
                         raise PassError(CODE_IN_USE)
                 cursor = db.execute(
-                    "INSERT INTO passes (site, apartment, block, visitor_name, granted_by, granted_at, valid_from,"
-                    " valid_until, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (site, apartment, block, visitor_name, granted_by, granted_at, start, end, code),
+                    _SQL.insert, (site, apartment, block, visitor_name, granted_by, granted_at, start, end, code)
                 )
                 return int(cursor.lastrowid or 0)
 
-        number = await self._run(insert)
+        number = await self._sqlite.run(insert)
         return Pass(str(number), apartment, block, visitor_name, granted_by, granted_at, start, end, code)
 
     async def revoke(self, number: int) -> bool:
         """Mark pass `number` revoked; False when there is no such pass or it already was."""
         now = iso(self._clock())
 
-        def update() -> bool:
-            db = self._connection()
+        def update(db: sqlite3.Connection) -> bool:
             with db:
-                cursor = db.execute(
-                    "UPDATE passes SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, number)
-                )
+                cursor = db.execute(_SQL.revoke, (now, number))
                 return cursor.rowcount == 1
 
-        return await self._run(update)
+        return await self._sqlite.run(update)
 
     async def valid(self, site: str, at: datetime) -> tuple[Pass, ...]:
         moment = iso(at)
 
-        def select() -> tuple[Pass, ...]:
-            rows = self._connection().execute(
-                f"SELECT {PASS_COLUMNS} FROM passes WHERE site = ? AND revoked_at IS NULL"
-                " AND valid_from <= ? AND valid_until > ? ORDER BY id",
-                (site, moment, moment),
-            )
+        def select(db: sqlite3.Connection) -> tuple[Pass, ...]:
+            rows = db.execute(_SQL.valid, (site, moment, moment))
             return tuple(row_pass(row) for row in rows)
 
-        return await self._run(select)
+        return await self._sqlite.run(select)
 
     async def listing(self, site: str | None = None, *, since: datetime | None = None) -> list[PassEntry]:
         """Passes (of `site`, or all) whose window has not ended by `since` (default: now), newest first."""
         moment = iso(since or self._clock())
 
-        def select() -> list[PassEntry]:
-            sql = f"SELECT site, revoked_at, {PASS_COLUMNS} FROM passes WHERE valid_until > ?"
-            arguments: tuple[str, ...] = (moment,)
-            if site is not None:
-                sql, arguments = sql + " AND site = ?", (moment, site)
-            rows = self._connection().execute(sql + " ORDER BY id DESC", arguments)
+        def select(db: sqlite3.Connection) -> list[PassEntry]:
+            if site is None:
+                rows = db.execute(_SQL.listing, (moment,))
+            else:
+                rows = db.execute(_SQL.listing_of_site, (moment, site))
             return [PassEntry(row[0], row_pass(row[2:]), row[1]) for row in rows]
 
-        return await self._run(select)
+        return await self._sqlite.run(select)
 
     async def aclose(self) -> None:
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        await self._sqlite.aclose()
 
+    def _connect(self) -> sqlite3.Connection:  # on the passes thread
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=5.0)
         try:
-            await self._run(close)
-        finally:
-            self._thread.shutdown(wait=False)
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        def guarded() -> T:
-            try:
-                return work()
-            except (sqlite3.Error, OSError) as error:
-                if self._db is not None:
-                    self._db.close()
-                    self._db = None
-                raise PassError(f"passes in {self.path}: {error}") from error
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, guarded)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5.0)
-            try:
-                db.execute("PRAGMA synchronous=FULL")
-                db.executescript(_SCHEMA)
-            except sqlite3.Error:
-                db.close()
-                raise
-            self._db = db
-        return self._db
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(schema("INTEGER PRIMARY KEY AUTOINCREMENT"))
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
 
 def row_pass(row: tuple[object, ...] | sqlite3.Row) -> Pass:

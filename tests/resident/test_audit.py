@@ -70,7 +70,7 @@ async def test_a_written_record_is_in_the_file_for_any_other_reader(tmp_path: Pa
 async def test_writes_use_full_synchronous_mode(tmp_path: Path) -> None:
     audit = audit_log(tmp_path / "a.sqlite3")
     await audit.open()
-    assert await audit._run(lambda: audit._connection().execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+    assert await audit._sqlite.run(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
     await audit.aclose()
 
 
@@ -203,12 +203,11 @@ async def test_a_full_database_refuses_the_write_and_keeps_what_it_had(tmp_path:
     audit = audit_log(tmp_path / "audit.sqlite3")
     await audit.write(record())
 
-    def cap() -> None:
-        connection = audit._connection()
+    def cap(connection: sqlite3.Connection) -> None:
         pages = connection.execute("PRAGMA page_count").fetchone()[0]
         connection.execute(f"PRAGMA max_page_count = {pages}")
 
-    await audit._run(cap)
+    await audit._sqlite.run(cap)
     with pytest.raises(AuditError, match="full"):
         for number in range(200):  # the free space left in the last pages fills up first
             await audit.write(record(call_id=f"call-{number + 2}-" + "x" * 200))
@@ -233,11 +232,10 @@ async def test_the_writability_check_sees_a_lock_a_read_only_file_and_a_failed_w
     await audit.check_writable()
     assert await audit.query() == []  # the check wrote nothing
 
-    def cap() -> None:
-        connection = audit._connection()
+    def cap(connection: sqlite3.Connection) -> None:
         connection.execute(f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}")
 
-    await audit._run(cap)
+    await audit._sqlite.run(cap)
     with pytest.raises(AuditError, match="full"):
         for number in range(200):
             await audit.write(record(call_id=f"call-{number}-" + "x" * 200))
