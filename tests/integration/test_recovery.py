@@ -15,13 +15,13 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from controller.ari.client import AriClient
 from controller.settings import load_settings
 from controller.wiring import Service
+from tests.support.calls import events_file
 from tests.support.poll import eventually
 from tests.support.resident_bed import APP, GATE_CONTEXTS
 from tests.support.testbed import REPO, Testbed
@@ -29,12 +29,6 @@ from tests.support.testbed import REPO, Testbed
 pytestmark = pytest.mark.asterisk
 
 GUARD_S = 60.0
-
-
-def _events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 async def test_a_killed_run_leaves_nothing_after_the_restart_and_the_visitor_reaches_a_person(
@@ -76,10 +70,11 @@ async def test_a_killed_run_leaves_nothing_after_the_restart_and_the_visitor_rea
             )
 
             async def ringing() -> bool:
-                return any(e["event"] == "resident_dial" for e in _events(tmp_path / "events.jsonl"))
+                return any(e["event"] == "resident_dial" for e in events_file(tmp_path / "events.jsonl"))
 
             await eventually(ringing, within=GUARD_S)
-            call_id = next(e["call_id"] for e in _events(tmp_path / "events.jsonl") if e["event"] == "resident_dial")
+            dials = [e for e in events_file(tmp_path / "events.jsonl") if e["event"] == "resident_dial"]
+            call_id = dials[0]["call_id"]
         finally:
             first.send_signal(signal.SIGKILL)
             await asyncio.wait_for(first.wait(), 10)
@@ -117,4 +112,4 @@ async def test_a_killed_run_leaves_nothing_after_the_restart_and_the_visitor_rea
             return not any(tag in name for name in names)
 
         await eventually(all_gone, within=15)
-    assert not [e for e in _events(tmp_path / "events.jsonl") if e["event"] == "gate_opened"]
+    assert not [e for e in events_file(tmp_path / "events.jsonl") if e["event"] == "gate_opened"]

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from controller.settings import Settings
 from tests.integration.conftest import SettingsFactory
 from tests.support.fake_llm import serving
 from tests.support.resident_bed import (
@@ -35,6 +37,21 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.beside]  # a Stasis app of its o
 APP = "portaria-sites"
 JARDINS_GREETING = "Residencial Jardins, boa tarde. Em que posso ajudar?"
 APOENA_GREETING = "Condomínio Apoena, portaria. Pois não?"
+
+
+def sites_settings(make_settings: SettingsFactory, folder: Path, llm_url: str, **overrides: Any) -> Settings:
+    """This module's service: the sites file in `folder`, its audit file there, the visitor read by the fake model."""
+    return make_settings(
+        ari_app=APP,
+        sites=folder / "sites.toml",
+        audit_db=folder / "audit.sqlite3",
+        understanding="llm",
+        llm_base_url=llm_url,
+        llm_model="openai/test-model",
+        llm_api_key="test-key",
+        llm_timeout_s=10,
+        **overrides,
+    )
 
 
 def directory(path: Path, phone: str) -> Path:
@@ -79,15 +96,10 @@ token_env = "APOENA_WEBHOOK_TOKEN"
 """,
             encoding="utf-8",
         )
-        settings = make_settings(
-            ari_app=APP,
-            sites=tmp_path / "sites.toml",
-            audit_db=tmp_path / "audit.sqlite3",
-            understanding="llm",
-            llm_base_url=llm.base_url,
-            llm_model="openai/test-model",
-            llm_api_key="test-key",
-            llm_timeout_s=10,
+        settings = sites_settings(
+            make_settings,
+            tmp_path,
+            llm.base_url,
             gate_opener="none",  # what a site without an opener of its own would use: neither here
         )
         async with running(settings) as (service, watcher), gate_side(service.settings) as side:
@@ -147,15 +159,10 @@ token_env = "JARDINS_NOTES_TOKEN"
 """,
             encoding="utf-8",
         )
-        settings = make_settings(
-            ari_app=APP,
-            sites=tmp_path / "sites.toml",
-            audit_db=tmp_path / "audit.sqlite3",
-            understanding="llm",
-            llm_base_url=llm.base_url,
-            llm_model="openai/test-model",
-            llm_api_key="test-key",
-            llm_timeout_s=10,
+        settings = sites_settings(
+            make_settings,
+            tmp_path,
+            llm.base_url,
             ring_timeout_s=4,
             call_attempts=1,
             concierge_endpoint="PJSIP/concierge",  # the policy, not the hand-over, tells the courier what to do

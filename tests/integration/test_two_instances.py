@@ -11,7 +11,6 @@ rules read them (no language model).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ import pytest
 from controller.ari.client import AriClient
 from controller.records.audit_pg import PostgresAuditLog
 from tests.integration.conftest import SettingsFactory
+from tests.support.calls import events_file
 from tests.support.poll import eventually
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
@@ -60,17 +60,11 @@ def shared(tmp_path: Path) -> Iterator[tuple[str, str]]:
         redis.stop()
 
 
-def _events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 async def _event(path: Path, name: str, **match: Any) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
 
     async def seen() -> bool:
-        found[:] = [e for e in _events(path) if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
+        found[:] = [e for e in events_file(path) if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
         return bool(found)
 
     await eventually(seen, within=CALL_GUARD_S)
@@ -139,7 +133,7 @@ async def test_two_instances_share_one_log_and_a_killed_one_leaves_the_other_s_c
             tags: list[str] = []
 
             def starts() -> list[dict[str, Any]]:
-                return [e for e in _events(a_dir / "events.jsonl") if e["event"] == "stasis_start"]
+                return [e for e in events_file(a_dir / "events.jsonl") if e["event"] == "stasis_start"]
 
             async def call_a(clip: str) -> str:
                 tags.append(f"a{uuid.uuid4().hex[:6]}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from controller.tools.simulator import SimulatedVisitor, call_gate
@@ -51,3 +53,10 @@ async def a_new_call_is_answered(service: Service, watcher: EventWatcher) -> Non
     await watcher.wait_for("media_connected", call_id=start["call_id"], timeout=15)
     await service.asterisk.hang_up(channel["id"])
     await watcher.wait_for("call_end", call_id=start["call_id"], timeout=15)
+
+
+def events_file(path: Path) -> list[Event]:
+    """The events another process (a controller run as its own process) wrote to its events file so far."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
