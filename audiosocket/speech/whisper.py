@@ -23,6 +23,7 @@ proportional to the audio length so a decoding loop cannot run for seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -33,6 +34,8 @@ import numpy as np
 import soxr
 
 from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript, echoes_prompt
+
+log = logging.getLogger(__name__)
 
 WHISPER_RATE = 16000
 LANGUAGE = "pt"
@@ -55,6 +58,7 @@ class WhisperOptions:
     beam_size: int = 5
     short_input: bool = False
     pad_seconds: float = 1.0
+    warm_up: bool = True  # one decode of quiet noise inside load(): the first call's recognition is not the slow one
 
 
 def pcm_to_float(pcm: bytes, sample_rate: int) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -135,6 +139,18 @@ class WhisperSTT:
         self._suppress = tuple(get_suppressed_tokens(tokenizer, [-1]) or ())
         self._tokenizer = tokenizer
         self._model = model
+        if self._options.warm_up:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run both decode paths once on a second of faint noise, so the first run's one-off costs (CTranslate2's
+        buffers, the feature extractor's first use) are paid at start-up, not by the first visitor."""
+        noise = np.random.default_rng(0).normal(0, 0.003, WHISPER_RATE).astype(np.float32)
+        try:
+            self._recognize_plain(noise)
+            self._recognize_window(noise, Hints(prompt="Portaria.", alternatives=1))
+        except (RuntimeError, ValueError) as error:  # a model that cannot decode fails loudly at the first call
+            log.warning("Whisper warm-up failed: %s", error)
 
     async def transcribe(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         loop = asyncio.get_running_loop()

@@ -65,6 +65,21 @@ async def test_short_encoder_input_path(
     assert (await short.transcribe(bytes(16000 * 2), 16000)).empty
 
 
+async def test_the_warm_up_at_load_leaves_recognition_as_a_cold_start_hears_it(
+    whisper: WhisperSTT, speech_executor: ThreadPoolExecutor
+) -> None:
+    """The shipped engine warms up inside load (bench/bench_warmup.py times it); what it hears after that is
+    what an engine that skipped the warm-up hears, word for word, with and without a prompt."""
+    assert whisper.options.warm_up
+    cold = WhisperSTT(MODEL, speech_executor, WhisperOptions(warm_up=False))
+    cold.load_blocking()
+    hints = Hints(prompt="Renata Souza, apartamento cento e um.", alternatives=3)
+    for name in ("visitor-encomenda-bloco-b", "resident-sim"):
+        pcm = next(item for item in SPEECH_FIXTURES if item.name == name).pcm(8000)
+        assert cold.recognize(pcm, 8000) == whisper.recognize(pcm, 8000)
+        assert cold.recognize(pcm, 8000, hints) == whisper.recognize(pcm, 8000, hints)
+
+
 async def test_silence_is_an_empty_transcript(whisper: WhisperSTT) -> None:
     transcript = await whisper.transcribe(bytes(2 * 8000 * 2), 8000)
     assert transcript.empty
