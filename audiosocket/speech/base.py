@@ -69,6 +69,7 @@ class Hints:
 
     prompt: str = ""
     alternatives: int = 1
+    phrases: tuple[str, ...] = ()  # the prompt's entries one by one (Azure's phrase list; Whisper reads the prompt)
 
     @property
     def any(self) -> bool:

@@ -153,7 +153,9 @@ class CallRunner:
 
     def _hints(self, leg: Leg) -> Hints | None:
         hearing = self._conversation.hearing(self.state, leg)
-        return Hints(hearing.prompt, hearing.alternatives) if hearing.prompt or hearing.alternatives > 1 else None
+        if not hearing.prompt and hearing.alternatives <= 1:
+            return None
+        return Hints(hearing.prompt, hearing.alternatives, hearing.phrases)
 
     def _choose_heard(self, leg: Leg, texts: tuple[str, ...]) -> str:
         return self._conversation.choose_heard(self.state, leg, texts)

@@ -52,10 +52,12 @@ _HUNDREDS = (
 
 @dataclass(frozen=True, slots=True)
 class Hearing:
-    """What a turn's recognition is told: `prompt` to expect, and how many `alternatives` to return."""
+    """What a turn's recognition is told: `prompt` to expect, and how many `alternatives` to return; `phrases`
+    are the prompt's entries one by one (the names, the apartments in words), for an engine that takes a list."""
 
     prompt: str = ""
     alternatives: int = 1
+    phrases: tuple[str, ...] = ()
 
 
 def expecting_on(state: DialogState, leg: Leg) -> Expecting:
@@ -74,8 +76,9 @@ def expecting_on(state: DialogState, leg: Leg) -> Expecting:
 
 
 def hearing_for(directory: Directory, expecting: Expecting, apartment: str | None = None) -> Hearing:
-    prompt = directory_prompt(directory, expecting, apartment)
-    return Hearing(prompt, ALTERNATIVES) if prompt else Hearing()
+    heading, entries = _entries(directory, expecting, apartment)
+    kept = _kept(heading, entries)
+    return Hearing(_prompt(heading, kept), ALTERNATIVES, tuple(kept)) if kept else Hearing()
 
 
 def agrees(heard: Understood, expecting: Expecting, index: ResidentIndex) -> bool:
@@ -144,15 +147,20 @@ def _below_thousand(rest: int) -> str:
 
 def directory_prompt(directory: Directory, expecting: Expecting, apartment: str | None = None) -> str:
     """The prompt for a turn that expects `expecting`; '' when the turn should be heard unbiased."""
+    heading, entries = _entries(directory, expecting, apartment)
+    return _prompt(heading, _kept(heading, entries))
+
+
+def _entries(directory: Directory, expecting: Expecting, apartment: str | None) -> tuple[str, list[str]]:
     if expecting is Expecting.OTHER:
-        return ""
+        return "", []
     names = _names(directory, apartment)
     numbers = [spell_apartment(unit.number) for unit in directory.apartments]
     if expecting is Expecting.RESIDENT:
-        return _fit("Moradores: ", names)
+        return "Moradores: ", names
     if expecting is Expecting.APARTMENT:
-        return _fit("Apartamentos: ", numbers)
-    return _fit("Moradores: ", names) if len(names) > len(numbers) else _fit("Moradores: ", [*numbers, *names])
+        return "Apartamentos: ", numbers
+    return ("Moradores: ", names) if len(names) > len(numbers) else ("Moradores: ", [*numbers, *names])
 
 
 def _names(directory: Directory, apartment: str | None) -> list[str]:
@@ -162,8 +170,8 @@ def _names(directory: Directory, apartment: str | None) -> list[str]:
     return list(dict.fromkeys([*others, *here]))
 
 
-def _fit(heading: str, entries: list[str]) -> str:
-    """`heading` and as many of the last `entries` as fit PROMPT_CHARS."""
+def _kept(heading: str, entries: list[str]) -> list[str]:
+    """As many of the last `entries` as fit PROMPT_CHARS after `heading`."""
     kept: list[str] = []
     size = len(heading) + 1
     for entry in reversed(entries):
@@ -171,4 +179,8 @@ def _fit(heading: str, entries: list[str]) -> str:
             break
         kept.insert(0, entry)
         size += len(entry) + 2
+    return kept
+
+
+def _prompt(heading: str, kept: list[str]) -> str:
     return f"{heading}{', '.join(kept)}." if kept else ""

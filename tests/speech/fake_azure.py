@@ -94,6 +94,8 @@ class FakeRecognizer:
         self.session_stopped = Signal()
         self.started = False
         self.stopped = False
+        self.phrases: list[str] = []
+        self.phrases_after_start: list[str] = []  # the SDK applies a phrase list only when added before start
         sdk.recognizers.append(self)
 
     def start_continuous_recognition_async(self) -> Done:
@@ -120,6 +122,23 @@ class FakeRecognizer:
             end = Cancellation(reason=real.CancellationReason.EndOfStream)
             self.canceled.fire(types.SimpleNamespace(cancellation_details=end))
         self.session_stopped.fire(types.SimpleNamespace(session_id="s"))
+
+
+class FakePhraseList:
+    """The SDK's PhraseListGrammar: phrases the recognizer favours, attached to one recognizer."""
+
+    def __init__(self, recognizer: FakeRecognizer) -> None:
+        self._recognizer = recognizer
+
+    @classmethod
+    def from_recognizer(cls, recognizer: FakeRecognizer) -> FakePhraseList:
+        return cls(recognizer)
+
+    def addPhrase(self, phrase: str) -> None:  # noqa: N802 - the SDK's name
+        if not isinstance(phrase, str) or not phrase:
+            raise ValueError("a phrase is a non-empty string")
+        target = self._recognizer.phrases_after_start if self._recognizer.started else self._recognizer.phrases
+        target.append(phrase)
 
 
 class FakeSynthesizer:
@@ -173,6 +192,7 @@ class FakeSdk:
         self.CancellationReason = real.CancellationReason
         self.SpeechSynthesisOutputFormat = real.SpeechSynthesisOutputFormat
         self.PropertyId = real.PropertyId
+        self.PhraseListGrammar = FakePhraseList
         self.audio = types.SimpleNamespace(
             AudioStreamFormat=FakeStreamFormat, PushAudioInputStream=FakePushStream, AudioConfig=FakeAudioConfig
         )

@@ -12,7 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from audiosocket.speech.azure import AzureConfig, AzureSpeech, AzureSTT, AzureTTS
-from audiosocket.speech.base import EngineError, EngineTimeout
+from audiosocket.speech.base import EngineError, EngineTimeout, Hints
+from controller.conversation.directory import parse_directory
+from controller.conversation.hearing import Expecting, hearing_for
 from tests.speech.fake_azure import Cancellation, FakeSdk, Script
 
 KEY = "s3cr3t-azure-key-0123456789"
@@ -63,6 +65,27 @@ async def test_transcribe_uses_the_same_stream_at_16k(executor: ThreadPoolExecut
     transcript = await AzureSTT(azure).transcribe(b"\0\0" * 1600, 16000)
     assert transcript.text == "sim pode liberar"
     assert sdk_of(azure).recognizers[0].stream.format.rate == 16000
+
+
+async def test_the_directory_reaches_azure_as_a_phrase_list_before_recognition_starts(
+    executor: ThreadPoolExecutor,
+) -> None:
+    """What the dialog expects (controller/conversation/hearing.py) becomes Azure's phrase list on that turn."""
+    directory = parse_directory(
+        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"},'
+        ' {"apartment_number": "101", "residents": ["Luiz Henrique"], "voip_number": "PJSIP/101"}]'
+    )
+    hearing = hearing_for(directory, Expecting.RESIDENT, apartment="702")
+    assert hearing.phrases == ("Luiz Henrique", "Giovanna Prado")  # the prompt's entries, this apartment's last
+    azure = make(executor)
+    stt = AzureSTT(azure)
+    hints = Hints(hearing.prompt, hearing.alternatives, hearing.phrases)
+    await stt.transcribe(b"\0\0" * 1600, 8000, hints)
+    stream = stt.stream(8000)  # a turn that expects nothing in particular gets no list
+    await stream.aclose()
+    with_list, without = sdk_of(azure).recognizers
+    assert with_list.phrases == ["Luiz Henrique", "Giovanna Prado"] and with_list.phrases_after_start == []
+    assert without.phrases == [] and without.phrases_after_start == []
 
 
 @pytest.mark.parametrize(
