@@ -92,6 +92,7 @@ class SileroModel:
     def __init__(self) -> None:
         self._session: Any = None
         self._lock = threading.Lock()
+        self._rates = {rate: np.array(rate, dtype=np.int64) for rate in (8000, 16000)}  # the "sr" input, made once
 
     def load(self) -> None:
         with self._lock:
@@ -114,8 +115,8 @@ class SileroModel:
         """One window (with its context in front) -> (speech probability, the next state)."""
         if self._session is None:
             self.load()
-        rate = np.array(sample_rate, dtype=np.int64)
-        output, next_state = self._session.run(None, {"input": samples[np.newaxis, :], "state": state, "sr": rate})
+        inputs = {"input": samples[np.newaxis, :], "state": state, "sr": self._rates[sample_rate]}
+        output, next_state = self._session.run(None, inputs)
         return float(output[0][0]), next_state
 
 
@@ -127,6 +128,12 @@ class SileroVad:
     :class:`SileroModel` (its own one when none is given); the per-leg state is here.
     """
 
+    _state: np.ndarray
+    _context: np.ndarray
+    _pending: np.ndarray
+    _speaking: bool
+    probability: float
+
     def __init__(self, sample_rate: int, threshold: float = 0.6, model: SileroModel | None = None) -> None:
         _check_rate(sample_rate)
         self._rate = sample_rate
@@ -136,11 +143,7 @@ class SileroVad:
         self._context_size = 64 if sample_rate == 16000 else 32  # the 4 ms before the window Silero also reads
         self._on = threshold
         self._off = max(threshold - 0.15, 0.01)
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros(self._context_size, dtype=np.float32)
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._speaking = False
-        self.probability = 0.0
+        self.reset()
 
     @property
     def sample_rate(self) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -155,7 +154,7 @@ class KokoroTTS:
 
     @property
     def low_priority(self) -> _LowPriority:
-        return _LowPriority(self)
+        return _LowPriority(self, self._options.voice)
 
     async def load(self) -> None:
         """Check and open the model off the event loop (~0.6 s with the sha256, ~200 MB)."""
@@ -291,8 +290,9 @@ class KokoroTTS:
                 run_options = ort.RunOptions()
                 priority.background_run = run_options
                 try:
-                    infer = functools.partial(self.infer, phonemes, run_options, voice)
-                    return await priority.loop.run_in_executor(self._background, infer)
+                    return await priority.loop.run_in_executor(
+                        self._background, self.infer, phonemes, run_options, voice
+                    )
                 except _Preempted:
                     priority.preempted += 1
                     log.debug("Kokoro: background clause stopped for a live one; retrying when idle")
@@ -324,13 +324,13 @@ class _Preempted(Exception):
 class _LowPriority:
     """The same voice for background work: yields to live syntheses (see the module docstring)."""
 
-    def __init__(self, engine: KokoroTTS, voice: str | None = None) -> None:
+    def __init__(self, engine: KokoroTTS, voice: str) -> None:
         self._engine = engine
         self._voice = voice
 
     @property
     def cache_id(self) -> str:
-        return self._engine.cache_id_of(self._voice or self._engine.options.voice)
+        return self._engine.cache_id_of(self._voice)
 
     async def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
         async for chunk in self._engine._synthesize(text, sample_rate, background=True, voice=self._voice):

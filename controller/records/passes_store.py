@@ -19,6 +19,7 @@ from controller.conversation.passes import CODE_DIGITS, Pass
 from controller.records.passes_sql import PassSql, schema
 from controller.records.sqlite_thread import SqliteThread
 
+_SCHEMA = schema("INTEGER PRIMARY KEY AUTOINCREMENT")
 _SQL = PassSql.using("?")
 
 
@@ -168,7 +169,7 @@ class SqlitePasses:
         db = sqlite3.connect(self.path, timeout=5.0)
         try:
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(schema("INTEGER PRIMARY KEY AUTOINCREMENT"))
+            db.executescript(_SCHEMA)
         except sqlite3.Error:
             db.close()
             raise
