@@ -160,16 +160,7 @@ def test_check_reports_each_site_and_a_site_whose_directory_does_not_load(tmp_pa
         '[{"apartment_number": "101", "residents": ["Renata"], "voip_number": "PJSIP/101"}]'
     )
     (tmp_path / "apoena.json").write_text("[{")
-    lines: list[tuple[bool, str]] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JARDINS_GATE_PASSWORD", "s3cret-value")
-        code = run_check(
-            lambda ok, line: lines.append((ok, line)),
-            ari_password="x",
-            sites=tmp_path / "sites.toml",
-            ari_url="http://127.0.0.1:9",
-            audiosocket_bind="127.0.0.1:0",
-        )
+    code, lines = _checked(tmp_path / "sites.toml")
     assert code == 1
     assert (True, "site jardins (Residencial Jardins): gates jardins-social, 4001; 1 apartments") in lines
     assert any(not ok and line.startswith("site apoena: directory ") for ok, line in lines), lines
@@ -214,17 +205,23 @@ def test_a_site_s_own_voice_is_a_kokoro_pack_and_needs_the_kokoro_engine(tmp_pat
     (tmp_path / "sites.toml").write_text(text.replace('"jf_alpha"', '"af_heart"'))
     with pytest.raises(SitesError, match="'af_heart' is not a Kokoro voice; choose one of jf_alpha"):
         sites_with(tts_engine="kokoro")
+    code, lines = _checked(tmp_path / "sites.toml")
+    assert code == 1 and any(not ok and line.startswith("site apoena: voice 'af_heart'") for ok, line in lines)
+
+
+def _checked(sites: Path) -> tuple[int, list[tuple[bool, str]]]:
+    """`./portaria check` on `sites` (its gate password in the environment): its exit code and report lines."""
     lines: list[tuple[bool, str]] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JARDINS_GATE_PASSWORD", "s3cret-value")
         code = run_check(
             lambda ok, line: lines.append((ok, line)),
             ari_password="x",
-            sites=tmp_path / "sites.toml",
+            sites=sites,
             ari_url="http://127.0.0.1:9",
             audiosocket_bind="127.0.0.1:0",
         )
-    assert code == 1 and any(not ok and line.startswith("site apoena: voice 'af_heart'") for ok, line in lines)
+    return code, lines
 
 
 async def _no_dtmf(channel: str, digits: str) -> None:
