@@ -4,14 +4,19 @@
 
 Each of the `--calls` workers places the demo's call again and again (controller/tools/demo.py: a simulated
 visitor asks for apartment 101, whose simulated resident listens and says "sim", and the loopback webhook opens
-the gate), offline engines as configured. Every `--sample-s` seconds it samples the service's process and
-Asterisk: RSS, open file descriptors, asyncio tasks, and the channels and bridges in Asterisk. When the time is
-up the workers finish their calls, the service idles a moment, and the leftovers are counted.
+the gate), offline engines as configured. The visitor behaves as an intercom does: its script starts when the
+call is answered, so one kept waiting past the conversation limit (PORTARIA_MAX_CALLS) hears ringing, then
+talks to whoever answers: our concierge when a place frees, or after PORTARIA_QUEUE_WAIT_S the simulated person
+at `CONCIERGE` (a Local phone that answers, says "sim" and hangs up after ~30 s). Every `--sample-s` seconds
+the bench samples the service's process and Asterisk: RSS, open file descriptors, asyncio tasks, conversations
+and waiting visitors, and the channels and bridges in Asterisk. When the time is up the workers finish their
+calls, the service idles a moment, and the leftovers are counted.
 
-Reported: calls by outcome, playout underruns and error events, the turn latency under this load, the RSS slope
-over the run after its first fifth (least squares, MiB per hour), and after the last call the channels,
-bridges, tasks and file descriptors left compared with before the first. Writes bench/results/soak-<UTC>.json
-and its section in docs/reliability.md (``bench_soak`` markers; ``--no-docs`` to skip).
+Reported: calls by outcome, visitors who waited and how it ended, playout underruns and error events, the turn
+latency under this load, the RSS slope over the run after its first fifth (least squares, MiB per hour), and
+after the last call the channels, bridges, tasks and file descriptors left compared with before the first.
+Writes bench/results/soak-<UTC>.json and its section in docs/reliability.md (``bench_soak`` markers;
+``--no-docs`` to skip).
 """
 
 from __future__ import annotations
@@ -46,15 +51,30 @@ from bench_e2e import (  # noqa: E402
     warm_up,
 )
 
+from controller.ari.client import AriClient, AriNotFound  # noqa: E402
 from controller.tools.demo import Webhook, demo_directory  # noqa: E402
 from controller.tools.demo_timeline import timeline  # noqa: E402
-from controller.tools.simulator import SimulatedVisitor, call_gate  # noqa: E402
+from controller.tools.simulator import SimulatedVisitor  # noqa: E402
 from controller.wiring import Service  # noqa: E402
 
 DOCS = ROOT / "docs" / "reliability.md"
 MARK_BEGIN = "<!-- bench_soak:begin -->"
 MARK_END = "<!-- bench_soak:end -->"
 PAGE = resource.getpagesize()
+CONCIERGE = "Local/say-resident-sim+soak-concierge+2@resident-sim/n"  # a person who answers, says "sim", hangs up
+
+
+async def call_like_an_intercom(ari: AriClient, visitor: SimulatedVisitor, tag: str) -> tuple[str, str]:
+    """The visitor's call, its script held until it is answered (a real intercom's order of things, unlike
+    controller.tools.simulator.call_gate whose visitor is answered before it reaches Stasis): the `;2` half
+    enters our app unanswered; the `;1` half runs the visitor once it is. Returns (ours, the visitor's)."""
+    ours, theirs = f"soak-{tag}-gate", f"soak-{tag}-visitor"
+    extension = visitor.endpoint.removeprefix("Local/").split("@", 1)[0]
+    await ari.post(
+        "channels", endpoint=f"Local/s@{CONTEXT}/n", context="visitor-sim", extension=extension, priority=1,
+        callerId="Interfone <1000>", timeout=120, channelId=theirs, otherChannelId=ours,
+    )
+    return ours, theirs
 
 
 class CallLog:
@@ -69,6 +89,8 @@ class CallLog:
         self.turns_s: list[float] = []
         self.counts: Counter[str] = Counter()
         self.fallbacks: Counter[str] = Counter()
+        self.queue_outcomes: Counter[str] = Counter()
+        self.waits_s: list[float] = []
         self.started = asyncio.Event()
 
     def on_event(self, event: dict[str, Any]) -> None:
@@ -76,10 +98,16 @@ class CallLog:
         self.counts[name] += 1
         if name == "fallback":
             self.fallbacks[str(event.get("reason"))] += 1
-        if name == "stasis_start":
+        if name in ("stasis_start", "call_queued") and call_id not in self.running:
             self.running[call_id] = []
             self.by_channel[str(event.get("channel"))] = call_id
             self.started.set()
+        if name == "queue_left":
+            self.queue_outcomes[str(event.get("outcome"))] += 1
+            self.waits_s.append(float(event.get("wait_ms", 0)) / 1000)
+            if event.get("outcome") != "admitted" and call_id in self.running:
+                del self.running[call_id]  # it never had a conversation of ours
+                self.ended.setdefault(call_id, asyncio.Event()).set()
         if call_id in self.running:
             self.running[call_id].append(event)
         if name == "call_end" and call_id in self.running:
@@ -92,17 +120,26 @@ class CallLog:
         self.turns_s.clear()
         self.counts.clear()
         self.fallbacks.clear()
+        self.queue_outcomes.clear()
+        self.waits_s.clear()
 
     async def one_call(self, service: Service, utterance: str) -> None:
-        visitor = SimulatedVisitor(utterance, f"s{uuid.uuid4().hex[:8]}", lead_s=LEAD_S)
-        channel = str((await call_gate(service.ari, visitor, context=CONTEXT))["id"])
-        async with asyncio.timeout(180):
+        tag = uuid.uuid4().hex[:8]
+        visitor = SimulatedVisitor(utterance, f"s{tag}", lead_s=LEAD_S)
+        channel, theirs = await call_like_an_intercom(service.ari, visitor, tag)
+        async with asyncio.timeout(240):
             while channel not in self.by_channel:
                 self.started.clear()
                 await self.started.wait()
             call_id = self.by_channel.pop(channel)
             await self.ended.setdefault(call_id, asyncio.Event()).wait()
             del self.ended[call_id]
+            while True:  # the visitor gone too (one handed to the person still talks to them): then the next call
+                try:
+                    await service.ari.get(f"channels/{theirs}")
+                except AriNotFound:
+                    return
+                await asyncio.sleep(1)
 
 
 def rss_mib() -> float:
@@ -149,6 +186,8 @@ async def sample(service: Service, began: float) -> dict[str, Any]:
         "rss_mib": round(rss_mib(), 1),
         "fds": open_fds(),
         "tasks": len(asyncio.all_tasks()),
+        "conversations": service.app.active_calls,
+        "waiting": service.app.waiting_calls,
         "channels": channels,
         "bridges": bridges,
     }
@@ -164,8 +203,9 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
         directory = demo_directory(base, Path(folder), args.resident, "soak", listen_s=args.listen)
         settings = make_settings(
             env, events_file,
-            {**overrides, "directory": str(directory), "gate_opener": "http", "gate_http_preset": "webhook",
-             "gate_http_url": webhook.url, "audit_db": str(Path(folder) / "audit.sqlite3")},
+            {"concierge_endpoint": CONCIERGE, **overrides, "directory": str(directory), "gate_opener": "http",
+             "gate_http_preset": "webhook", "gate_http_url": webhook.url,
+             "audit_db": str(Path(folder) / "audit.sqlite3")},
         )
         service = Service(settings)
         log = CallLog()
@@ -207,7 +247,8 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
         finally:
             await service.stop()
             await webhook.stop()
-    return summarise(log, samples, before, after, wall_s, len(webhook.opened) - opened_before, overrides)
+    result = summarise(log, samples, before, after, wall_s, len(webhook.opened) - opened_before, overrides)
+    return {**result, "call_limit": service.call_limit}
 
 
 def summarise(
@@ -225,6 +266,7 @@ def summarise(
         "calls": len(log.call_ids),
         "opened": opened,
         "fallbacks": dict(log.fallbacks),
+        "queued": {"outcomes": dict(log.queue_outcomes), "wait_s": spread(log.waits_s)},
         "errors": names.get("error", 0),
         "failed_events": {name: count for name, count in names.items() if name.endswith("_failed")},
         "playout_underruns": names.get("playout_underrun", 0),
@@ -235,7 +277,10 @@ def summarise(
                     "slope_mib_per_hour": None if (s := slope_per_hour(steady)) is None else round(s, 1),
                     "floor_slope_mib_per_hour":
                         None if (f := slope_per_hour(floor_per_window(steady, 60))) is None else round(f, 1)},
-        "peak": {key: max((s[key] for s in samples), default=None) for key in ("channels", "bridges", "tasks", "fds")},
+        "peak": {
+            key: max((s[key] for s in samples), default=None)
+            for key in ("channels", "bridges", "tasks", "fds", "conversations", "waiting")
+        },
         "before": before,
         "after": after,
         "wall_s": round(wall_s),
@@ -253,6 +298,9 @@ def table(result: dict[str, Any]) -> list[str]:
         "| measure | result |",
         "|---|---|",
         f"| calls (gate opened) | {result['calls']} ({result['opened']}) |",
+        f"| conversations at once, limit / peak | {result.get('call_limit') or 'none'} / "
+        f"{result['peak'].get('conversations', '-')} |",
+        f"| visitors who waited, by outcome (wait p50 / max) | {queued_text(result)} |",
         f"| hand-overs by reason | {json.dumps(result['fallbacks']) if result['fallbacks'] else 'none'} |",
         f"| error events / `*_failed` events | {result['errors']} / "
         f"{json.dumps(result['failed_events']) if result['failed_events'] else 'none'} |",
@@ -265,6 +313,14 @@ def table(result: dict[str, Any]) -> list[str]:
         f"| asyncio tasks: before / peak / after | {before['tasks']} / {result['peak']['tasks']} / {after['tasks']} |",
         f"| file descriptors: before / peak / after | {before['fds']} / {result['peak']['fds']} / {after['fds']} |",
     ]
+
+
+def queued_text(result: dict[str, Any]) -> str:
+    queued = result.get("queued") or {}
+    outcomes, wait = queued.get("outcomes") or {}, queued.get("wait_s") or {}
+    if not outcomes:
+        return "none"
+    return f"{json.dumps(outcomes)} ({wait['p50']:.1f} / {wait['max']:.1f} s)"
 
 
 def write_docs(result: dict[str, Any]) -> None:
@@ -288,7 +344,8 @@ def main() -> int:
     parser.add_argument("--utterance", default="visitor-demo", help="WAV in tests/fixtures/audio the visitor says")
     parser.add_argument("--resident", default="say-resident-sim", help="the simulated resident's behaviour")
     parser.add_argument("--listen", type=int, default=6, help="seconds the resident listens before answering")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a Settings override")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help=f"a Settings override (concierge_endpoint is {CONCIERGE} unless set)")
     parser.add_argument("--cold", action="store_true", help="no warm-up call: start with an empty clause cache")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()

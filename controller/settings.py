@@ -188,6 +188,20 @@ class Settings(BaseSettings):
     concierge_endpoint: str = Field(
         default="", description="Concierge to hand visitors over to, e.g. PJSIP/concierge (empty: none; end politely)."
     )
+    max_calls: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Conversations at once; the next visitors' intercoms ring until a place frees (0: 2 per CPU "
+        "core with Whisper, the measured knee; no limit with Azure recognition).",
+    )
+    queue_wait_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=120,
+        description="Longest ring for a visitor waiting for a place; then the concierge, or over the limit "
+        "without one (s).",
+    )
     endpoint_template: str = Field(
         default="PJSIP/{number}",
         description="Dial string for directory numbers without a technology: a plain 101 or a sip:101@host URI "

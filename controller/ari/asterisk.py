@@ -23,6 +23,8 @@ class AsteriskOps(Protocol):
 
     async def answer(self, channel_id: str) -> None: ...
 
+    async def ring(self, channel_id: str) -> None: ...
+
     async def hang_up(self, channel_id: str) -> bool: ...
 
     async def channel(self, channel_id: str) -> dict[str, Any]: ...
@@ -68,6 +70,10 @@ class Asterisk:
 
     async def answer(self, channel_id: str) -> None:
         await self.client.post(f"channels/{channel_id}/answer")
+
+    async def ring(self, channel_id: str) -> None:
+        """Tell the caller their call rings (SIP 180): a visitor kept waiting hears ringback, not silence."""
+        await self.client.post(f"channels/{channel_id}/ring")
 
     async def hang_up(self, channel_id: str) -> bool:
         """Hang up; "already gone" is not an error. True if we hung it up."""

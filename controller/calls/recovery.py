@@ -47,6 +47,9 @@ class JournaledAsterisk:
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self._inner.set_variable(channel_id, name, value)
 
+    async def ring(self, channel_id: str) -> None:
+        await self._inner.ring(channel_id)
+
     async def send_dtmf(
         self, channel_id: str, digits: str, *, between_ms: int | None = None, duration_ms: int | None = None
     ) -> None:

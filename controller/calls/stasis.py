@@ -8,12 +8,16 @@ Events that happen while the websocket is down are lost, and the channels stay i
 reconnect the app asks Asterisk what exists and tells each call what it missed: a channel of its that is gone
 (ChannelDestroyed), or one that entered our app meanwhile, such as the resident who answered (StasisStart); and
 a visitor who called meanwhile gets a call of their own instead of waiting in silence.
+
+Past `max_calls` conversations at once, a new visitor waits in the :class:`WaitingRoom`, their intercom ringing,
+until a place frees (calls/waiting_room.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,11 +29,13 @@ from controller.ari.events import (
     MalformedEvent,
     StasisStart,
     channel_id,
+    is_end,
     parse_channel,
     parse_event,
 )
 from controller.calls.deps import FALLBACK_CONTEXT, CallDeps
 from controller.calls.gate_call import GateCall
+from controller.calls.waiting_room import Waiting, WaitingRoom
 from controller.conversation.events import Leg
 
 log = logging.getLogger(__name__)
@@ -52,9 +58,12 @@ class StasisApp:
         app: str,
         *,
         fallback_context: str = FALLBACK_CONTEXT,
+        max_calls: int = 0,
+        queue_wait_s: float = 15.0,
     ) -> None:
         """`deps_for_call(gate)` gives what a call from the gate keyed `gate` uses, None for a gate nobody
-        configured: that caller goes to `fallback_context` (a person) instead of waiting in silence."""
+        configured: that caller goes to `fallback_context` (a person) instead of waiting in silence.
+        `max_calls` conversations run at once (0: no limit); the next visitors wait up to `queue_wait_s`."""
         self._ari = ari
         self._app = app
         self._fallback_context = fallback_context
@@ -62,10 +71,16 @@ class StasisApp:
         self._calls: dict[str, GateCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._orphans: set[asyncio.Task[None]] = set()
+        self._max_calls = max_calls
+        self._room = WaitingRoom(ari, wait_s=queue_wait_s, admit=self._admit)
 
     @property
     def active_calls(self) -> int:
         return len(self._calls)
+
+    @property
+    def waiting_calls(self) -> int:
+        return len(self._room)
 
     async def handle(self, raw: dict[str, Any]) -> None:
         """One decoded ARI message: parsed here, once, then routed to the call that owns its channel."""
@@ -80,6 +95,9 @@ class StasisApp:
         owner = self._owner(found)
         if owner is not None:
             owner.deliver(event)
+        elif self._room.holds(found):
+            if is_end(event):
+                self._room.gone(found)
         elif isinstance(event, StasisStart):
             if GATE_ARG in event.args:
                 self._start_call(event.channel, event.args)
@@ -151,10 +169,19 @@ class StasisApp:
             )
             self._hand_to_fallback(channel.id)
             return
-        call = GateCall(channel=channel, deps=deps)
-        self._calls[call.call_id] = call
-        task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
-        self._tasks[call.call_id] = task
+        call_id = uuid.uuid4().hex[:12]
+        if self._max_calls and len(self._calls) >= self._max_calls:
+            self._room.enter(call_id, channel, deps, active=len(self._calls))
+            return
+        self._launch(call_id, channel, deps)
+
+    def _launch(self, call_id: str, channel: Channel, deps: CallDeps) -> None:
+        call = GateCall(channel=channel, deps=deps, call_id=call_id)
+        self._calls[call_id] = call
+        self._tasks[call_id] = asyncio.create_task(self._run(call), name=f"call-{call_id}")
+
+    def _admit(self, waiting: Waiting) -> None:
+        self._launch(waiting.call_id, waiting.channel, waiting.deps)
 
     async def _run(self, call: GateCall) -> None:
         try:
@@ -165,6 +192,10 @@ class StasisApp:
         finally:
             self._calls.pop(call.call_id, None)
             self._tasks.pop(call.call_id, None)
+            while len(self._room) and (not self._max_calls or len(self._calls) < self._max_calls):
+                waiting = self._room.next()
+                if waiting is not None:
+                    self._admit(waiting)
 
     async def on_connect(self, reconnected: bool) -> None:
         """After a reconnect, events may have been lost: rebuild from what Asterisk has now."""
@@ -176,6 +207,9 @@ class StasisApp:
             log.warning("cannot list channels after reconnect: %s", error)
             return
         missed = 0
+        for waiting_channel in self._room.channels():
+            if waiting_channel not in present:
+                self._room.gone(waiting_channel)
         for call in list(self._calls.values()):
             for owned in (call.gate_channel_id, *sorted(call.owned_channels)):
                 raw = present.get(owned)
@@ -189,7 +223,7 @@ class StasisApp:
         adopted = 0
         for found, raw in present.items():
             args = self._stasis_args(raw)
-            if args is None or self._owner(found) is not None:
+            if args is None or self._owner(found) is not None or self._room.holds(found):
                 continue
             if GATE_ARG in args:
                 self._start_call(parse_channel(raw), args)
@@ -214,6 +248,7 @@ class StasisApp:
         """Hand callers back to the dialplan (which falls back to the concierge) and remove what we created."""
         for call in self._calls.values():
             call.return_to_dialplan = True
+        await self._room.shutdown()
         tasks = [*self._tasks.values(), *self._orphans]
         for task in tasks:
             task.cancel()

@@ -59,6 +59,10 @@ class CallMetrics:
             ["reason"],
             registry=r,
         )
+        self.queued = Counter(
+            "portaria_calls_queued", "Visitors who had to wait for a conversation place, by outcome.", ["outcome"],
+            registry=r,
+        )
         self.errors = Counter("portaria_call_errors", "Errors reported by calls, by stage.", ["stage"], registry=r)
         self.site_calls = Counter("portaria_site_calls", "Gate calls that ended, by site.", ["site"], registry=r)
         self.site_decisions = Counter(
@@ -98,6 +102,8 @@ class CallMetrics:
                 self.tts_cached.inc()
             case "tts_first_audio" if "latency_ms" in event:
                 self.tts.observe(float(event["latency_ms"]) / 1000)
+            case "queue_left":
+                self.queued.labels(str(event.get("outcome", "unknown"))).inc()
             case "fallback":
                 self.handovers.labels(str(event.get("reason", "unknown"))).inc()
             case "resident_answered" if event.get("ring_ms") is not None:

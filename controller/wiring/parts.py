@@ -4,6 +4,7 @@ opener (the operator console: `console`)."""
 from __future__ import annotations
 
 import logging
+import os
 
 from controller.calls.deps import CallConfig
 from controller.conversation.dialog import DialogPolicy
@@ -16,12 +17,24 @@ from controller.records.gate_opener import PRESETS, GateOpener, OpenerSpec, Send
 from controller.records.passes_pg import PostgresPasses
 from controller.records.passes_store import PassStore, SqlitePasses
 from controller.records.store import ConversationStore, MemoryStore, RedisStore
-from controller.settings import ENV_PREFIX, Settings, SettingsError, UnderstandingEngine
+from controller.settings import ENV_PREFIX, Settings, SettingsError, SttEngine, UnderstandingEngine
 from controller.understanding.fallback import WithFallback
 from controller.understanding.llm import LlmConfig, LlmSetupError, LlmUnderstanding
 from controller.wiring.media import leg_config
 
 log = logging.getLogger(__name__)
+
+CALLS_PER_CORE = 2  # with Whisper base: the knee measured on 2 cores is 4 conversations (docs/performance.md)
+
+
+def call_limit(settings: Settings, cpus: int | None = None) -> int:
+    """Conversations at once (0: no limit). By default Whisper's share of the CPU sets it; Azure recognises
+    elsewhere, so without a measured figure nothing here limits it."""
+    if settings.max_calls:
+        return settings.max_calls
+    if settings.stt_engine is not SttEngine.WHISPER:
+        return 0
+    return CALLS_PER_CORE * (cpus if cpus is not None else len(os.sched_getaffinity(0)))
 
 
 def dialog_policy(settings: Settings, *, concierge_available: bool | None = None) -> DialogPolicy:

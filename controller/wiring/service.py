@@ -40,7 +40,7 @@ from controller.records.sites_file import SitesError
 from controller.settings import ENV_PREFIX, Settings, SettingsError
 from controller.wiring.console import operator_console
 from controller.wiring.media import open_leg_vad, speech_engines
-from controller.wiring.parts import audit_log, call_config, conversation_store, pass_store, understanding
+from controller.wiring.parts import audit_log, call_config, call_limit, conversation_store, pass_store, understanding
 from controller.wiring.sites import build_sites, environment
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,15 @@ class Service:
             raise SettingsError(f"{ENV_PREFIX}SITES: {error}") from None
         self.directory = next(iter(self.sites.sites().values())).directory  # the console's (one site for now)
         self._purging: asyncio.Task[None] | None = None
-        self.app = StasisApp(self.asterisk, self._call_deps, self.ari.app, fallback_context=FALLBACK_CONTEXT)
+        self.call_limit = call_limit(settings)
+        self.app = StasisApp(
+            self.asterisk,
+            self._call_deps,
+            self.ari.app,
+            fallback_context=FALLBACK_CONTEXT,
+            max_calls=self.call_limit,
+            queue_wait_s=settings.queue_wait_s,
+        )
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self._events_task: asyncio.Task[None] | None = None
@@ -89,6 +97,10 @@ class Service:
                 "portaria_ari_reconnects": (
                     "Times the ARI events socket was reconnected.",
                     lambda: self.ari_reconnects,
+                ),
+                "portaria_calls_waiting": (
+                    "Visitors whose intercom rings until a conversation place frees.",
+                    lambda: self.app.waiting_calls,
                 ),
             }
         )
@@ -180,6 +192,7 @@ class Service:
             log.error("audit log unusable, the gate will not open until it is fixed: %s", error)
         self._purging = asyncio.create_task(self.audit.keep_purging(), name="audit-purge")
         self._config = call_config(self.settings, self.media.port)
+        log.info("up to %s conversations at once", self.call_limit or "any number of")
         self.journal.leftovers()  # claim it now: a second instance on the same journal must not even start
         await self.ari.open()
         self._events_task = asyncio.create_task(self._run_events(), name="ari-events")

@@ -51,6 +51,10 @@ DESCRIPTIONS = {
     "caller_id": "Identificação que os moradores veem nas nossas chamadas.",
     "concierge_endpoint": "Portaria para onde os visitantes são transferidos, por exemplo PJSIP/concierge "
     "(vazio: nenhuma; a chamada termina com educação).",
+    "max_calls": "Conversas ao mesmo tempo; o interfone dos próximos visitantes toca até vagar um lugar (0: 2 por "
+    "núcleo de CPU com o Whisper, o limite medido; sem limite com o reconhecimento do Azure).",
+    "queue_wait_s": "Maior espera tocando para um visitante na fila; depois, a portaria, ou acima do limite se não "
+    "houver portaria (s).",
     "endpoint_template": "Discagem para números do arquivo de moradores sem tecnologia: 101 ou sip:101@host vira "
     "isto com {number} = 101; PJSIP/101 ou Local/... ficam como estão.",
     "gate_name": "Nome deste portão no registro de decisões.",

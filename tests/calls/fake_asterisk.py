@@ -216,6 +216,10 @@ class FakeAsterisk:
         self._channel(channel_id).state = "Up"
         await self._done("answer", channel_id)
 
+    async def ring(self, channel_id: str) -> None:
+        await self._request("ring", channel_id)
+        self._channel(channel_id)
+
     async def hang_up(self, channel_id: str) -> bool:
         await self._request("hang_up", channel_id)
         if channel_id not in self.live_channels:

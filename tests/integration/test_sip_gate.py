@@ -173,3 +173,54 @@ async def test_the_door_code_reaches_the_intercom_in_its_dtmf_mode(
     assert gate.info_digits() == DOOR_CODE * (mode == "info")
     [row] = audit_rows(tmp_path / "audit.sqlite3", call_id)
     assert row["decision"] == "authorised"
+
+
+async def test_past_the_call_limit_a_sip_intercom_hears_ringing_until_a_place_frees(
+    testbed: Testbed, make_settings: SettingsFactory
+) -> None:
+    """PORTARIA_MAX_CALLS=1: the second intercom is not answered but gets 180 Ringing (its own SIP trace says so;
+    Asterisk still shows the channel in state Ring), and the first call's end gives it the place: answered,
+    greeted."""
+    settings = make_settings(ari_app=APP, max_calls=1, queue_wait_s=60)
+    async with running(settings) as (service, watcher):
+        first_gate, second_gate = SipGate(testbed, FIXTURES), SipGate(testbed, FIXTURES)
+        calls = [await first_gate.call(Intercom("sipgate-ulaw", "ulaw", lead_s=0.2))]
+        try:
+            first = await watcher.wait_for("stasis_start", timeout=20)
+            await watcher.wait_for("media_connected", call_id=first["call_id"], timeout=20)
+            calls.append(await second_gate.call(Intercom("sipgate-alaw", "alaw", lead_s=0.2)))
+            queued = await watcher.wait_for("call_queued", timeout=20)
+
+            work = second_gate.work
+            assert work is not None
+
+            async def ringing() -> bool:
+                return "SIP/2.0 180 Ringing" in (work / "messages.log").read_text(errors="replace")  # noqa: ASYNC240
+
+            await eventually(ringing, within=10)  # what the intercom itself received, while it waits
+            assert str((await service.ari.get(f"channels/{queued['channel']}"))["state"]) == "Ring"  # not answered
+            assert not watcher.find("stasis_start", call_id=queued["call_id"])
+            await asyncio.sleep(1)  # as below: the first intercom waits for our BYE by now
+            await service.ari.delete(f"channels/{first['channel']}")
+
+            await watcher.wait_for("stasis_start", call_id=queued["call_id"], timeout=20)
+            await watcher.wait_for("media_connected", call_id=queued["call_id"], timeout=20)
+            said = await watcher.wait_for("say", call_id=queued["call_id"], timeout=20)
+            assert said["text"] == settings.greeting
+            assert str((await service.ari.get(f"channels/{queued['channel']}"))["state"]) == "Up"
+            [left] = watcher.find("queue_left", call_id=queued["call_id"])
+            assert left["outcome"] == "admitted"
+            await asyncio.sleep(1)  # its scenario past the lead-in, waiting for our BYE (one sooner aborts sipp)
+            await service.ari.delete(f"channels/{queued['channel']}")
+            await watcher.wait_for("call_end", call_id=queued["call_id"], timeout=20)
+            for sipp in calls:
+                _, errors = await asyncio.wait_for(sipp.communicate(), 30)
+                assert sipp.returncode == 0, errors.decode(errors="replace")[-2000:]
+            trace = (work / "messages.log").read_text(errors="replace")
+            ringing_at, answered_at = trace.find("SIP/2.0 180 Ringing"), trace.find("SIP/2.0 200 OK")
+            assert 0 <= ringing_at < answered_at, trace[-3000:]
+        finally:
+            for sipp in calls:
+                if sipp.returncode is None:
+                    sipp.kill()
+                    await sipp.wait()
