@@ -117,15 +117,19 @@ class StasisApp:
 
     async def hang_up(self, call_id: str) -> bool:
         call = self._calls.get(call_id)
-        if call is None:
+        if call is not None:
+            await call.hangup(Leg.GATE)
+            return True
+        waiting = self._room.channel_of(call_id)
+        if waiting is None:
             return False
-        await call.hangup(Leg.GATE)
+        await self._ari.hang_up(waiting)  # its end event takes the visitor out of the line
         return True
 
     async def hand_over(self, call_id: str) -> bool:
         call = self._calls.get(call_id)
         if call is None:
-            return False
+            return await self._room.hand_over(call_id, "operator")
         await call.fallback("operator")
         return True
 

@@ -71,6 +71,24 @@ class WaitingRoom:
     def channels(self) -> list[str]:
         return list(self._queue)
 
+    def channel_of(self, call_id: str) -> str | None:
+        """The channel of the waiting visitor whose call will be `call_id`."""
+        return next((channel for channel, waiting in self._queue.items() if waiting.call_id == call_id), None)
+
+    async def hand_over(self, call_id: str, reason: str) -> bool:
+        """Send a waiting visitor to a person now (an operator's action); False if they are not waiting or
+        Asterisk refused (then they keep their place)."""
+        channel = self.channel_of(call_id)
+        if channel is None:
+            return False
+        waiting = self._queue[channel]
+        if not await self._hand_over(waiting, reason):
+            return False
+        if self._queue.pop(channel, None) is not None:
+            self._stop_timer(waiting)
+            self._left(waiting, "handed_over")
+        return True
+
     def enter(self, call_id: str, channel: Channel, deps: CallDeps, *, active: int) -> None:
         waiting = Waiting(call_id, channel, deps, self._clock())
         self._queue[channel.id] = waiting

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 STEPS = {
+    "call_queued": "na fila, tocando",
     "stasis_start": "atendendo",
     "media_connected": "conversando",
     "resident_dial": "chamando morador",
@@ -37,6 +38,8 @@ LEG_STATES = {  # what each leg is doing, as its events tell
 }
 TIMELINE_FIELDS = ("mono", "leg", "event", "endpointing_delay_ms")
 DECISIONS = {"authorised": "liberado", "denied": "recusado"}
+LEFT_THE_QUEUE = {"hung_up": "desligou na fila", "handed_over": "transferido", "shutdown": "transferido"}
+OPENERS = ("stasis_start", "call_queued")  # the events a call's view begins with
 KEPT_ENDED = 50
 QUEUE_EVENTS = 1000  # a stream that falls this far behind is dropped: its page reconnects and reloads
 REPLAY = 500  # updates kept for a page that (re)connects: it asks for those after the last one it has
@@ -83,7 +86,7 @@ class LiveCalls:
             return
         view = self._calls.get(call_id)
         if view is None:
-            if name != "stasis_start":
+            if name not in OPENERS:
                 return  # a call that began before the console: not shown
             view = self._calls[call_id] = CallView(
                 call_id,
@@ -96,7 +99,7 @@ class LiveCalls:
         update = self._apply(view, name, event)
         if update is not None:
             self._publish({"call_id": call_id, **update})
-        if name == "call_end":
+        if name == "call_end" or (name == "queue_left" and view.ended):
             self._forget_old()
 
     def _apply(self, view: CallView, name: str, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -112,6 +115,8 @@ class LiveCalls:
             view.step = STEPS[name]  # an ended call keeps showing its decision, if it had one
         if name == "call_end":
             view.ended = True
+        if name == "queue_left" and str(event.get("outcome")) in LEFT_THE_QUEUE:
+            view.step, view.ended = LEFT_THE_QUEUE[str(event.get("outcome"))], True  # no conversation of ours
         if name == "resident_dial":
             view.resident = str(event.get("endpoint", ""))
         if name == "resident_answered" and event.get("resident"):
@@ -128,7 +133,7 @@ class LiveCalls:
             line = {"ts": str(event.get("ts", "")), "leg": leg, "who": who, "text": str(event["text"])}
         if line is not None:
             view.transcript.append(line)
-        if line is None and name not in STEPS and name != "audit_written" and not leg_changed:
+        if line is None and name not in STEPS and name not in ("audit_written", "queue_left") and not leg_changed:
             return None
         return {
             "step": view.step,

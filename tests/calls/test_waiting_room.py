@@ -234,3 +234,26 @@ def test_the_default_limit_is_two_conversations_per_core_with_whisper_and_none_w
     assert call_limit(Settings(stt_engine="azure"), cpus=2) == 0
     assert call_limit(Settings(max_calls=3), cpus=8) == 3
     assert call_limit(Settings()) >= 2  # this machine's own cores
+
+
+async def test_an_operator_can_hand_over_or_hang_up_a_waiting_visitor() -> None:
+    async with gate_bed(concierge=CONCIERGE) as bed, limited(bed) as app:
+        bed.ari.caller_dials_in("visitor-1")
+        await greeted(bed, "visitor-1")
+        for n in (2, 3):
+            bed.ari.caller_dials_in(f"visitor-{n}")
+        async with asyncio.timeout(GUARD_S):
+            second = await bed.events.wait_for("call_queued", channel="visitor-2")
+            third = await bed.events.wait_for("call_queued", channel="visitor-3")
+        assert await app.hand_over(second["call_id"])
+        assert bed.ari.called("continue_in_dialplan") == [("visitor-2", "portaria-fallback", "s", 1)]
+        [fallback] = bed.events.named("fallback", call_id=second["call_id"])
+        assert fallback["reason"] == "operator"
+        assert await app.hang_up(third["call_id"])
+        async with asyncio.timeout(GUARD_S):
+            left = await bed.events.wait_for("queue_left", call_id=third["call_id"])
+        assert left["outcome"] == "hung_up" and "visitor-3" not in bed.ari.live_channels
+        assert app.waiting_calls == 0
+        assert not await app.hand_over("nobody") and not await app.hang_up("nobody")
+        bed.ari.caller_hangs_up("visitor-1")
+        await ended(bed, "visitor-1")

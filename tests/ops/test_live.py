@@ -31,6 +31,28 @@ def test_a_call_goes_through_its_steps_to_the_decision_and_its_end() -> None:
     assert view.ended and view.decision == "recusado" and view.resident == "Renata Souza" and view.caller == "1000"
 
 
+async def test_a_visitor_waiting_for_a_place_shows_as_ringing_then_as_the_call_or_how_they_left() -> None:
+    live = LiveCalls()
+    live.on_event(ev("a", "call_queued", caller="1000", site="jardins", position=1, active=4))
+    live.on_event(ev("b", "call_queued", caller="1001", position=2, active=4))
+    a, b = live.get("a"), live.get("b")
+    assert a is not None and b is not None
+    assert (a.step, a.caller, a.site, a.ended) == ("na fila, tocando", "1000", "jardins", False)
+    live.on_event(ev("a", "queue_left", outcome="admitted", wait_ms=4000))
+    live.on_event(ev("a", "stasis_start", caller="1000"))
+    assert (a.step, a.ended) == ("atendendo", False)
+    live.on_event(ev("b", "queue_left", outcome="hung_up", wait_ms=9000))
+    assert (b.step, b.ended) == ("desligou na fila", True)
+    async with live.stream() as page:  # what an open page was sent last
+        sent = [page.get_nowait() for _ in range(page.qsize())]
+    assert sent[-1] is not None and (sent[-1]["call_id"], sent[-1]["step"], sent[-1]["ended"]) == (
+        "b",
+        "desligou na fila",
+        True,
+    )
+    assert [view.call_id for view in live.calls()] == ["a", "b"]  # in progress first
+
+
 def test_calls_that_began_before_the_console_and_events_of_no_call_are_not_shown() -> None:
     live = LiveCalls()
     live.on_event(ev("old", "media_connected"))
