@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -150,6 +151,40 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def fd_kinds() -> Counter[str]:
+    """What the open descriptors are ("socket", "pipe", "anon_inode:[eventpoll]", a file's path), so the ones
+    left after the run can be named."""
+    kinds: Counter[str] = Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        kinds[target.split(":[", 1)[0] if target.startswith(("socket:", "pipe:")) else target] += 1
+    return kinds
+
+
+def tcp_peers() -> Counter[str]:
+    """This process's TCP connections by the service port at one end (what a descriptor count cannot tell)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    peers: Counter[str] = Counter()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    local, remote = (int(part.rsplit(":", 1)[1], 16) for part in (fields[1], fields[2]))
+                    # A service port is below Linux's ephemeral range: name the connection by it.
+                    end = f"remote :{remote}" if remote < 32768 else f"local :{local}"
+                    peers["listening" if remote == 0 else end] += 1
+    return peers
+
+
 def floor_per_window(points: list[tuple[float, float]], window_s: float) -> list[tuple[float, float]]:
     """The lowest value of each `window_s` window (at the window's middle). RSS swings by a hundred MiB with the
     speech engines' working buffers of the calls in flight; a leak raises the floor between them."""
@@ -222,6 +257,7 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
             opened_before = len(webhook.opened)
             await asyncio.sleep(1)
             before = await sample(service, time.monotonic())
+            kinds_before, peers_before = fd_kinds(), tcp_peers()
             began = time.monotonic()
             deadline = began + args.minutes * 60
 
@@ -244,6 +280,8 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
             wall_s = time.monotonic() - began
             await asyncio.sleep(args.settle_s)  # teardown of the last calls, the retired REST pools
             after = await sample(service, began)
+            after["fds_left"] = dict(fd_kinds() - kinds_before)  # what the run left open, by kind
+            after["tcp_left"] = dict(tcp_peers() - peers_before)
         finally:
             await service.stop()
             await webhook.stop()

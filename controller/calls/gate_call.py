@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from controller.ari.client import AriError
+from controller.ari.client import AriError, AriNotFound
 from controller.ari.events import (
     AriEvent,
     Channel,
@@ -331,9 +331,12 @@ class GateCall:
             await self.hangup(Leg.GATE)
             return
         self.emit("fallback", reason=reason, to=config.concierge_endpoint)
-        await self.deps.ari.set_variable(self.gate_channel_id, "PORTARIA_CONCIERGE", config.concierge_endpoint)
-        self.return_to_dialplan = True
-        await self.deps.ari.continue_in_dialplan(self.gate_channel_id, config.fallback_context)
+        try:
+            await self.deps.ari.set_variable(self.gate_channel_id, "PORTARIA_CONCIERGE", config.concierge_endpoint)
+            self.return_to_dialplan = True
+            await self.deps.ari.continue_in_dialplan(self.gate_channel_id, config.fallback_context)
+        except AriNotFound:  # they hung up as we handed them over: nobody to hand, nothing failed
+            self.emit("hangup", via="hand_over")
         self.hung_up.set()  # the caller left Stasis: this call's part is over
         self._leg_left(Leg.GATE)
 

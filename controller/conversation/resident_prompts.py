@@ -12,6 +12,7 @@ from controller.conversation.understanding import Intent
 
 KEYS = "Tecle 1 sim, 2 não."
 MORE_KEYS = "Tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante."
+_KEYS_AGAIN = f"Por favor, {MORE_KEYS[0].lower()}{MORE_KEYS[1:]}"
 
 
 def who(name: str) -> str:
@@ -61,7 +62,7 @@ def question(request: VisitorRequest) -> str:
 def ask_again(request: VisitorRequest, asks: int) -> str:
     variants = (
         f"Não entendi. {_facts(request)} Posso liberar? Diga sim ou não.",
-        f"Por favor, {MORE_KEYS[0].lower()}{MORE_KEYS[1:]}",
+        _KEYS_AGAIN,
     )
     return variants[(asks - 1) % len(variants)]
 
@@ -204,3 +205,37 @@ def gate_failed(resident: str, concierge: bool) -> str:
 
 def error(concierge: bool) -> str:
     return "Desculpe, tive um problema. " + _then(concierge, "Por favor, tente de novo. Até logo.")
+
+
+def fixed_phrases() -> list[str]:
+    """The resident phase's sentences (and the fixed ends of the others) that name no one and no apartment:
+    cached at start-up with the dialog's own, so a resident asked again under load, or a visitor told the
+    outcome, hears them from memory. (A clause the synthesizer is too slow for is abandoned, not cached: it
+    would be slow again every time.)"""
+    phrases = [
+        f"Posso liberar? {KEYS}",
+        "Posso liberar? Diga sim ou não.",
+        _KEYS_AGAIN,
+        resident_opened(),
+        resident_denied(),
+        resident_wait(),
+        resident_front_desk(),
+        resident_talk(),
+        resident_no_decision(),
+        resident_audit_failed(),
+        resident_gate_failed(),
+        resident_visitor_left(),
+        resident_transferred(),
+        resident_error(),
+        *_RINGING,
+        "Só mais um momento, por favor.",
+        try_again(),
+        denied(),
+        "então não posso liberar a entrada. Até logo.",
+        "Por favor, tente mais tarde. Até logo.",
+        *(f"{text} Obrigado, até logo." for text in _DELIVERY.values()),
+        *(audit_failed(concierge) for concierge in (False, True)),
+        *(error(concierge) for concierge in (False, True)),
+        "Não consegui abrir o portão. Vou chamar o porteiro. Um momento.",
+    ]
+    return list(dict.fromkeys(phrases))

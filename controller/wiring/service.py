@@ -24,7 +24,7 @@ from controller.calls.deps import FALLBACK_CONTEXT, CallConfig, CallDeps
 from controller.calls.recovery import sweep
 from controller.calls.runner import CallRunner
 from controller.calls.stasis import StasisApp
-from controller.conversation import prompts
+from controller.conversation import prompts, resident_prompts
 from controller.conversation.directory import Directory
 from controller.conversation.knowable import directory_phrases
 from controller.ops.console import DirectoryFile
@@ -173,13 +173,14 @@ class Service:
     async def start(self) -> None:
         self.events.open()
         await self.media.start()
+        fixed = [*prompts.fixed_phrases(), *resident_prompts.fixed_phrases()]
         if self.speech.cache is None:  # espeak, Azure: the dialog's fixed prompts in memory, a few ms each
-            await self.speech.start(prompts.fixed_phrases())
+            await self.speech.start(fixed)
         else:  # a slow voice with a clause cache: only the greeting and the apology hold up the start
             await self.speech.start()
             by_voice: dict[str | None, list[str]] = {}
             for site in self.sites.sites().values():  # each site's greeting and names in its own voice
-                wanted = by_voice.setdefault(site.voice, [*prompts.fixed_phrases()])
+                wanted = by_voice.setdefault(site.voice, [*fixed])
                 wanted += [*([site.greeting] if site.greeting else []), *directory_phrases(site.directory.current())]
             for voice, phrases in by_voice.items():
                 self.speech.in_voice(voice).prewarm(phrases)

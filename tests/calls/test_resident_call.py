@@ -178,3 +178,17 @@ async def test_a_call_ended_while_asterisk_creates_the_resident_bridge_still_des
         await bed.ended(call)
         assert f"portaria-{call.id}-resident" in {args[0] for args in bed.ari.called("destroy_bridge")}
         assert bed.ari.leftovers() == ([], [])
+
+
+async def test_a_visitor_who_hangs_up_as_they_are_handed_over_is_a_hang_up_not_an_error() -> None:
+    """Seen in the 8-call soak: the channel gone between the decision to hand over and the dialplan."""
+    async with gate_bed(concierge="PJSIP/portaria") as bed:
+        bed.ari.fail("set_variable", 404, when=lambda channel, name, value: name == "PORTARIA_CONCIERGE")
+        call = bed.call(GATE)
+        gate = await bed.media(call)
+        await bed.turn(call, "PlaybackFinished")
+        await gate.speak("quero falar com o porteiro")
+        await bed.ended(call)
+        assert not bed.events.named("error", call_id=call.id)
+        assert [e["via"] for e in bed.events.named("hangup", call_id=call.id)][-1] == "hand_over"
+        assert bed.ari.leftovers()[1] == []

@@ -38,6 +38,7 @@ from controller.conversation import (
     TimerFired,
     Unavailable,
     WriteAudit,
+    resident_prompts,
 )
 from controller.conversation.directory import Directory
 from tests.resident.drive import POLICY, RENATA, REQUEST, VISIT, asking, calling, feed, of_type, record, said
@@ -204,6 +205,23 @@ def test_unclear_answers_are_asked_again_then_no_decision(conversation: Conversa
         "Vou transferir para a portaria. Um momento."
     ]
     assert actions[-2:] == [Fallback(FallbackReason.NO_DECISION), EndCall()] and state.phase is Phase.FALLBACK
+
+
+def test_what_a_resident_asked_again_hears_and_is_told_at_the_end_is_cached_at_start_up(
+    conversation: Conversation,
+) -> None:
+    """The soak (docs/reliability.md) found the second ask synthesized afresh under load, past the 3 s guard,
+    every time: a clause abandoned that way is never cached. Sentences that name no one are made at start-up."""
+    cached = set(resident_prompts.fixed_phrases())
+    state, _ = asking(conversation)
+    state, _ = feed(conversation, state, "hmm deixa eu ver")
+    state, _ = feed(conversation, state, PlaybackFinished(Leg.RESIDENT))
+    state, actions = feed(conversation, state, TimerFired(Timer.RESIDENT_SILENCE))
+    assert said(actions) and set(said(actions)) <= cached
+    state, actions = feed(conversation, state, DtmfReceived("9", Leg.RESIDENT))
+    to_resident = said(actions, Leg.RESIDENT)
+    assert to_resident and set(to_resident) <= cached, to_resident
+    assert all("None" not in phrase and "Renata" not in phrase for phrase in cached)
 
 
 def test_a_repeat_request_hears_the_question_again(conversation: Conversation) -> None:
