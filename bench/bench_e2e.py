@@ -279,7 +279,9 @@ def replace_section(lines: list[str], docs: Path = DOCS) -> None:
 async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
     overrides = dict(item.split("=", 1) for item in args.set)
     env = testbed_env()
-    service = Service(make_settings(env, events_file, overrides))
+    # The ramp measures what the machine holds, so no admission limit: PORTARIA_MAX_CALLS would queue the
+    # levels above it (its default is this ramp's knee).
+    service = Service(make_settings(env, events_file, {"max_calls": "10000", **overrides}))
     await service.start()
     try:
         await service.wait_connected()

@@ -16,6 +16,7 @@ from controller.records.directory_file import load_directory
 from controller.records.sites_file import SitesError, load_sites
 from controller.settings import Settings, SettingsError, load_settings
 from controller.wiring import speech_problems
+from controller.wiring.parts import call_limit
 from controller.wiring.sites import environment, voice_problem
 
 Report = Callable[[bool, str], None]
@@ -115,6 +116,13 @@ def run_check(report: Report = _print_report, **overrides: object) -> int:
     if not problems:
         report(True, f"speech: {settings.stt_engine} recognition, {settings.tts_engine} synthesis")
     ok = not problems and ok
+    limit = call_limit(settings)
+    report(
+        True,
+        f"capacity: up to {limit} conversations at once, then a visitor rings up to {settings.queue_wait_s:g} s"
+        if limit
+        else "capacity: no limit on conversations at once (PORTARIA_MAX_CALLS)",
+    )
     ok = _check_bind(settings, report) and ok
     ok = asyncio.run(_check_ari(settings, report)) and ok
     return 0 if ok else 1

@@ -14,6 +14,7 @@ from typing import Any
 from controller.calls.stasis import StasisApp
 from controller.records.resource_journal import ResourceJournal
 from controller.settings import Settings
+from controller.tools.check import run_check
 from controller.wiring.parts import call_limit
 from tests.calls.bed import GREETING, GUARD_S, Bed, gate_bed
 from tests.calls.fakes import settle
@@ -257,3 +258,17 @@ async def test_an_operator_can_hand_over_or_hang_up_a_waiting_visitor() -> None:
         assert not await app.hand_over("nobody") and not await app.hang_up("nobody")
         bed.ari.caller_hangs_up("visitor-1")
         await ended(bed, "visitor-1")
+
+
+def test_check_says_how_many_conversations_the_instance_takes() -> None:
+    def capacity(**settings: object) -> str:
+        lines: list[str] = []
+        run_check(lambda ok, line: lines.append(line), ari_password="x", ari_url="http://127.0.0.1:9",
+                  audiosocket_bind="127.0.0.1:0", **settings)
+        return next(line for line in lines if line.startswith("capacity: "))
+
+    limited_to_three = capacity(max_calls=3, queue_wait_s=20)
+    assert limited_to_three == "capacity: up to 3 conversations at once, then a visitor rings up to 20 s"
+    assert capacity(stt_engine="azure", azure_speech_key="k", azure_speech_region="brazilsouth").startswith(
+        "capacity: no limit"
+    )
