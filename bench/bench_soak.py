@@ -346,11 +346,20 @@ def table(result: dict[str, Any]) -> list[str]:
         f"| turn latency under this load, p50 | {turn_text} |",
         f"| RSS before / peak / after | {rss['before']:.0f} / {rss['max'] or 0:.0f} / {rss['after']:.0f} MiB |",
         f"| RSS slope after the first fifth: all samples / each minute's lowest | {slope} / {floor} |",
+        f"| RSS lowest / highest in each 5 minutes | {windows_text(result['samples'])} |",
         f"| Asterisk channels, bridges: before / peak / after | {before['channels']}, {before['bridges']} / "
         f"{result['peak']['channels']}, {result['peak']['bridges']} / {after['channels']}, {after['bridges']} |",
         f"| asyncio tasks: before / peak / after | {before['tasks']} / {result['peak']['tasks']} / {after['tasks']} |",
         f"| file descriptors: before / peak / after | {before['fds']} / {result['peak']['fds']} / {after['fds']} |",
     ]
+
+
+def windows_text(samples: list[dict[str, Any]], window_s: float = 300) -> str:
+    """A slope can be one step; the floor and peak of each window show whether memory keeps climbing."""
+    windows: dict[int, list[float]] = {}
+    for point in samples:
+        windows.setdefault(int(point["t_s"] // window_s), []).append(point["rss_mib"])
+    return ", ".join(f"{min(values):.0f}/{max(values):.0f}" for _, values in sorted(windows.items())) + " MiB"
 
 
 def queued_text(result: dict[str, Any]) -> str:
