@@ -387,7 +387,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--sample-s", type=float, default=10)
     parser.add_argument("--stagger-s", type=float, default=2.5, help="start of worker n is n times this")
-    parser.add_argument("--settle-s", type=float, default=8, help="idle time before the leftovers are counted")
+    parser.add_argument("--settle-s", type=float, default=20,
+                        help="idle time before the leftovers are counted (past aiohttp's 15 s keep-alive of the "
+                             "REST pool, whose idle connections would count as descriptors)")
     parser.add_argument("--utterance", default="visitor-demo", help="WAV in tests/fixtures/audio the visitor says")
     parser.add_argument("--resident", default="say-resident-sim", help="the simulated resident's behaviour")
     parser.add_argument("--listen", type=int, default=6, help="seconds the resident listens before answering")
