@@ -81,13 +81,15 @@ class WaitingRoom:
         channel = self.channel_of(call_id)
         if channel is None:
             return False
-        waiting = self._queue[channel]
-        if not await self._hand_over(waiting, reason):
-            return False
-        if self._queue.pop(channel, None) is not None:
-            self._stop_timer(waiting)
+        waiting = self._queue.pop(channel)  # out of the line first: a place freeing meanwhile is not theirs
+        self._stop_timer(waiting)
+        if await self._hand_over(waiting, reason):
             self._left(waiting, "handed_over")
-        return True
+            return True
+        self._queue[channel] = waiting  # back in line where they were, waiting afresh
+        self._queue = dict(sorted(self._queue.items(), key=lambda item: item[1].since))
+        waiting.timer = self._spawn(self._wait(waiting), f"queue-{call_id}")
+        return False
 
     def enter(self, call_id: str, channel: Channel, deps: CallDeps, *, active: int) -> None:
         waiting = Waiting(call_id, channel, deps, self._clock())

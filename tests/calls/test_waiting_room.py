@@ -272,3 +272,23 @@ def test_check_says_how_many_conversations_the_instance_takes() -> None:
     assert capacity(stt_engine="azure", azure_speech_key="k", azure_speech_region="brazilsouth").startswith(
         "capacity: no limit"
     )
+
+
+async def test_a_hand_over_the_operator_asks_for_that_asterisk_refuses_keeps_the_visitor_their_place() -> None:
+    async with gate_bed(concierge=CONCIERGE) as bed, limited(bed) as app:
+        bed.ari.caller_dials_in("visitor-1")
+        await greeted(bed, "visitor-1")
+        for n in (2, 3):
+            bed.ari.caller_dials_in(f"visitor-{n}")
+            async with asyncio.timeout(GUARD_S):
+                await bed.events.wait_for("call_queued", channel=f"visitor-{n}")
+        second = bed.events.named("call_queued", channel="visitor-2")[0]
+        bed.ari.fail("continue_in_dialplan", 500)
+        assert not await app.hand_over(second["call_id"])
+        assert app.waiting_calls == 2 and not bed.events.named("queue_left")
+        bed.ari.caller_hangs_up("visitor-1")
+        await greeted(bed, "visitor-2")  # the one the operator tried to hand over still waited longest
+        await settle()
+        assert not bed.events.named("stasis_start", channel="visitor-3") and app.waiting_calls == 1
+        bed.ari.caller_hangs_up("visitor-2")
+        await greeted(bed, "visitor-3")
