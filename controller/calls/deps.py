@@ -26,6 +26,15 @@ from controller.records.resource_journal import ResourceJournal
 from controller.records.store import ConversationStore
 
 FALLBACK_CONTEXT = "portaria-fallback"  # the dialplan context that hands a visitor to a person
+CONCIERGE_VARIABLE = "PORTARIA_CONCIERGE"  # whom that context dials (asterisk-conf/extensions.conf)
+
+
+async def to_the_fallback(ari: AsteriskOps, channel_id: str, *, concierge: str, context: str) -> None:
+    """Send a caller in our app to the dialplan's fallback `context`, which dials `concierge` when one is set
+    (its own default otherwise)."""
+    if concierge:
+        await ari.set_variable(channel_id, CONCIERGE_VARIABLE, concierge)
+    await ari.continue_in_dialplan(channel_id, context)
 
 
 @dataclass(frozen=True, slots=True)

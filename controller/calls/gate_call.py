@@ -37,7 +37,7 @@ from controller.ari.events import (
     is_end,
 )
 from controller.calls import dialling
-from controller.calls.deps import CallDeps
+from controller.calls.deps import CONCIERGE_VARIABLE, CallDeps
 from controller.calls.endpoints import resolve_endpoint
 from controller.calls.media import CallMedia, MediaSetup
 from controller.calls.notes import send_delivery_note
@@ -332,7 +332,7 @@ class GateCall:
             return
         self.emit("fallback", reason=reason, to=config.concierge_endpoint)
         try:
-            await self.deps.ari.set_variable(self.gate_channel_id, "PORTARIA_CONCIERGE", config.concierge_endpoint)
+            await self.deps.ari.set_variable(self.gate_channel_id, CONCIERGE_VARIABLE, config.concierge_endpoint)
             self.return_to_dialplan = True
             await self.deps.ari.continue_in_dialplan(self.gate_channel_id, config.fallback_context)
         except AriNotFound:  # they hung up as we handed them over: nobody to hand, nothing failed

@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError, AriNotFound
+from controller.calls.deps import to_the_fallback
 from controller.records.resource_journal import ResourceJournal
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,7 @@ async def sweep(
                 channels += await asterisk.hang_up(item.id)
             elif await _still_there(asterisk, item.id):
                 if concierge_endpoint:
-                    await asterisk.set_variable(item.id, "PORTARIA_CONCIERGE", concierge_endpoint)
-                    await asterisk.continue_in_dialplan(item.id, fallback_context)
+                    await to_the_fallback(asterisk, item.id, concierge=concierge_endpoint, context=fallback_context)
                 else:
                     await asterisk.hang_up(item.id)
                 handed += 1

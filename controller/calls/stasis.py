@@ -82,6 +82,10 @@ class StasisApp:
     def waiting_calls(self) -> int:
         return len(self._room)
 
+    @property
+    def _full(self) -> bool:
+        return bool(self._max_calls) and len(self._calls) >= self._max_calls
+
     async def handle(self, raw: dict[str, Any]) -> None:
         """One decoded ARI message: parsed here, once, then routed to the call that owns its channel."""
         try:
@@ -174,7 +178,7 @@ class StasisApp:
             self._hand_to_fallback(channel.id)
             return
         call_id = uuid.uuid4().hex[:12]
-        if self._max_calls and len(self._calls) >= self._max_calls:
+        if self._full:
             self._room.enter(call_id, channel, deps, active=len(self._calls))
             return
         self._launch(call_id, channel, deps)
@@ -196,10 +200,8 @@ class StasisApp:
         finally:
             self._calls.pop(call.call_id, None)
             self._tasks.pop(call.call_id, None)
-            while len(self._room) and (not self._max_calls or len(self._calls) < self._max_calls):
-                waiting = self._room.next()
-                if waiting is not None:
-                    self._admit(waiting)
+            while not self._full and (waiting := self._room.next()) is not None:
+                self._admit(waiting)
 
     async def on_connect(self, reconnected: bool) -> None:
         """After a reconnect, events may have been lost: rebuild from what Asterisk has now."""

@@ -23,7 +23,7 @@ from typing import Any
 from controller.ari.asterisk import AsteriskOps
 from controller.ari.client import AriError, AriNotFound
 from controller.ari.events import Channel
-from controller.calls.deps import CallDeps
+from controller.calls.deps import CallDeps, to_the_fallback
 from controller.conversation.events import Leg
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,9 @@ class WaitingRoom:
         """To the dialplan's fallback context; False when Asterisk refused (the visitor is still here)."""
         config = waiting.deps.config
         try:
-            if config.concierge_endpoint:
-                await self._ari.set_variable(waiting.channel.id, "PORTARIA_CONCIERGE", config.concierge_endpoint)
-            await self._ari.continue_in_dialplan(waiting.channel.id, config.fallback_context)
+            await to_the_fallback(
+                self._ari, waiting.channel.id, concierge=config.concierge_endpoint, context=config.fallback_context
+            )
         except AriNotFound:
             pass  # they hung up meanwhile
         except AriError as error:
