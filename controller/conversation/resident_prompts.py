@@ -13,6 +13,12 @@ from controller.conversation.understanding import Intent
 KEYS = "Tecle 1 sim, 2 não."
 MORE_KEYS = "Tecle 1 para liberar, 2 para recusar ou 3 para falar com o visitante."
 _KEYS_AGAIN = f"Por favor, {MORE_KEYS[0].lower()}{MORE_KEYS[1:]}"
+# Sentence ends that follow a name or an apartment: fixed_phrases() makes them at start-up, so they are named once.
+_ASK = f"Posso liberar? {KEYS}"
+_ASK_BY_VOICE = "Posso liberar? Diga sim ou não."
+_ONE_MORE_MOMENT = "Só mais um momento, por favor."
+_NOT_OPENING = "então não posso liberar a entrada."
+_TRY_LATER = "Por favor, tente mais tarde. Até logo."
 
 
 def who(name: str) -> str:
@@ -56,12 +62,12 @@ def _facts(request: VisitorRequest) -> str:
 def question(request: VisitorRequest) -> str:
     """The first thing the resident hears: one short breath (under 6 s with espeak), the facts first, then the
     keys; the phone already shows "Portaria" as the caller. Voice and keys both interrupt it; "quem é?" repeats it."""
-    return f"{_facts(request)} Posso liberar? {KEYS}"
+    return f"{_facts(request)} {_ASK}"
 
 
 def ask_again(request: VisitorRequest, asks: int) -> str:
     variants = (
-        f"Não entendi. {_facts(request)} Posso liberar? Diga sim ou não.",
+        f"Não entendi. {_facts(request)} {_ASK_BY_VOICE}",
         _KEYS_AGAIN,
     )
     return variants[(asks - 1) % len(variants)]
@@ -118,7 +124,7 @@ _RINGING = ("Ainda estou chamando, só um momento.", "Continuo chamando, aguarde
 
 def reassure(resident: str, answered: bool, count: int) -> str:
     if answered:
-        talking = (f"Estou falando com {who(resident)}, só um momento.", "Só mais um momento, por favor.")
+        talking = (f"Estou falando com {who(resident)}, só um momento.", _ONE_MORE_MOMENT)
         return talking[count % len(talking)]
     return _RINGING[count % len(_RINGING)]
 
@@ -165,18 +171,18 @@ def _then(concierge: bool, otherwise: str) -> str:
 
 
 def no_decision(resident: str, concierge: bool) -> str:
-    return f"{_who_cap(resident)} não conseguiu confirmar, então não posso liberar a entrada. " + _then(
+    return f"{_who_cap(resident)} não conseguiu confirmar, {_NOT_OPENING} " + _then(
         concierge, "Até logo."
     )
 
 
 def resident_hung_up(resident: str) -> str:
-    return f"{_who_cap(resident)} desligou sem confirmar, então não posso liberar a entrada. Até logo."
+    return f"{_who_cap(resident)} desligou sem confirmar, {_NOT_OPENING} Até logo."
 
 
 def no_answer(request: VisitorRequest, concierge: bool) -> str:
     where = address(request.apartment, request.block)
-    return f"Ninguém atendeu no {where}. " + _then(concierge, "Por favor, tente mais tarde. Até logo.")
+    return f"Ninguém atendeu no {where}. " + _then(concierge, _TRY_LATER)
 
 
 _DELIVERY = {
@@ -213,8 +219,8 @@ def fixed_phrases() -> list[str]:
     outcome, hears them from memory. (A clause the synthesizer is too slow for is abandoned, not cached: it
     would be slow again every time.)"""
     phrases = [
-        f"Posso liberar? {KEYS}",
-        "Posso liberar? Diga sim ou não.",
+        _ASK,
+        _ASK_BY_VOICE,
         _KEYS_AGAIN,
         resident_opened(),
         resident_denied(),
@@ -228,14 +234,14 @@ def fixed_phrases() -> list[str]:
         resident_transferred(),
         resident_error(),
         *_RINGING,
-        "Só mais um momento, por favor.",
+        _ONE_MORE_MOMENT,
         try_again(),
         denied(),
-        "então não posso liberar a entrada. Até logo.",
-        "Por favor, tente mais tarde. Até logo.",
+        f"{_NOT_OPENING} Até logo.",
+        _TRY_LATER,
         *(f"{text} Obrigado, até logo." for text in _DELIVERY.values()),
         *(audit_failed(concierge) for concierge in (False, True)),
         *(error(concierge) for concierge in (False, True)),
-        "Não consegui abrir o portão. Vou chamar o porteiro. Um momento.",
+        gate_failed("", concierge=True),  # names no one when there is a porteiro to call
     ]
     return list(dict.fromkeys(phrases))
