@@ -151,27 +151,24 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def fd_kinds() -> Counter[str]:
-    """What the open descriptors are ("socket", "pipe", "anon_inode:[eventpoll]", a file's path), so the ones
-    left after the run can be named."""
-    kinds: Counter[str] = Counter()
+def fd_targets() -> list[str]:
+    """What each open descriptor points at (``socket:[inode]``, ``pipe:[inode]``, a file's path)."""
+    targets = []
     for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue  # the listing's own descriptor, closed by now
-        kinds[target.split(":[", 1)[0] if target.startswith(("socket:", "pipe:")) else target] += 1
-    return kinds
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return targets
 
 
-def tcp_peers() -> Counter[str]:
+def fd_kinds(targets: list[str]) -> Counter[str]:
+    """The descriptors by kind ("socket", "pipe", "anon_inode:[eventpoll]", a path), so the ones left after the
+    run can be named."""
+    return Counter(t.split(":[", 1)[0] if t.startswith(("socket:", "pipe:")) else t for t in targets)
+
+
+def tcp_peers(targets: list[str]) -> Counter[str]:
     """This process's TCP connections by the service port at one end (what a descriptor count cannot tell)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
+    inodes = {target[8:-1] for target in targets if target.startswith("socket:[")}
     peers: Counter[str] = Counter()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError):
@@ -257,7 +254,8 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
             opened_before = len(webhook.opened)
             await asyncio.sleep(1)
             before = await sample(service, time.monotonic())
-            kinds_before, peers_before = fd_kinds(), tcp_peers()
+            targets = fd_targets()
+            kinds_before, peers_before = fd_kinds(targets), tcp_peers(targets)
             began = time.monotonic()
             deadline = began + args.minutes * 60
 
@@ -280,8 +278,9 @@ async def run(args: argparse.Namespace, events_file: Path) -> dict[str, Any]:
             wall_s = time.monotonic() - began
             await asyncio.sleep(args.settle_s)  # teardown of the last calls, the retired REST pools
             after = await sample(service, began)
-            after["fds_left"] = dict(fd_kinds() - kinds_before)  # what the run left open, by kind
-            after["tcp_left"] = dict(tcp_peers() - peers_before)
+            targets = fd_targets()
+            after["fds_left"] = dict(fd_kinds(targets) - kinds_before)  # what the run left open, by kind
+            after["tcp_left"] = dict(tcp_peers(targets) - peers_before)
         finally:
             await service.stop()
             await webhook.stop()

@@ -41,6 +41,18 @@ async def greeted(bed: Bed, channel: str) -> dict[str, Any]:
     return started
 
 
+async def one_talking_and_waiting(bed: Bed, *waiting: str) -> list[dict[str, Any]]:
+    """visitor-1 greeted in the one place, then `waiting` calling behind it, in order: their call_queued events."""
+    bed.ari.caller_dials_in("visitor-1")
+    await greeted(bed, "visitor-1")
+    queued = []
+    for channel in waiting:
+        bed.ari.caller_dials_in(channel)
+        async with asyncio.timeout(GUARD_S):
+            queued.append(await bed.events.wait_for("call_queued", channel=channel))
+    return queued
+
+
 async def ended(bed: Bed, channel: str) -> None:
     started = bed.events.named("stasis_start", channel=channel)[0]
     async with asyncio.timeout(GUARD_S):
@@ -49,11 +61,7 @@ async def ended(bed: Bed, channel: str) -> None:
 
 async def test_a_visitor_past_the_limit_rings_unanswered_and_takes_the_first_place_that_frees() -> None:
     async with gate_bed() as bed, limited(bed) as app:
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
-        async with asyncio.timeout(GUARD_S):
-            queued = await bed.events.wait_for("call_queued", channel="visitor-2")
+        [queued] = await one_talking_and_waiting(bed, "visitor-2")
         await settle()
         assert (queued["position"], queued["active"]) == (1, 1)
         assert bed.ari.called("ring") == [("visitor-2",)]
@@ -103,11 +111,7 @@ async def test_a_visitor_who_hangs_up_while_waiting_leaves_the_queue_and_no_call
     async with gate_bed() as bed:
         bed.deps = replace(bed.deps, journal=journal)
         async with limited(bed) as app:
-            bed.ari.caller_dials_in("visitor-1")
-            await greeted(bed, "visitor-1")
-            bed.ari.caller_dials_in("visitor-2")
-            async with asyncio.timeout(GUARD_S):
-                queued = await bed.events.wait_for("call_queued", channel="visitor-2")
+            [queued] = await one_talking_and_waiting(bed, "visitor-2")
             noted = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
             assert {"call": queued["call_id"], "op": "+", "kind": "caller", "id": "visitor-2"} in noted
 
@@ -128,11 +132,8 @@ async def test_a_visitor_who_hangs_up_while_waiting_leaves_the_queue_and_no_call
 
 async def test_after_the_wait_a_visitor_goes_to_the_concierge_unanswered() -> None:
     async with gate_bed(concierge=CONCIERGE) as bed, limited(bed, wait_s=0.2) as app:
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
+        [queued] = await one_talking_and_waiting(bed, "visitor-2")
         async with asyncio.timeout(GUARD_S):
-            queued = await bed.events.wait_for("call_queued", channel="visitor-2")
             left = await bed.events.wait_for("queue_left", call_id=queued["call_id"])
         assert left["outcome"] == "handed_over" and left["wait_ms"] >= 200
         [fallback] = bed.events.named("fallback", call_id=queued["call_id"])
@@ -149,9 +150,7 @@ async def test_after_the_wait_a_visitor_goes_to_the_concierge_unanswered() -> No
 
 async def test_with_no_concierge_the_visitor_is_taken_over_the_limit_after_the_wait() -> None:
     async with gate_bed() as bed, limited(bed, wait_s=0.2) as app:
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
+        await one_talking_and_waiting(bed, "visitor-2")
         second = await greeted(bed, "visitor-2")
         [left] = bed.events.named("queue_left", call_id=second["call_id"])
         assert (left["outcome"], left["over_limit"]) == ("admitted", True)
@@ -165,11 +164,7 @@ async def test_with_no_concierge_the_visitor_is_taken_over_the_limit_after_the_w
 async def test_a_refused_ring_keeps_the_visitor_in_line() -> None:
     async with gate_bed() as bed, limited(bed) as app:
         bed.ari.fail("ring")
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
-        async with asyncio.timeout(GUARD_S):
-            await bed.events.wait_for("call_queued", channel="visitor-2")
+        await one_talking_and_waiting(bed, "visitor-2")
         await settle()
         assert app.waiting_calls == 1
         bed.ari.caller_hangs_up("visitor-1")
@@ -181,9 +176,7 @@ async def test_a_refused_ring_keeps_the_visitor_in_line() -> None:
 async def test_a_concierge_that_cannot_be_reached_leaves_the_visitor_taken_over_the_limit() -> None:
     async with gate_bed(concierge=CONCIERGE) as bed, limited(bed, wait_s=0.1) as app:
         bed.ari.fail("continue_in_dialplan")
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
+        await one_talking_and_waiting(bed, "visitor-2")
         second = await greeted(bed, "visitor-2")
         [left] = bed.events.named("queue_left", call_id=second["call_id"])
         assert (left["outcome"], left["over_limit"]) == ("admitted", True)
@@ -198,11 +191,7 @@ async def test_stopping_sends_waiting_visitors_to_a_person() -> None:
     async with gate_bed(concierge=CONCIERGE) as bed:
         app = StasisApp(bed.ari, lambda gate: bed.deps, "portaria", max_calls=1, queue_wait_s=30)
         bed.ari.listener = app.handle
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        bed.ari.caller_dials_in("visitor-2")
-        async with asyncio.timeout(GUARD_S):
-            queued = await bed.events.wait_for("call_queued", channel="visitor-2")
+        [queued] = await one_talking_and_waiting(bed, "visitor-2")
         await app.shutdown()
         assert ("visitor-2", "portaria-fallback", "s", 1) in bed.ari.called("continue_in_dialplan")
         assert [e["outcome"] for e in bed.events.named("queue_left", call_id=queued["call_id"])] == ["shutdown"]
@@ -211,12 +200,7 @@ async def test_stopping_sends_waiting_visitors_to_a_person() -> None:
 
 async def test_after_a_reconnect_a_waiting_visitor_is_neither_started_twice_nor_kept_once_gone() -> None:
     async with gate_bed() as bed, limited(bed) as app:
-        for n in (1, 2, 3):
-            bed.ari.caller_dials_in(f"visitor-{n}")
-            if n == 1:
-                await greeted(bed, "visitor-1")
-        async with asyncio.timeout(GUARD_S):
-            await bed.events.wait_for("call_queued", channel="visitor-3")
+        await one_talking_and_waiting(bed, "visitor-2", "visitor-3")
         del bed.ari.live_channels["visitor-3"]  # hung up while the events socket was down: no event reached us
         await app.on_connect(reconnected=True)
         await settle()
@@ -239,13 +223,7 @@ def test_the_default_limit_is_two_conversations_per_core_with_whisper_and_none_w
 
 async def test_an_operator_can_hand_over_or_hang_up_a_waiting_visitor() -> None:
     async with gate_bed(concierge=CONCIERGE) as bed, limited(bed) as app:
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        for n in (2, 3):
-            bed.ari.caller_dials_in(f"visitor-{n}")
-        async with asyncio.timeout(GUARD_S):
-            second = await bed.events.wait_for("call_queued", channel="visitor-2")
-            third = await bed.events.wait_for("call_queued", channel="visitor-3")
+        second, third = await one_talking_and_waiting(bed, "visitor-2", "visitor-3")
         assert await app.hand_over(second["call_id"])
         assert bed.ari.called("continue_in_dialplan") == [("visitor-2", "portaria-fallback", "s", 1)]
         [fallback] = bed.events.named("fallback", call_id=second["call_id"])
@@ -276,13 +254,7 @@ def test_check_says_how_many_conversations_the_instance_takes() -> None:
 
 async def test_a_hand_over_the_operator_asks_for_that_asterisk_refuses_keeps_the_visitor_their_place() -> None:
     async with gate_bed(concierge=CONCIERGE) as bed, limited(bed) as app:
-        bed.ari.caller_dials_in("visitor-1")
-        await greeted(bed, "visitor-1")
-        for n in (2, 3):
-            bed.ari.caller_dials_in(f"visitor-{n}")
-            async with asyncio.timeout(GUARD_S):
-                await bed.events.wait_for("call_queued", channel=f"visitor-{n}")
-        second = bed.events.named("call_queued", channel="visitor-2")[0]
+        second, _ = await one_talking_and_waiting(bed, "visitor-2", "visitor-3")
         bed.ari.fail("continue_in_dialplan", 500)
         assert not await app.hand_over(second["call_id"])
         assert app.waiting_calls == 2 and not bed.events.named("queue_left")
