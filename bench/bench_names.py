@@ -1,6 +1,6 @@
 """How well Whisper hears the building's names and apartments, plain and with each directory lever, in one run.
 
-    .venv/bin/python bench/bench_names.py [--levers plain,context,...] [--conditions 8k,8k-noise,...]
+    .venv/bin/python bench/bench_names.py [--levers plain,context,...] [--conditions 8k,8k-noise,...] [--window 15]
 
 The clips are tests/fixtures/names/ (clips.json says what each one says and what the directory, directory.json
 there, should make of it): answers to "Para quem é?" (residents, and people who do not live there), to "Qual o
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audiosocket.speech.base import Hints, Transcript  # noqa: E402
-from audiosocket.speech.whisper import WhisperSTT  # noqa: E402
+from audiosocket.speech.whisper import WhisperOptions, WhisperSTT  # noqa: E402
 from controller.conversation.directory import parse_directory  # noqa: E402
 from controller.conversation.hearing import ALTERNATIVES, Expecting, choose, directory_prompt, hearing_for  # noqa: E402
 from controller.conversation.matching import Outcome, ResidentIndex  # noqa: E402
@@ -145,10 +145,10 @@ def hear(stt: WhisperSTT, judge: Judge, pcm: bytes, rate: int, lever: str, asked
     return text, time.perf_counter() - started
 
 
-def run(levers: list[str], conditions: list[str]) -> dict[str, Any]:
+def run(levers: list[str], conditions: list[str], window: int = 30) -> dict[str, Any]:
     clips = json.loads((FIXTURES / "clips.json").read_text(encoding="utf-8"))
     judge = Judge((FIXTURES / "directory.json").read_text(encoding="utf-8"))
-    stt = WhisperSTT(MODEL, ThreadPoolExecutor(1))
+    stt = WhisperSTT(MODEL, ThreadPoolExecutor(1), WhisperOptions(window_seconds=window))
     stt.load_blocking()
     stt.recognize(to_pcm(read_clip(clips[0]["name"]), RATE), RATE)  # warm-up
     scores: dict[tuple[str, str], Score] = {}
@@ -183,6 +183,7 @@ def run(levers: list[str], conditions: list[str]) -> dict[str, Any]:
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {_cpu()}, {_cores()} cores",
+        "window_seconds": window,
         "clips": len(clips),
         "noise_clips": len(noise_only),
         "results": {f"{c} {lever}": s.row() for (c, lever), s in scores.items()},
@@ -246,12 +247,13 @@ def main() -> None:
     parser.add_argument("--levers", default=",".join(LEVERS))
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--label", default="")
+    parser.add_argument("--window", type=int, default=30, help="Whisper's encoder window in seconds")
     args = parser.parse_args()
     levers = args.levers.split(",")
     if "plain" in levers:
         levers.remove("plain")
         levers.insert(0, "plain")
-    report = run(levers, args.conditions.split(","))
+    report = run(levers, args.conditions.split(","), args.window)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = ROOT / f"bench/results/names-{stamp}{'-' + args.label if args.label else ''}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

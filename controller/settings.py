@@ -299,6 +299,14 @@ class Settings(BaseSettings):
         description="Encode only the utterance (+1 s) instead of Whisper's 30 s window: ~3x faster, "
         "less accurate on our fixtures (docs/speech.md); for slow machines or larger models.",
     )
+    whisper_window_s: int = Field(
+        default=30,
+        ge=5,
+        le=30,
+        description="Seconds of audio Whisper's encoder sees when the utterance fits in them with a second to "
+        "spare (30 = Whisper's own window). 15 halves recognition time and hears names less well "
+        "(docs/speech.md).",
+    )
     directory_hints: bool = Field(
         default=True,
         description="Tell Whisper the building's names and apartments when the visitor answers who or which "

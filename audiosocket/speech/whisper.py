@@ -15,6 +15,9 @@ Two decoding paths, chosen by `short_input`:
   30 s window did), so it is opt-in. The default hides Whisper's time instead: ``stream().flush()`` starts
   recognition while endpointing still waits for the end-of-turn silence. docs/speech.md has the numbers.
 
+`window_seconds` shortens the window both paths encode, for speech that fits in it with a second to spare: a
+fixed window (15 s halves the encoder's time) rather than the utterance's own length, which heard far less.
+
 Decoding settings are the ones that behaved on our 2-core test machine (docs/speech.md): beam 5, temperature 0, no
 conditioning on previous text, repetition penalty 1.1, no repeated 3-grams; plus a cap on new tokens
 proportional to the audio length so a decoding loop cannot run for seconds.
@@ -58,6 +61,7 @@ class WhisperOptions:
     beam_size: int = 5
     short_input: bool = False
     pad_seconds: float = 1.0
+    window_seconds: int = 30  # the encoder's window when the utterance fits it with a second to spare
     warm_up: bool = True  # one decode of quiet noise inside load(): the first call's recognition is not the slow one
 
 
@@ -83,6 +87,13 @@ def drop_echoes(heard: Transcript, prompt: str) -> Transcript | None:
     if len(kept) == len(heard.alternatives):
         return heard
     return replace(heard, alternatives=tuple(t for t, _ in kept), alternative_confidences=tuple(c for _, c in kept))
+
+
+def encoder_frames(content: int, window_seconds: int) -> int:
+    """The log-mel frames the encoder sees for `content` frames of speech: the configured window when the
+    speech fits in it with a second to spare, else Whisper's own 30 s (what longer speech needs)."""
+    window = min(_MAX_FRAMES, window_seconds * _FRAMES_PER_SECOND)
+    return window if content + _FRAMES_PER_SECOND <= window else _MAX_FRAMES
 
 
 def max_new_tokens(seconds: float) -> int:
@@ -181,6 +192,11 @@ class WhisperSTT:
             raise EngineError(f"Whisper failed: {error}") from None
 
     def _recognize_plain(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
+        if self._options.window_seconds * _FRAMES_PER_SECOND < _MAX_FRAMES:
+            features = self._model.feature_extractor(audio)[:, :-1]
+            frames = encoder_frames(features.shape[-1], self._options.window_seconds)
+            if frames < _MAX_FRAMES:
+                return self._decode(features, audio, frames, [], 1)[0]
         segments, _info = self._model.transcribe(
             audio,
             language=LANGUAGE,
@@ -209,13 +225,12 @@ class WhisperSTT:
         return tokens[-_MAX_PROMPT_TOKENS:]
 
     def _recognize_window(self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints) -> Transcript | None:
-        """The whole 30 s window, as plain transcribe() encodes it, decoded after `hints.prompt` as previous
-        text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with up to
-        `hints.alternatives` hypotheses kept from the beam. None when the decode is doubtful."""
+        """The encoder's window (30 s unless configured), as plain transcribe() encodes it, decoded after
+        `hints.prompt` as previous text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with
+        up to `hints.alternatives` hypotheses kept from the beam. None when the decode is doubtful."""
         features = self._model.feature_extractor(audio)[:, :-1]
-        heard, doubtful = self._decode(
-            features, audio, _MAX_FRAMES, self.prompt_tokens(hints.prompt), hints.alternatives
-        )
+        frames = encoder_frames(features.shape[-1], self._options.window_seconds)
+        heard, doubtful = self._decode(features, audio, frames, self.prompt_tokens(hints.prompt), hints.alternatives)
         return None if doubtful else heard
 
     def _recognize_short(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:

@@ -112,6 +112,7 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
             cpu_threads=settings.whisper_threads,
             beam_size=settings.whisper_beam_size,
             short_input=settings.whisper_short_input,
+            window_seconds=settings.whisper_window_s,
         ),
         espeak_voice=settings.espeak_voice,
         espeak_speed=settings.espeak_speed,

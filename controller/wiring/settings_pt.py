@@ -97,6 +97,9 @@ DESCRIPTIONS = {
     "whisper_beam_size": "Largura do feixe do Whisper (1 = guloso, mais rápido).",
     "whisper_short_input": "Codifica só a fala (+1 s) em vez da janela de 30 s do Whisper: ~3x mais rápido, "
     "menos preciso; para máquinas lentas ou modelos maiores.",
+    "whisper_window_s": "Segundos de áudio que o codificador do Whisper vê quando a fala cabe neles com um "
+    "segundo de folga (30 = a janela do próprio Whisper). 15 reduz o tempo de reconhecimento à metade e ouve "
+    "pior os nomes.",
     "directory_hints": "Diz ao Whisper os nomes e apartamentos do prédio quando o visitante responde quem ou qual "
     "apartamento, e deixa o cadastro escolher entre as 5 melhores hipóteses.",
     "speech_workers": "Threads para o trabalho de fala que bloqueia (Whisper, chamadas do SDK do Azure).",

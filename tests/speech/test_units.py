@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from audiosocket.speech import install_model
 from audiosocket.speech.base import BufferedStream, EngineError, Transcript, echoes_prompt
 from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
-from audiosocket.speech.whisper import drop_echoes, max_new_tokens, pcm_to_float
-from controller.settings import Settings, SettingsError, SttEngine, TtsEngine
+from audiosocket.speech.whisper import drop_echoes, encoder_frames, max_new_tokens, pcm_to_float
+from controller.settings import Settings, SettingsError, SttEngine, TtsEngine, load_settings
 from controller.tools.scoring import contains_keywords, normalize, word_error_rate
 from controller.wiring import azure_problems as azure_settings_problems
 from controller.wiring import speech_engines as build_speech
@@ -159,6 +159,30 @@ def test_azure_problems_name_the_missing_setting_and_never_the_key() -> None:
     with pytest.raises(SettingsError) as caught:
         build_speech(settings(tts_engine=TtsEngine.AZURE, azure_speech_key=SecretStr(secret)))
     assert "REGION" in str(caught.value) and secret not in str(caught.value)
+
+
+def test_the_encoder_window_is_the_configured_one_only_for_speech_that_fits_it_with_a_second_to_spare() -> None:
+    assert encoder_frames(300, 15) == 1500  # 3 s of speech: the 15 s window
+    assert encoder_frames(1400, 15) == 1500  # 14 s: still a second to spare
+    assert encoder_frames(1401, 15) == 3000  # longer: Whisper's own 30 s, which it needs
+    assert encoder_frames(300, 30) == 3000
+    assert encoder_frames(2990, 30) == 3000  # never past Whisper's window
+
+
+def test_the_window_setting_reaches_whisper_and_a_wrong_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audiosocket.speech.whisper import WhisperSTT
+
+    engines = build_speech(settings(whisper_window_s=15))
+    try:
+        assert isinstance(engines.stt, WhisperSTT) and engines.stt.options.window_seconds == 15
+    finally:
+        engines.close()
+    assert settings().whisper_window_s == 30
+    for wrong in ("4", "31", "quinze"):
+        monkeypatch.setenv("PORTARIA_WHISPER_WINDOW_S", wrong)
+        with pytest.raises(SettingsError) as caught:
+            load_settings(_env_file=None)
+        assert "PORTARIA_WHISPER_WINDOW_S" in str(caught.value), caught.value
 
 
 def test_missing_whisper_model_is_reported(tmp_path: Path) -> None:
