@@ -9,6 +9,7 @@ under every kernel has margin, and one that flips is marginal.
 
     .venv/bin/python -m tests.speech.margin                        # all configurations, plain path
     .venv/bin/python -m tests.speech.margin --short                # also the short encoder path
+    .venv/bin/python -m tests.speech.margin --window 15            # also a 15 s encoder window
     .venv/bin/python -m tests.speech.margin --json out.json        # keep the raw results
 
 Prints, per input, configuration and rate, keyword recall and corpus WER over the fixture set (the figures the
@@ -73,7 +74,8 @@ def child(paths: list[str], variants: list[str]) -> None:
 
     executor = ThreadPoolExecutor(1)
     for path in paths:
-        engine = WhisperSTT(MODEL, executor, WhisperOptions(short_input=path == "short"))
+        window = int(path.removeprefix("window")) if path.startswith("window") else 30
+        engine = WhisperSTT(MODEL, executor, WhisperOptions(short_input=path == "short", window_seconds=window))
         engine.load_blocking()
         for fixture in SPEECH_FIXTURES:
             for variant in variants:
@@ -138,11 +140,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--short", action="store_true", help="also measure the short encoder path")
+    parser.add_argument("--window", type=int, help="also measure this encoder window (PORTARIA_WHISPER_WINDOW_S)")
     parser.add_argument("--paths", nargs="*", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--variants", nargs="*", default=VARIANTS, help="input perturbations to try")
     parser.add_argument("--json", type=Path, help="also write the raw rows here")
     args = parser.parse_args()
-    paths = args.paths or (["plain", "short"] if args.short else ["plain"])
+    paths = args.paths or ["plain", *(["short"] if args.short else [])]
+    paths += [f"window{args.window}"] if args.window and not args.paths else []
     if args.child:
         child(paths, args.variants)
         return
