@@ -191,12 +191,14 @@ class WhisperSTT:
         except (RuntimeError, ValueError) as error:
             raise EngineError(f"Whisper failed: {error}") from None
 
+    def _encoder_frames(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> int:
+        """From the audio's length, so the full-window path never extracts features it hands to transcribe()."""
+        return encoder_frames(audio.size * _FRAMES_PER_SECOND // WHISPER_RATE, self._options.window_seconds)
+
     def _recognize_plain(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
-        if self._options.window_seconds * _FRAMES_PER_SECOND < _MAX_FRAMES:
-            features = self._model.feature_extractor(audio)[:, :-1]
-            frames = encoder_frames(features.shape[-1], self._options.window_seconds)
-            if frames < _MAX_FRAMES:
-                return self._decode(features, audio, frames, [], 1)[0]
+        frames = self._encoder_frames(audio)
+        if frames < _MAX_FRAMES:
+            return self._decode(self._model.feature_extractor(audio)[:, :-1], audio, frames, [], 1)[0]
         segments, _info = self._model.transcribe(
             audio,
             language=LANGUAGE,
@@ -229,7 +231,7 @@ class WhisperSTT:
         `hints.prompt` as previous text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with
         up to `hints.alternatives` hypotheses kept from the beam. None when the decode is doubtful."""
         features = self._model.feature_extractor(audio)[:, :-1]
-        frames = encoder_frames(features.shape[-1], self._options.window_seconds)
+        frames = self._encoder_frames(audio)
         heard, doubtful = self._decode(features, audio, frames, self.prompt_tokens(hints.prompt), hints.alternatives)
         return None if doubtful else heard
 
