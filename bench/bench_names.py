@@ -11,7 +11,9 @@ What is scored is what the call would do with the text: the rules understanding 
 that was asked, and the directory resolves it. Per condition and lever:
 
 - WER over the speech clips (word errors / reference words);
-- resident names right (resolved to the expected resident) and apartments right (the expected digits);
+- resident names right (the call goes on with the expected resident: resolved, or the one resident of that
+  name when the apartment heard is not theirs or does not exist, which the call checks with the visitor: "A
+  Sônia mora no 201, é para ela?"; how many came that way is `checked`) and apartments right (the digits heard);
 - false directory names: a resident resolved from an outsider's clip or from noise; outsiders kept: the
   outsider's own name still heard;
 - noise with text: noise-only clips that produced any words;
@@ -68,6 +70,7 @@ class Score:
     words: int = 0
     errors: float = 0.0
     names: list[bool] = field(default_factory=list)
+    checked: int = 0  # names right only through the "lives in another apartment" check
     apartments: list[bool] = field(default_factory=list)
     false_names: int = 0
     false_chances: int = 0
@@ -85,6 +88,7 @@ class Score:
         return {
             "wer": round(self.errors / self.words, 3) if self.words else None,
             "names": share(self.names),
+            "checked": self.checked,
             "apartments": share(self.apartments),
             "false_names": f"{self.false_names}/{self.false_chances}",
             "outsiders_kept": share(self.outsiders_kept),
@@ -112,12 +116,21 @@ class Judge:
         return self.rules.parse(text, context)
 
     def resident(self, understood: Understood) -> str | None:
+        """The resident the call goes on with, as Dialog._locate does: resolved, or checked with the visitor."""
+        return self.target(understood)[0]
+
+    def target(self, understood: Understood) -> tuple[str | None, bool]:
+        """(resident, reached only through the "lives elsewhere" check)."""
         if understood.resident is None:
-            return None
+            return None, False
         resolution = self.index.resolve(understood.resident, understood.apartment)
-        if resolution.outcome is Outcome.RESOLVED and len(resolution.candidates) == 1:
-            return resolution.candidates[0].resident
-        return None
+        if len(resolution.candidates) != 1:
+            return None, False
+        if resolution.outcome is Outcome.RESOLVED:
+            return resolution.candidates[0].resident, False
+        if resolution.outcome is Outcome.NOT_IN_APARTMENT:
+            return resolution.candidates[0].resident, True
+        return None, False
 
     def choose(self, transcript: Transcript, asked: str) -> str:
         """The production choice among hypotheses (controller/conversation/hearing.py)."""
@@ -197,9 +210,10 @@ def _score_clip(judge: Judge, score: Score, clip: dict[str, Any], text: str, sec
     score.errors += word_error_rate(clip["text"], text) * len(reference.split())
     score.seconds.append(seconds)
     understood = judge.read(text, clip["asked"])
-    resident = judge.resident(understood)
+    resident, checked = judge.target(understood)
     if clip["resident"]:
         score.names.append(resident == clip["resident"])
+        score.checked += checked and resident == clip["resident"]
     if clip["apartment"]:
         score.apartments.append(understood.apartment == clip["apartment"])
     if clip["outsider"]:
@@ -228,15 +242,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['when']}, {report['machine']}; {report['clips']} clips per condition and "
         f"{report['noise_clips']} noise-only clips in each noisy condition.",
         "",
-        "| condition | lever | WER | resident names | apartments | false directory names | outsiders kept "
-        "| noise with text | ms per utterance | time vs plain |",
+        "| condition | lever | WER | resident names (of them checked) | apartments | false directory names "
+        "| outsiders kept | noise with text | ms per utterance | time vs plain |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in report["results"].items():
         condition, lever = key.split(" ", 1)
         lines.append(
-            f"| {condition} | {lever} | {row['wer']} | {row['names']} | {row['apartments']} | {row['false_names']} "
-            f"| {row['outsiders_kept']} | {row['noise_text']} | {row['ms_mean']} "
+            f"| {condition} | {lever} | {row['wer']} | {row['names']} ({row['checked']}) | {row['apartments']} "
+            f"| {row['false_names']} | {row['outsiders_kept']} | {row['noise_text']} | {row['ms_mean']} "
             f"| {row['time_ratio_median']} |"
         )
     return "\n".join(lines)

@@ -78,7 +78,7 @@ HUNDREDS = {
     "trescentos": 300,  # "trêscentos": "trezentos" as a recogniser spells it by sound
 }
 # "sete cento e dois": a recogniser may cut a hundreds word in two; after a unit these multiply it.
-SPLIT_HUNDREDS = frozenset({"cento", "centos", "sento", "sentos"})
+SPLIT_HUNDREDS = frozenset({"cento", "centos", "sento", "sentos", "centro", "centros"})
 THOUSAND = "mil"
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HUNDREDS) | {THOUSAND}
 
@@ -146,6 +146,19 @@ class _Run:
         return NumberSpan(self.start, self.end, "".join(self.chunks), self.words)
 
 
+def _heard_as_e(word: str, run: _Run | None, following: tuple[str, ...] | list[str]) -> bool:
+    """ "sete centro de dois": after whole hundreds, Whisper sometimes writes the "e" before the units as "de"."""
+    composed = run.composed if run is not None else None
+    return (
+        word == "de"
+        and composed is not None
+        and composed >= 100
+        and composed % 100 == 0
+        and bool(following)
+        and not following[0].isdecimal()
+    )
+
+
 def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = False) -> list[NumberSpan]:
     """Every number in the folded tokens, in order.
 
@@ -189,7 +202,7 @@ def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = 
             run.words += 1
             run.end = index + 1
         elif (
-            word == "e"
+            (word == "e" or _heard_as_e(word, run, folded[index + 1 : index + 2]))
             and run is not None
             and run.composed is not None
             and index + 1 < len(folded)

@@ -64,7 +64,67 @@ class RuleUnderstanding:
         return self.parse(text, context)
 
     def parse(self, text: str, context: UnderstandingContext) -> Understood:
-        return _Reading(tokenize(text), context).result()
+        return _Reading(unglue(tokenize(text), context), context).result()
+
+
+# Whisper writes a short cue and the name after it as one word ("Parasónia" for "para a Sônia", "Adoneloíza"
+# for "a dona Heloísa", the second "a" swallowed). Folded glued form -> the words it stands for, longest first.
+_GLUED_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("paraa", ("para", "a")),
+    ("parao", ("para", "o")),
+    ("adona", ("a", "dona")),
+    ("para", ("para",)),
+    ("praa", ("pra", "a")),
+    ("prao", ("pra", "o")),
+    ("adon", ("a", "dona")),
+    ("dona", ("dona",)),
+    ("oseu", ("o", "seu")),
+    ("pra", ("pra",)),
+    ("pro", ("pro",)),
+    ("seu", ("seu",)),
+)
+_MIN_UNGLUED = 4  # letters left for the name: a shorter rest is too easily a name by chance
+
+
+def unglue(tokens: Tokens, context: UnderstandingContext) -> Tokens:
+    """Split a word that is a cue glued to a resident's name, when the word is not a name and the rest is."""
+    original: list[str] = []
+    folded: list[str] = []
+    breaks: list[bool] = []
+    for word, spelled, ends in zip(tokens.folded, tokens.original, tokens.breaks, strict=True):
+        split = None if is_known(word, context) else _split_glued(word, context)
+        if split is None:
+            original.append(spelled)
+            folded.append(word)
+            breaks.append(ends)
+            continue
+        cue, rest = split
+        folded.extend((*cue, rest))
+        original.extend((*cue, spelled[len(spelled) - len(rest) :] if fold(spelled).endswith(rest) else rest))
+        breaks.extend((*(False for _ in cue), ends))
+    return Tokens(tuple(original), tuple(folded), tuple(breaks))
+
+
+def _split_glued(word: str, context: UnderstandingContext, depth: int = 2) -> tuple[tuple[str, ...], str] | None:
+    """(cue words, name) for "parasonia"; two cues deep at most ("paraoseujose": "para o" + "seu" + "jose")."""
+    for glued, cue in _GLUED_CUES:
+        rest = word[len(glued) :]
+        if not word.startswith(glued) or len(rest) < _MIN_UNGLUED or not rest.isalpha():
+            continue
+        if is_known(rest, context):
+            return cue, rest
+        deeper = _split_glued(rest, context, depth - 1) if depth > 1 else None
+        if deeper is not None:
+            return (*cue, *deeper[0]), deeper[1]
+    return None
+
+
+def is_known(word: str, context: UnderstandingContext) -> bool:
+    """Is this folded word (or does it sound like) a word of a resident's name or nickname?"""
+    names = context.names
+    if any(form in names for form in expand(word)) or (len(word) >= 4 and phonetic(word) in context.sounds):
+        return True
+    return len(word) >= 5 and process.extractOne(word, names, scorer=fuzz.ratio, score_cutoff=85) is not None
 
 
 class _Reading:
@@ -73,6 +133,7 @@ class _Reading:
     def __init__(self, tokens: Tokens, context: UnderstandingContext) -> None:
         self.words = tokens.folded
         self.original = tokens.original
+        self.breaks = tokens.breaks or (False,) * len(tokens)
         self.context = context
         self.used = [False] * len(tokens)
         self.padded = f" {' '.join(self.words)} "
@@ -199,6 +260,8 @@ class _Reading:
             if _is_namey(word) and not (resident and taken and not self._is_known(word)):
                 taken.append(index)
                 names += 1
+                if self.breaks[index]:
+                    break
             elif (
                 word in NAME_CONNECTORS
                 and word != "e"
@@ -243,10 +306,7 @@ class _Reading:
         return self._claim(taken)
 
     def _is_known(self, word: str) -> bool:
-        names = self.context.names
-        if any(form in names for form in expand(word)) or (len(word) >= 4 and phonetic(word) in self.context.sounds):
-            return True
-        return len(word) >= 5 and process.extractOne(word, names, scorer=fuzz.ratio, score_cutoff=85) is not None
+        return is_known(word, self.context)
 
     def _first_name(self, known_only: bool, resident: bool) -> list[str] | None:
         for index, word in enumerate(self.words):

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+_PIECE = re.compile(r"[^\W_]+|[,.;:!?…]", re.UNICODE)
+_CLAUSE_MARKS = frozenset(",.;:!?…")
 
 # Connectors that stay lowercase inside a person's name ("Maria da Silva").
 NAME_CONNECTORS = frozenset({"da", "de", "do", "das", "dos", "e"})
@@ -32,24 +34,31 @@ def has_phrase(padded: str, phrases: Iterable[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """An utterance split into words: `folded[i]` is the comparison form of `original[i]`."""
+    """An utterance split into words: `folded[i]` is the comparison form of `original[i]`; `breaks[i]` says a
+    punctuation mark followed word i (Whisper's comma in "Sou Marcos, vim ver o Thiago" ends the name)."""
 
     original: tuple[str, ...]
     folded: tuple[str, ...]
+    breaks: tuple[bool, ...] = ()
 
     def __len__(self) -> int:
         return len(self.folded)
 
 
 def tokenize(text: str) -> Tokens:
-    words = _NON_WORD.sub(" ", text.casefold().replace("_", " ")).split()
     original: list[str] = []
     folded: list[str] = []
-    for word in words:
-        parts = fold(word).split()
-        original.extend([word] if len(parts) == 1 else parts)
+    breaks: list[bool] = []
+    for piece in _PIECE.findall(text.casefold()):
+        if piece in _CLAUSE_MARKS:
+            if breaks:
+                breaks[-1] = True
+            continue
+        parts = fold(piece).split()
+        original.extend([piece] if len(parts) == 1 else parts)
         folded.extend(parts)
-    return Tokens(tuple(original), tuple(folded))
+        breaks.extend(False for _ in parts)
+    return Tokens(tuple(original), tuple(folded), tuple(breaks))
 
 
 def title_name(words: tuple[str, ...] | list[str]) -> str:

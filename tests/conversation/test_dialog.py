@@ -331,3 +331,11 @@ def test_a_block_in_a_building_without_blocks_is_ignored(dialog: Dialog) -> None
 def test_a_verb_after_the_visitors_name_is_not_part_of_it(dialog: Dialog) -> None:
     state, _ = run(dialog, "sou o paulo vem visitar a renata do 101")
     assert state.visitor_name == "Paulo"
+
+
+def test_a_name_whisper_glued_to_its_cue_or_ran_past_a_comma_still_finds_the_resident(dialog: Dialog) -> None:
+    state, actions = run(dialog, "entrega", "Parabeatriz.")  # "para a Beatriz", heard as one word
+    assert isinstance(actions[-1], CallResident) and actions[-1].request.resident == "Beatriz Oliveira"
+    state, actions = run(dialog, "Sou Pedro, Víngvero Marcos do 201.")  # "vim ver o" glued into the name
+    assert state.visitor_name == "Pedro" and said(actions)[-1] == "Certo, Pedro. É visita, entrega ou serviço?"
+    assert state.target is not None and state.target.candidate.resident == "Marcos Oliveira"

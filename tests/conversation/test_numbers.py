@@ -36,6 +36,8 @@ from controller.conversation.text import fold
         ("dezesseis zero dois", "1602"),
         ("novecentas e duas", "902"),
         ("sete cento e dois", "702"),  # the hundreds word cut in two by the recogniser
+        ("sete centro de dois", "702"),  # ... heard as "centro", and the "e" as "de"
+        ("cento de dois", "102"),
         ("quatro centos e um", "401"),
         ("trêscentos e três", "303"),
         ("cento e dois cento e três", "102103"),  # two numbers read one after the other stay two chunks
@@ -45,7 +47,7 @@ def test_spoken_numbers(spoken: str, digits: str) -> None:
     assert parse_number(fold(spoken)) == digits
 
 
-@pytest.mark.parametrize("text", ["", "bloco", "um e dois", "entrega"])
+@pytest.mark.parametrize("text", ["", "bloco", "um e dois", "entrega", "dois de tres", "duzentos de 3"])
 def test_not_a_single_number(text: str) -> None:
     assert parse_number(fold(text)) is None
 

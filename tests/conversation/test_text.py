@@ -15,6 +15,8 @@ def test_tokens_keep_the_original_spelling_beside_the_folded_one() -> None:
     tokens = tokenize("Sou o João, da Luíza.")
     assert tokens.folded == ("sou", "o", "joao", "da", "luiza")
     assert tokens.original == ("sou", "o", "joão", "da", "luíza")
+    assert tokens.breaks == (False, False, True, False, True)  # a punctuation mark after "João" and "Luíza"
+    assert tokenize("snake_case 1.001").folded == ("snake", "case", "1", "001")
 
 
 def test_title_name_keeps_connectors_lowercase() -> None:

@@ -74,6 +74,7 @@ def test_intent(text: str, intent: Intent | None, context: UnderstandingContext)
         ("sou amiga da luiza", None),
         ("e o joao do ifood", "Joao"),  # "é o ..." first thing, or answering "qual é o seu nome?"
         ("entrega e o joao", None),
+        ("Sou Marcos, Víngvero Thiago do 201.", "Marcos"),  # Whisper's comma ends the name
     ],
 )
 def test_visitor_name(text: str, name: str | None, context: UnderstandingContext) -> None:
@@ -144,6 +145,12 @@ def test_block(
         ("entrega renatta 101", "renatta"),  # no cue, sounds like one
         ("para o 101", None),
         ("sou o carlos", None),  # the visitor, not the resident
+        ("Sou Pedro, Víngvero Marcos do 201.", "marcos"),  # past the visitor's comma: "vim ver o" glued
+        ("Parabeatriz.", "beatriz"),  # "para a Beatriz" as one word
+        ("Adonaluíza.", "luíza"),  # "a dona Luíza"
+        ("Pararenatta", "renatta"),  # the rest only has to sound like a resident
+        ("Parapatrícia.", None),  # not a resident: the word stays whole, and without a cue it is nobody
+        ("Paraná", None),  # the rest is too short to be a name
     ],
 )
 def test_resident(text: str, resident: str | None, context: UnderstandingContext) -> None:
@@ -153,6 +160,14 @@ def test_resident(text: str, resident: str | None, context: UnderstandingContext
 def test_unknown_bare_name_only_when_the_resident_was_asked(context: UnderstandingContext) -> None:
     assert read("roberto", context).resident is None
     assert read("roberto", context, Slot.RESIDENT).resident == "roberto"
+    assert read("Parapatrícia,", context, Slot.RESIDENT).resident == "parapatrícia"  # an outsider, whole
+
+
+def test_a_glued_cue_is_split_only_from_a_residents_name(context: UnderstandingContext) -> None:
+    glued = read("Paraoseujosé, do 102.", context)  # "para o seu José"
+    assert (glued.resident, glued.apartment) == ("josé", "102")
+    assert read("Seumarcos", context, Slot.RESIDENT).resident == "marcos"
+    assert read("Dona Renata", context, Slot.RESIDENT).resident == "renata"  # already apart: unchanged
 
 
 @pytest.mark.parametrize(
