@@ -146,17 +146,9 @@ class _Run:
         return NumberSpan(self.start, self.end, "".join(self.chunks), self.words)
 
 
-def _heard_as_e(word: str, run: _Run | None, following: tuple[str, ...] | list[str]) -> bool:
+def _heard_as_e(word: str, composed: int, following: str) -> bool:
     """ "sete centro de dois": after whole hundreds, Whisper sometimes writes the "e" before the units as "de"."""
-    composed = run.composed if run is not None else None
-    return (
-        word == "de"
-        and composed is not None
-        and composed >= 100
-        and composed % 100 == 0
-        and bool(following)
-        and not following[0].isdecimal()
-    )
+    return word == "de" and composed >= 100 and composed % 100 == 0 and not following.isdecimal()
 
 
 def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = False) -> list[NumberSpan]:
@@ -202,10 +194,10 @@ def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = 
             run.words += 1
             run.end = index + 1
         elif (
-            (word == "e" or _heard_as_e(word, run, folded[index + 1 : index + 2]))
-            and run is not None
+            run is not None
             and run.composed is not None
             and index + 1 < len(folded)
+            and (word == "e" or _heard_as_e(word, run.composed, folded[index + 1]))
             and _joins(run.composed, value(folded[index + 1]))
         ):
             run.composed += value(folded[index + 1]) or 0

@@ -92,7 +92,9 @@ def unglue(tokens: Tokens, context: UnderstandingContext) -> Tokens:
     folded: list[str] = []
     breaks: list[bool] = []
     for word, spelled, ends in zip(tokens.folded, tokens.original, tokens.breaks, strict=True):
-        split = None if is_known(word, context) else _split_glued(word, context)
+        split = _split_glued(word, context)
+        if split is not None and is_known(word, context):  # a name that merely starts like a cue stays whole
+            split = None
         if split is None:
             original.append(spelled)
             folded.append(word)
@@ -133,7 +135,7 @@ class _Reading:
     def __init__(self, tokens: Tokens, context: UnderstandingContext) -> None:
         self.words = tokens.folded
         self.original = tokens.original
-        self.breaks = tokens.breaks or (False,) * len(tokens)
+        self.breaks = tokens.breaks
         self.context = context
         self.used = [False] * len(tokens)
         self.padded = f" {' '.join(self.words)} "

@@ -39,7 +39,7 @@ class Tokens:
 
     original: tuple[str, ...]
     folded: tuple[str, ...]
-    breaks: tuple[bool, ...] = ()
+    breaks: tuple[bool, ...]
 
     def __len__(self) -> int:
         return len(self.folded)
