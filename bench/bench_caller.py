@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_e2e import RESULTS, machine, testbed_env  # noqa: E402
+from caller_stages import attach, lines, summary  # noqa: E402
 from caller_summary import server_turns, summarise, table, write_docs  # noqa: E402
 
 from controller.ari.client import AriClient, AriError  # noqa: E402
@@ -243,6 +244,7 @@ async def one_call(ari: AriClient, case: str, audio: dict[str, bytes]) -> dict[s
             result["barge_in_cut_s"] = barge_in_cut(span[0], heard)
         else:
             result["turn_s"] = None if reply is None else reply.start - span[1]
+            result["spoke_until"], result["reply_at"] = span[1], None if reply is None else reply.start
             result["talked_over"] = len(talked_over(span, heard))
     return result
 
@@ -313,8 +315,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.watch_console and (failed or updates[0] == 0):
             raise RuntimeError(f"the console's live stream was not watched: {failed or 'it sent nothing'!r}")
         server = server_turns(concierge.events_file, results)
-    return {"levels": summarise(results, server, tuple(REQUESTS)), "calls": results, "overrides": overrides,
-            "console_updates": updates[0]}
+        attach(results, concierge.events_file)
+        if args.keep_events:
+            args.keep_events.write_bytes(concierge.events_file.read_bytes())
+    levels = summarise(results, server, tuple(REQUESTS))
+    for lv in levels:
+        lv["stages"] = summary([r for r in results if r["concurrency"] == lv["concurrency"]])
+    return {"levels": levels, "calls": results, "overrides": overrides, "console_updates": updates[0]}
 
 
 def main() -> int:
@@ -327,17 +334,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--label", default="")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--keep-events", action="store_true", help="keep the concierge's events log beside the JSON")
     args = parser.parse_args()
     started = datetime.now(UTC)
-    result = asyncio.run(run(args))
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"caller-{stamp}{'-' + args.label if args.label else ''}.json"
+    args.keep_events = path.with_name(path.stem + "-events.jsonl") if args.keep_events else None
+    result = asyncio.run(run(args))
     result |= {
         "started": started.isoformat(timespec="seconds"), "machine": machine(), "file": str(path.relative_to(ROOT)),
-        "watch_console": args.watch_console, "args": vars(args),
+        "watch_console": args.watch_console,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
     path.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print("\n".join(table(result["levels"])))
+    print("\n".join(lines(result["levels"])))
     if not args.no_docs:
         write_docs(result)
     return 0
