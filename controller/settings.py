@@ -307,6 +307,14 @@ class Settings(BaseSettings):
         "spare (30 = Whisper's own window). 15 halves recognition time and hears names less well "
         "(docs/speech.md).",
     )
+    whisper_directory_window_s: int = Field(
+        default=15,
+        ge=5,
+        le=30,
+        description="The same for the visitor's turns whose answer the directory checks (the request, who, which "
+        "apartment): 15 hears the building's names and apartments as well as 30, in half the time. Yes/no "
+        "answers and the resident's leg always get PORTARIA_WHISPER_WINDOW_S.",
+    )
     directory_hints: bool = Field(
         default=True,
         description="Tell Whisper the building's names and apartments when the visitor answers who or which "

@@ -70,6 +70,9 @@ class Hints:
     prompt: str = ""
     alternatives: int = 1
     phrases: tuple[str, ...] = ()  # the prompt's entries one by one (Azure's phrase list; Whisper reads the prompt)
+    # What is heard is checked against the directory (the visitor's request, who, which apartment), so an engine
+    # may trade a little accuracy for speed there; never a yes/no, never the resident's leg.
+    checked: bool = False
 
     @property
     def any(self) -> bool:

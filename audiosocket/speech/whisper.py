@@ -17,6 +17,9 @@ Two decoding paths, chosen by `short_input`:
 
 `window_seconds` shortens the window both paths encode, for speech that fits in it with a second to spare: a
 fixed window (15 s halves the encoder's time) rather than the utterance's own length, which heard far less.
+`checked_window_seconds` is the window for turns the directory checks (`Hints.checked`): 15 s heard the names
+set's residents and apartments as well as 30 s did, while it lost the resident's "sim, pode liberar", so the
+turns that decide anything keep `window_seconds`.
 
 Decoding settings are the ones that behaved on our 2-core test machine (docs/speech.md): beam 5, temperature 0, no
 conditioning on previous text, repetition penalty 1.1, no repeated 3-grams; plus a cap on new tokens
@@ -62,6 +65,7 @@ class WhisperOptions:
     short_input: bool = False
     pad_seconds: float = 1.0
     window_seconds: int = 30  # the encoder's window when the utterance fits it with a second to spare
+    checked_window_seconds: int = 15  # the same for a turn the directory checks (Hints.checked)
     warm_up: bool = True  # one decode of quiet noise inside load(): the first call's recognition is not the slow one
 
 
@@ -158,8 +162,9 @@ class WhisperSTT:
         buffers, the feature extractor's first use) are paid at start-up, not by the first visitor."""
         noise = np.random.default_rng(0).normal(0, 0.003, WHISPER_RATE).astype(np.float32)
         try:
-            self._recognize_plain(noise)
-            self._recognize_window(noise, Hints(prompt="Portaria.", alternatives=1))
+            self._recognize_plain(noise, self._options.window_seconds)
+            for window in sorted({self._options.window_seconds, self._options.checked_window_seconds}):
+                self._recognize_window(noise, Hints(prompt="Portaria.", alternatives=1), window)
         except (RuntimeError, ValueError) as error:  # a model that cannot decode fails loudly at the first call
             log.warning("Whisper warm-up failed: %s", error)
 
@@ -178,8 +183,9 @@ class WhisperSTT:
         if not audio.size:
             return Transcript("", 0.0, LANGUAGE)
         try:
+            window = self._window(hints)
             if hints is not None and hints.any and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
-                prompted = self._recognize_window(audio, hints)
+                prompted = self._recognize_window(audio, hints, window)
                 heard = drop_echoes(prompted, hints.prompt) if prompted is not None else None
                 if heard is not None:
                     return heard
@@ -187,16 +193,21 @@ class WhisperSTT:
                 # all: hear it unbiased.
             if self._options.short_input and audio.size <= _MAX_FRAMES * WHISPER_RATE // _FRAMES_PER_SECOND:
                 return self._recognize_short(audio)
-            return self._recognize_plain(audio)
+            return self._recognize_plain(audio, window)
         except (RuntimeError, ValueError) as error:
             raise EngineError(f"Whisper failed: {error}") from None
 
-    def _encoder_frames(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> int:
-        """From the audio's length, so the full-window path never extracts features it hands to transcribe()."""
-        return encoder_frames(audio.size * _FRAMES_PER_SECOND // WHISPER_RATE, self._options.window_seconds)
+    def _window(self, hints: Hints | None) -> int:
+        checked = hints is not None and hints.checked
+        return self._options.checked_window_seconds if checked else self._options.window_seconds
 
-    def _recognize_plain(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Transcript:
-        frames = self._encoder_frames(audio)
+    @staticmethod
+    def _encoder_frames(audio: np.ndarray[Any, np.dtype[np.float32]], window: int) -> int:
+        """From the audio's length, so the full-window path never extracts features it hands to transcribe()."""
+        return encoder_frames(audio.size * _FRAMES_PER_SECOND // WHISPER_RATE, window)
+
+    def _recognize_plain(self, audio: np.ndarray[Any, np.dtype[np.float32]], window: int) -> Transcript:
+        frames = self._encoder_frames(audio, window)
         if frames < _MAX_FRAMES:
             return self._decode(self._model.feature_extractor(audio)[:, :-1], audio, frames, [], 1)[0]
         segments, _info = self._model.transcribe(
@@ -226,12 +237,14 @@ class WhisperSTT:
         tokens: list[int] = self._tokenizer.encode(" " + prompt.strip())
         return tokens[-_MAX_PROMPT_TOKENS:]
 
-    def _recognize_window(self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints) -> Transcript | None:
-        """The encoder's window (30 s unless configured), as plain transcribe() encodes it, decoded after
+    def _recognize_window(
+        self, audio: np.ndarray[Any, np.dtype[np.float32]], hints: Hints, window: int
+    ) -> Transcript | None:
+        """The encoder's `window` (30 s unless configured), as plain transcribe() encodes it, decoded after
         `hints.prompt` as previous text (faster-whisper's ``initial_prompt`` and ``hotwords`` both go there), with
         up to `hints.alternatives` hypotheses kept from the beam. None when the decode is doubtful."""
         features = self._model.feature_extractor(audio)[:, :-1]
-        frames = self._encoder_frames(audio)
+        frames = self._encoder_frames(audio, window)
         heard, doubtful = self._decode(features, audio, frames, self.prompt_tokens(hints.prompt), hints.alternatives)
         return None if doubtful else heard
 

@@ -153,9 +153,9 @@ class CallRunner:
 
     def _hints(self, leg: Leg) -> Hints | None:
         hearing = self._conversation.hearing(self.state, leg)
-        if not hearing.prompt and hearing.alternatives <= 1:
+        if not hearing.prompt and hearing.alternatives <= 1 and not hearing.checked:
             return None
-        return Hints(hearing.prompt, hearing.alternatives, hearing.phrases)
+        return Hints(hearing.prompt, hearing.alternatives, hearing.phrases, hearing.checked)
 
     def _choose_heard(self, leg: Leg, texts: tuple[str, ...]) -> str:
         return self._conversation.choose_heard(self.state, leg, texts)

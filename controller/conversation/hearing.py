@@ -8,6 +8,8 @@ answer should be in the directory (who the visitor came for, which apartment, th
 the visitor's own name, a yes/no, or the resident's leg, and only from what fits the question: names for "para
 quem?" (the known apartment's residents last, the part a long prompt keeps), apartment numbers in words for
 "qual apartamento?". Among the hypotheses the recogniser returns, the first the directory agrees with is taken.
+Those same turns are `checked`: what is heard there is checked against the directory, so the recogniser may be
+quicker there (a shorter Whisper window); a yes/no and everything the resident says never are.
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ _HUNDREDS = (
 @dataclass(frozen=True, slots=True)
 class Hearing:
     """What a turn's recognition is told: `prompt` to expect, and how many `alternatives` to return; `phrases`
-    are the prompt's entries one by one (the names, the apartments in words), for an engine that takes a list."""
+    are the prompt's entries one by one (the names, the apartments in words), for an engine that takes a list;
+    `checked` says the directory checks the answer (module docstring)."""
 
     prompt: str = ""
     alternatives: int = 1
     phrases: tuple[str, ...] = ()
+    checked: bool = False
 
 
 def expecting_on(state: DialogState, leg: Leg) -> Expecting:
@@ -78,7 +82,8 @@ def expecting_on(state: DialogState, leg: Leg) -> Expecting:
 def hearing_for(directory: Directory, expecting: Expecting, apartment: str | None = None) -> Hearing:
     heading, entries = _entries(directory, expecting, apartment)
     kept = _kept(heading, entries)
-    return Hearing(_prompt(heading, kept), ALTERNATIVES, tuple(kept)) if kept else Hearing()
+    checked = expecting is not Expecting.OTHER
+    return Hearing(_prompt(heading, kept), ALTERNATIVES, tuple(kept), checked) if kept else Hearing(checked=checked)
 
 
 def agrees(heard: Understood, expecting: Expecting, index: ResidentIndex) -> bool:

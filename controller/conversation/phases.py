@@ -58,10 +58,11 @@ class Conversation:
         return judge_pause(text, waiting, self.dialog.index.apartments, heard)
 
     def hearing(self, state: DialogState, leg: Leg) -> Hearing:
-        """What the next recognition on `leg` is told to expect (hearing.py); nothing when hints are off."""
-        if not self.dialog.policy.directory_hints:
-            return Hearing()
+        """What the next recognition on `leg` is told to expect (hearing.py); when hints are off, only whether
+        the directory checks the answer."""
         key = (expecting_on(state, leg), state.apartment)
+        if not self.dialog.policy.directory_hints:
+            return Hearing(checked=key[0] is not Expecting.OTHER)
         if key not in self._hearings:
             self._hearings[key] = hearing_for(self.dialog.index.directory, *key)
         return self._hearings[key]

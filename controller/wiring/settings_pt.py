@@ -100,6 +100,9 @@ DESCRIPTIONS = {
     "whisper_window_s": "Segundos de áudio que o codificador do Whisper vê quando a fala cabe neles com um "
     "segundo de folga (30 = a janela do próprio Whisper). 15 reduz o tempo de reconhecimento à metade e ouve "
     "pior os nomes.",
+    "whisper_directory_window_s": "O mesmo para as falas do visitante que o cadastro confere (o pedido, para quem, "
+    "qual apartamento): 15 ouve os nomes e apartamentos do prédio tão bem quanto 30, na metade do tempo. "
+    "Respostas sim/não e a ligação do morador usam sempre PORTARIA_WHISPER_WINDOW_S.",
     "directory_hints": "Diz ao Whisper os nomes e apartamentos do prédio quando o visitante responde quem ou qual "
     "apartamento, e deixa o cadastro escolher entre as 5 melhores hipóteses.",
     "speech_workers": "Threads para o trabalho de fala que bloqueia (Whisper, chamadas do SDK do Azure).",

@@ -12,6 +12,7 @@ from controller.conversation.hearing import (
     choose,
     directory_prompt,
     expecting_on,
+    hearing_for,
     spell_apartment,
 )
 from controller.conversation.matching import ResidentIndex
@@ -84,6 +85,16 @@ def test_what_a_turn_expects_follows_the_question_asked(
     phase: Phase, slot: Slot | None, leg: Leg, expecting: Expecting
 ) -> None:
     assert expecting_on(DialogState("c1", phase=phase, expecting=slot), leg) is expecting
+
+
+@pytest.mark.parametrize("expecting", list(Expecting))
+def test_only_answers_the_directory_checks_may_be_heard_the_quicker_way(expecting: Expecting) -> None:
+    """`checked` lets the recogniser shorten its window: for the request, who and which apartment; never for the
+    visitor's own name or a yes/no (nor the resident's leg, which always expects OTHER, above). An empty
+    directory gives no prompt but the answer is still checked."""
+    checked = expecting is not Expecting.OTHER
+    assert hearing_for(DIRECTORY, expecting).checked is checked
+    assert hearing_for(parse_directory("[]"), expecting).checked is checked
 
 
 INDEX = ResidentIndex(DIRECTORY)

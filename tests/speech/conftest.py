@@ -33,11 +33,18 @@ class SpeechFixture:
     reliable_8k: tuple[str, ...]
     reliable_16k: tuple[str, ...]
     pcm16k: bytes
+    reliable_checked_8k: tuple[str, ...] = ()
+    reliable_checked_16k: tuple[str, ...] = ()
 
     def reliable(self, rate: int) -> tuple[str, ...]:
         """The keywords heard with margin at `rate`: under every CPU kernel and input perturbation that
         tests/speech/margin.py tries (docs/speech.md, "Test fixtures"). Only these are asserted per clip."""
         return self.reliable_8k if rate == 8000 else self.reliable_16k
+
+    def reliable_checked(self, rate: int) -> tuple[str, ...]:
+        """The same for a turn the directory checks, which Whisper encodes in its 15 s window
+        (`tests/speech/margin.py --paths window15`)."""
+        return self.reliable_checked_8k if rate == 8000 else self.reliable_checked_16k
 
     def pcm(self, rate: int) -> bytes:
         """The audio as a leg at `rate` would deliver it."""
@@ -61,8 +68,13 @@ def load_fixtures() -> list[SpeechFixture]:
         assert rate == 16000
         keywords = tuple(item["keywords"])
         reliable_8k, reliable_16k = tuple(item["reliable_8k"]), tuple(item["reliable_16k"])
-        assert set(reliable_8k) <= set(keywords) and set(reliable_16k) <= set(keywords), item["name"]
-        fixtures.append(SpeechFixture(item["name"], item["text"], keywords, reliable_8k, reliable_16k, pcm))
+        checked_8k, checked_16k = tuple(item["reliable_checked_8k"]), tuple(item["reliable_checked_16k"])
+        assert {*reliable_8k, *reliable_16k, *checked_8k, *checked_16k} <= set(keywords), item["name"]
+        fixtures.append(
+            SpeechFixture(
+                item["name"], item["text"], keywords, reliable_8k, reliable_16k, pcm, checked_8k, checked_16k
+            )
+        )
     return fixtures
 
 
