@@ -1,6 +1,7 @@
 """How well Whisper hears the building's names and apartments, plain and with each directory lever, in one run.
 
-    .venv/bin/python bench/bench_names.py [--levers plain,context,...] [--conditions 8k,8k-noise,...] [--window 15]
+    .venv/bin/python bench/bench_names.py [--levers plain,context,...] [--conditions 8k,8k-noise,...]
+        [--window 30] [--checked-window 15]
 
 The clips are tests/fixtures/names/ (clips.json says what each one says and what the directory, directory.json
 there, should make of it): answers to "Para quem é?" (residents, and people who do not live there), to "Qual o
@@ -21,7 +22,9 @@ that was asked, and the directory resolves it. Per condition and lever:
 
 Levers: plain (today's transcribe()), prompt-all (every name and apartment as Whisper's previous text),
 context (the prompt that fits the question asked, controller/conversation/hearing.py), nbest (5 hypotheses,
-the first the directory agrees with), context+nbest (both: what a call does by default).
+the first the directory agrees with), context+nbest (both: what a call does by default, with the shorter window
+of the turns the directory checks, `--checked-window`; `--window` is every other turn's, and every turn's under
+the other levers).
 """
 
 from __future__ import annotations
@@ -145,7 +148,7 @@ def hints_for(judge: Judge, lever: str, asked: str) -> Hints | None:
         return Hints(prompt=directory_prompt(judge.directory, Expecting.REQUEST))
     if lever == "context+nbest":  # what a call does (hearing_for, as Conversation.hearing asks it)
         hearing = hearing_for(judge.directory, EXPECTING[asked])
-        return Hints(hearing.prompt, hearing.alternatives) if hearing.prompt else None
+        return Hints(hearing.prompt, hearing.alternatives, checked=hearing.checked) if hearing.checked else None
     prompt = directory_prompt(judge.directory, EXPECTING[asked]) if lever == "context" else ""
     return Hints(prompt=prompt, alternatives=ALTERNATIVES if lever == "nbest" else 1)
 
@@ -158,10 +161,11 @@ def hear(stt: WhisperSTT, judge: Judge, pcm: bytes, rate: int, lever: str, asked
     return text, time.perf_counter() - started
 
 
-def run(levers: list[str], conditions: list[str], window: int = 30) -> dict[str, Any]:
+def run(levers: list[str], conditions: list[str], window: int = 30, checked_window: int = 15) -> dict[str, Any]:
     clips = json.loads((FIXTURES / "clips.json").read_text(encoding="utf-8"))
     judge = Judge((FIXTURES / "directory.json").read_text(encoding="utf-8"))
-    stt = WhisperSTT(MODEL, ThreadPoolExecutor(1), WhisperOptions(window_seconds=window))
+    options = WhisperOptions(window_seconds=window, checked_window_seconds=checked_window)
+    stt = WhisperSTT(MODEL, ThreadPoolExecutor(1), options)
     stt.load_blocking()
     stt.recognize(to_pcm(read_clip(clips[0]["name"]), RATE), RATE)  # warm-up
     scores: dict[tuple[str, str], Score] = {}
@@ -197,6 +201,7 @@ def run(levers: list[str], conditions: list[str], window: int = 30) -> dict[str,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {_cpu()}, {_cores()} cores",
         "window_seconds": window,
+        "checked_window_seconds": checked_window,
         "clips": len(clips),
         "noise_clips": len(noise_only),
         "results": {f"{c} {lever}": s.row() for (c, lever), s in scores.items()},
@@ -262,12 +267,13 @@ def main() -> None:
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--label", default="")
     parser.add_argument("--window", type=int, default=30, help="Whisper's encoder window in seconds")
+    parser.add_argument("--checked-window", type=int, default=15, help="the same for turns the directory checks")
     args = parser.parse_args()
     levers = args.levers.split(",")
     if "plain" in levers:
         levers.remove("plain")
         levers.insert(0, "plain")
-    report = run(levers, args.conditions.split(","), args.window)
+    report = run(levers, args.conditions.split(","), args.window, args.checked_window)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = ROOT / f"bench/results/names-{stamp}{'-' + args.label if args.label else ''}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_e2e import latest_run, replace_section
+from caller_stages import lines as stage_table
 
 from controller.tools.report import collect
 
@@ -121,6 +122,14 @@ def write_docs(result: dict[str, Any]) -> None:
         + "; ".join(f"{lv['concurrency']} at once {lv['hesitant_talked_over']}" for lv in result["levels"])
         + "; replies the concierge said to it (server events, cut ones included): "
         + "; ".join(f"{lv['concurrency']} at once {lv.get('hesitant_replies', [])}" for lv in result["levels"]) + ".",
+        *stage_lines(result["levels"]),
         MARK_END,
     ]
     replace_section(lines)
+
+
+def stage_lines(levels: list[dict[str, Any]]) -> list[str]:
+    """Where the turns went (caller_stages.py), when the run has the split."""
+    if not any(lv.get("stages") for lv in levels):
+        return []
+    return ["", "Where those turns went, ms (bench/caller_stages.py):", "", *stage_table(levels)]
