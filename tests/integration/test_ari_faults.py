@@ -149,7 +149,7 @@ async def test_the_events_websocket_dropped_50_times_during_calls_leaves_nothing
             for call in calls:
                 await nothing_of_ours_left(service, call)
                 names = [e["event"] for e in watcher.for_call(call.call_id)]
-                assert "error" not in names, watcher.for_call(call.call_id)
+                assert "error" not in names, (names, watcher.find("error", call_id=call.call_id))
                 if "gate_opened" in names:
                     assert "resident_answered" in names and names.index("audit_written") < names.index("gate_opened")
                     assert watcher.find("audit_written", call_id=call.call_id)[0]["decision"] == "authorised"
