@@ -315,6 +315,14 @@ class Settings(BaseSettings):
         "apartment): 15 hears the building's names and apartments as well as 30, in half the time. Yes/no "
         "answers and the resident's leg always get PORTARIA_WHISPER_WINDOW_S.",
     )
+    whisper_piece_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=15,
+        description="On those turns, keep what was recognised at a pause of the speaker's when they go on, if it "
+        "covered this many seconds, and recognise only the rest at the end (at least 0.5 s more than this); "
+        "0 = recognise the turn whole (docs/speech.md).",
+    )
     directory_hints: bool = Field(
         default=True,
         description="Tell Whisper the building's names and apartments when the visitor answers who or which "

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,7 @@ import numpy as np
 import soxr
 
 from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript, echoes_prompt
+from audiosocket.speech.pieces import PieceSizes, PieceStream
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ _MAX_PROMPT_TOKENS = _MAX_TOKENS // 2 - 1  # what Whisper keeps of the previous-
 _NO_SPEECH_PROB = 0.6
 _SILENCE_LOGPROB = -1.0
 _NO_SPEECH_PROB_PROMPTED = 0.4
+_TAIL_OVER_PIECE_S = 0.5  # the last recognition of a turn heard in pieces is this much longer than a piece
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class WhisperOptions:
     pad_seconds: float = 1.0
     window_seconds: int = 30  # the encoder's window when the utterance fits it with a second to spare
     checked_window_seconds: int = 15  # the same for a turn the directory checks (Hints.checked)
+    piece_seconds: float = 3.0  # such a turn is heard a piece at a time at its pauses (pieces.py); 0: whole
     warm_up: bool = True  # one decode of quiet noise inside load(): the first call's recognition is not the slow one
 
 
@@ -173,7 +177,14 @@ class WhisperSTT:
         return await loop.run_in_executor(self._executor, self.recognize, pcm, sample_rate, hints)
 
     def stream(self, sample_rate: int, hints: Hints | None = None) -> RecognitionStream:
-        return BufferedStream(lambda pcm: self.transcribe(pcm, sample_rate, hints))
+        def recognize(pcm: bytes) -> Awaitable[Transcript]:
+            return self.transcribe(pcm, sample_rate, hints)
+
+        piece = self._options.piece_seconds
+        if hints is not None and hints.checked and piece > 0:
+            sizes = PieceSizes(2 * round(piece * sample_rate), 2 * round((piece + _TAIL_OVER_PIECE_S) * sample_rate))
+            return PieceStream(recognize, sizes)
+        return BufferedStream(recognize)
 
     def recognize(self, pcm: bytes, sample_rate: int, hints: Hints | None = None) -> Transcript:
         """Blocking recognition of one utterance (runs in the executor)."""

@@ -114,6 +114,7 @@ def speech_config(settings: Settings, *, sample_rates: Iterable[int] | None = No
             short_input=settings.whisper_short_input,
             window_seconds=settings.whisper_window_s,
             checked_window_seconds=settings.whisper_directory_window_s,
+            piece_seconds=settings.whisper_piece_s,
         ),
         espeak_voice=settings.espeak_voice,
         espeak_speed=settings.espeak_speed,

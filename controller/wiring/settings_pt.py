@@ -103,6 +103,9 @@ DESCRIPTIONS = {
     "whisper_directory_window_s": "O mesmo para as falas do visitante que o cadastro confere (o pedido, para quem, "
     "qual apartamento): 15 ouve os nomes e apartamentos do prédio tão bem quanto 30, na metade do tempo. "
     "Respostas sim/não e a ligação do morador usam sempre PORTARIA_WHISPER_WINDOW_S.",
+    "whisper_piece_s": "Nessas falas, guarda o que foi reconhecido numa pausa de quem fala quando a pessoa "
+    "continua, se cobriu esses segundos, e reconhece no fim só o resto (pelo menos 0,5 s a mais); 0 = reconhece "
+    "a fala inteira.",
     "directory_hints": "Diz ao Whisper os nomes e apartamentos do prédio quando o visitante responde quem ou qual "
     "apartamento, e deixa o cadastro escolher entre as 5 melhores hipóteses.",
     "speech_workers": "Threads para o trabalho de fala que bloqueia (Whisper, chamadas do SDK do Azure).",

@@ -169,20 +169,24 @@ def test_the_encoder_window_is_the_configured_one_only_for_speech_that_fits_it_w
     assert encoder_frames(2990, 30) == 3000  # never past Whisper's window
 
 
-@pytest.mark.parametrize("name", ["PORTARIA_WHISPER_WINDOW_S", "PORTARIA_WHISPER_DIRECTORY_WINDOW_S"])
+@pytest.mark.parametrize(
+    "name", ["PORTARIA_WHISPER_WINDOW_S", "PORTARIA_WHISPER_DIRECTORY_WINDOW_S", "PORTARIA_WHISPER_PIECE_S"]
+)
 def test_the_window_settings_reach_whisper_and_a_wrong_one_is_refused(
     monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     from audiosocket.speech.whisper import WhisperSTT
 
-    engines = build_speech(settings(whisper_window_s=20, whisper_directory_window_s=10))
+    engines = build_speech(settings(whisper_window_s=20, whisper_directory_window_s=10, whisper_piece_s=4.5))
     try:
         assert isinstance(engines.stt, WhisperSTT)
-        assert (engines.stt.options.window_seconds, engines.stt.options.checked_window_seconds) == (20, 10)
+        options = engines.stt.options
+        assert (options.window_seconds, options.checked_window_seconds, options.piece_seconds) == (20, 10, 4.5)
     finally:
         engines.close()
-    assert (settings().whisper_window_s, settings().whisper_directory_window_s) == (30, 15)
-    for wrong in ("4", "31", "quinze"):
+    defaults = settings()
+    assert (defaults.whisper_window_s, defaults.whisper_directory_window_s, defaults.whisper_piece_s) == (30, 15, 3.0)
+    for wrong in ("-1" if name.endswith("PIECE_S") else "4", "31", "quinze"):
         monkeypatch.setenv(name, wrong)
         with pytest.raises(SettingsError) as caught:
             load_settings(_env_file=None)

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from audiosocket.speech.base import Hints, Transcript
+from audiosocket.speech.base import BufferedStream, Hints, Transcript
+from audiosocket.speech.pieces import PieceStream
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
 from controller.tools.scoring import contains_keywords
 from tests.speech.conftest import MODEL, RATES, SPEECH_FIXTURES, SpeechFixture
@@ -240,3 +241,20 @@ async def test_offline_engines_from_settings_end_to_end() -> None:
         assert leg.fallback_audio(8000)
     finally:
         speech.close()
+
+
+async def test_a_long_checked_turn_is_heard_a_piece_at_a_time_at_its_pauses(whisper: WhisperSTT) -> None:
+    """Two requests said one after the other, a pause between: the first is kept as heard at the pause, only the
+    second is recognised at the end, and the call gets both (docs/speech.md, "at the speaker's pauses"). A turn
+    the directory does not check is heard whole."""
+    [first, second] = [item for item in SPEECH_FIXTURES if item.name in ("visitor-farmacia", "visitor-morador-34")]
+    pieces = whisper.stream(8000, CHECKED)
+    assert isinstance(pieces, PieceStream) and isinstance(whisper.stream(8000), BufferedStream)
+    pieces.push_frame(first.pcm(8000))
+    pieces.flush()
+    pieces.push_frame(second.pcm(8000))
+    pieces.flush()
+    heard = await pieces.finish()
+    alone = [whisper.recognize(item.pcm(8000), 8000, CHECKED).text for item in (first, second)]
+    assert heard.text == " ".join(alone)
+    assert contains_keywords(heard.text, (*first.reliable_checked(8000), *second.reliable_checked(8000))) == []
