@@ -305,8 +305,15 @@ async def portaria(
 
 
 async def until_dialled(watcher: EventWatcher, call: GateCallHandle) -> dict[str, Any]:
-    """The visitor phase is done: the first resident is being dialled."""
-    return await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=CALL_GUARD_S)
+    """The visitor phase is done: the first resident is being dialled. When it never is, the failure says what
+    the call heard and said instead."""
+    try:
+        return await watcher.wait_for("resident_dial", call_id=call.call_id, timeout=CALL_GUARD_S)
+    except TimeoutError:
+        shown = ("speech_early_end", "speech_end", "transcript", "say", "error", "leg_closed", "call_end")
+        story = [(e["event"], e.get("text", e.get("utterance_ms", e.get("message", ""))))
+                 for e in watcher.for_call(call.call_id) if e["event"] in shown]
+        raise AssertionError(f"call {call.call_id} never dialled a resident: {story}") from None
 
 
 async def ended(service: Service, watcher: EventWatcher, call: GateCallHandle) -> None:
