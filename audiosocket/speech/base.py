@@ -192,9 +192,15 @@ class BufferedStream:
         self._buffer.clear()
 
     def _drop_early(self) -> None:
-        if self._early is not None:
-            if self._early.done() and not self._early.cancelled():
-                self._early.exception()  # retrieved, so asyncio does not warn about it
-            self._early.cancel()
-            self._early = None
+        discard(self._early)
+        self._early = None
         self._early_size = -1
+
+
+def discard(recognition: asyncio.Future[Transcript] | None) -> None:
+    """Stop waiting for a recognition: cancel it, or retrieve the error it ended with so asyncio does not warn."""
+    if recognition is None:
+        return
+    if recognition.done() and not recognition.cancelled():
+        recognition.exception()
+    recognition.cancel()

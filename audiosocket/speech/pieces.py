@@ -10,7 +10,8 @@ and the last recognition always covers at least `tail_bytes`: the pieces after t
 that much are heard again with the rest (docs/speech.md, `bench/bench_segments.py`: 3 s pieces and a 3.5 s
 tail kept the whole pass's residents and apartments and took a quarter off the end-of-turn decode).
 
-No word is cut: a piece ends where the endpointer saw a pause. A piece that failed makes the turn heard whole.
+No word is cut: a piece ends where the endpointer saw a pause. A piece that failed makes the turn heard whole;
+a caller that stops waiting (a cancelled `finish()` or judge) is never answered with a recognition instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from audiosocket.speech.base import EngineError, Transcript
+from audiosocket.speech.base import EngineError, Transcript, discard
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +84,11 @@ class PieceStream:
         if early is None:
             return None
         await asyncio.wait((early.heard,))  # a superseded flush is no reason to cancel the caller
+        if early.heard.cancelled() or early.heard.exception() is not None:
+            return None  # failed or superseded: nothing to judge the pause on
         try:
-            return await self._joined(early.start, _result(early.heard))
-        except (Exception, asyncio.CancelledError):  # failed or superseded: nothing to judge the pause on
+            return await self._joined(early.start, early.heard.result())
+        except EngineError:  # a piece before it failed
             return None
 
     async def finish(self) -> Transcript:
@@ -101,7 +104,7 @@ class PieceStream:
             last = await self._recognize(self._audio(start))
         try:
             return await self._joined(start, last)
-        except (Exception, asyncio.CancelledError):
+        except EngineError:
             return await self._recognize(bytes(self._buffer))  # a piece failed: hear the turn whole
 
     async def aclose(self) -> None:
@@ -121,10 +124,10 @@ class PieceStream:
         if early.end - early.start < self._sizes.min_bytes:
             _cancel(early)
             return
-        dropped = [piece for piece in self._pieces if piece.end > early.start]
-        for piece in dropped:
+        kept = [piece for piece in self._pieces if piece.end <= early.start]
+        for piece in self._pieces[len(kept) :]:  # heard again in `early`
             _cancel(piece)
-        self._pieces = [piece for piece in self._pieces if piece.end <= early.start] + [early]
+        self._pieces = [*kept, early]
 
     def _start(self) -> int:
         """Where the next recognition begins: the last piece boundary leaving it `tail_bytes`, else 0."""
@@ -137,21 +140,14 @@ class PieceStream:
         return bytes(self._buffer[start:])
 
     async def _joined(self, start: int, last: Transcript) -> Transcript:
-        before = [piece for piece in self._pieces if piece.end <= start]
-        return joined([await piece.heard for piece in before], last)
-
-
-def _result(task: asyncio.Task[Transcript]) -> Transcript:
-    if task.cancelled():
-        raise asyncio.CancelledError
-    return task.result()
+        """`last` behind the pieces before `start`; EngineError when one of them was not heard."""
+        before = [piece.heard for piece in self._pieces if piece.end <= start]
+        if before:
+            await asyncio.wait(before)  # a cancellation of the caller propagates from here, never swallowed
+        if any(heard.cancelled() or heard.exception() is not None for heard in before):
+            raise EngineError("a piece of the turn was not heard")
+        return joined([heard.result() for heard in before], last)
 
 
 def _cancel(piece: _Piece | None) -> None:
-    if piece is None:
-        return
-    if piece.heard.done():
-        if not piece.heard.cancelled():
-            piece.heard.exception()  # retrieved, so asyncio does not warn about it
-    else:
-        piece.heard.cancel()
+    discard(piece.heard if piece is not None else None)

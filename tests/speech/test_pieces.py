@@ -19,6 +19,13 @@ def audio(tag: int, seconds: float) -> bytes:
     return tag.to_bytes(2, "little") * int(seconds * SECOND // 2)
 
 
+def pause_after(stream: PieceStream, *said: tuple[int, float]) -> None:
+    """The speaker says each (tag, seconds) in turn and pauses after each: the leg flushes at every pause."""
+    for tag, seconds in said:
+        stream.push_frame(audio(tag, seconds))
+        stream.flush()
+
+
 class Ear:
     """Hears each run of equal samples as its tag and its length in seconds: b"\\x01\\x00" * 4 s -> '1:4.0'."""
 
@@ -53,10 +60,7 @@ async def test_a_turn_without_pauses_is_heard_whole() -> None:
 async def test_what_came_before_a_long_pause_is_kept_and_only_the_rest_is_heard_at_the_end() -> None:
     ear = Ear()
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()  # the speaker paused after 4 s...
-    stream.push_frame(audio(2, 4))  # ...and went on
-    stream.flush()
+    pause_after(stream, (1, 4), (2, 4))  # a pause after 4 s, then 4 s more
     early = await stream.early()
     assert early is not None and early.text == "1:4.0 2:4.0"  # the pause is judged on everything said
     heard = await stream.finish()
@@ -68,8 +72,7 @@ async def test_what_came_before_a_long_pause_is_kept_and_only_the_rest_is_heard_
 async def test_a_piece_shorter_than_the_minimum_is_heard_again_with_what_follows() -> None:
     ear = Ear()
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 2))
-    stream.flush()
+    pause_after(stream, (1, 2))
     stream.push_frame(audio(2, 4))
     assert (await stream.finish()).text == "1:2.0 2:4.0"
     assert ear.heard[-1] == "1:2.0 2:4.0"
@@ -79,12 +82,7 @@ async def test_a_short_rest_is_heard_with_the_piece_before_it() -> None:
     """'O nome no pedido é Giovanna.' heard alone lost the name: the end is never shorter than the tail size."""
     ear = Ear()
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()
-    stream.push_frame(audio(2, 4))
-    stream.flush()
-    stream.push_frame(audio(3, 1))  # a last second after the second pause
-    stream.flush()
+    pause_after(stream, (1, 4), (2, 4), (3, 1))  # a last second after the second pause
     heard = await stream.finish()
     assert heard.text == "1:4.0 2:4.0 3:1.0"
     assert ear.heard[-1] == "2:4.0 3:1.0"  # from the boundary that leaves 3.5 s or more
@@ -93,8 +91,7 @@ async def test_a_short_rest_is_heard_with_the_piece_before_it() -> None:
 async def test_hypotheses_keep_the_pieces_before_them_and_the_least_sure_confidence() -> None:
     ear = Ear()
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()
+    pause_after(stream, (1, 4))
     ear.alternatives = 2
     stream.push_frame(audio(2, 4))
     heard = await stream.finish()
@@ -106,10 +103,7 @@ async def test_a_piece_that_failed_makes_the_turn_heard_whole() -> None:
     ear = Ear()
     ear.fail = {"1:4.0"}
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()
-    stream.push_frame(audio(2, 4))
-    stream.flush()
+    pause_after(stream, (1, 4), (2, 4))
     assert await stream.early() is None  # nothing to judge the pause on
     assert (await stream.finish()).text == "1:4.0 2:4.0"
     assert ear.heard[-1] == "1:4.0 2:4.0"
@@ -118,10 +112,7 @@ async def test_a_piece_that_failed_makes_the_turn_heard_whole() -> None:
 async def test_the_end_reuses_the_last_pause_when_nothing_came_after_it_and_a_closed_stream_refuses_audio() -> None:
     ear = Ear()
     stream = PieceStream(ear, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()
-    stream.push_frame(audio(2, 4))
-    stream.flush()
+    pause_after(stream, (1, 4), (2, 4))
     await stream.finish()
     assert ear.heard == ["1:4.0", "2:4.0"]
     with pytest.raises(EngineError):
@@ -139,8 +130,32 @@ async def test_closing_abandons_what_is_still_being_recognised() -> None:
         raise AssertionError("not cancelled")
 
     stream = PieceStream(slow, SIZES)
-    stream.push_frame(audio(1, 4))
-    stream.flush()
+    pause_after(stream, (1, 4))
     await started.wait()
     await stream.aclose()
     assert await stream.early() is None
+
+
+async def test_a_caller_that_stops_waiting_is_not_answered_with_the_whole_turn() -> None:
+    """The guard's deadline cancels finish() while a piece is still being heard: the cancellation goes through,
+    it is not taken for a failed piece (which would start the whole turn's recognition past the deadline)."""
+    ear = Ear()
+    first_piece = asyncio.Event()
+
+    async def hears_the_first_piece_slowly(pcm: bytes) -> Transcript:
+        if len(pcm) == 4 * SECOND:
+            first_piece.set()
+            await asyncio.sleep(3600)
+        return await ear(pcm)
+
+    stream = PieceStream(hears_the_first_piece_slowly, SIZES)
+    pause_after(stream, (1, 4), (2, 5))
+    await first_piece.wait()
+    finishing = asyncio.ensure_future(stream.finish())
+    await asyncio.sleep(0.01)
+    assert ear.heard == ["2:5.0"] and not finishing.done()  # the rest is heard; the first piece is awaited
+    finishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await finishing
+    assert ear.heard == ["2:5.0"]
+    await stream.aclose()
