@@ -79,10 +79,15 @@ def expecting_on(state: DialogState, leg: Leg) -> Expecting:
             return Expecting.OTHER
 
 
+def checks(expecting: Expecting) -> bool:
+    """Whether the directory checks the answer to a turn expecting this (module docstring)."""
+    return expecting is not Expecting.OTHER
+
+
 def hearing_for(directory: Directory, expecting: Expecting, apartment: str | None = None) -> Hearing:
     heading, entries = _entries(directory, expecting, apartment)
     kept = _kept(heading, entries)
-    checked = expecting is not Expecting.OTHER
+    checked = checks(expecting)
     return Hearing(_prompt(heading, kept), ALTERNATIVES, tuple(kept), checked) if kept else Hearing(checked=checked)
 
 

@@ -28,7 +28,7 @@ from controller.conversation.events import (
     Say,
     Timer,
 )
-from controller.conversation.hearing import Expecting, Hearing, choose, expecting_on, hearing_for
+from controller.conversation.hearing import Expecting, Hearing, checks, choose, expecting_on, hearing_for
 from controller.conversation.pauses import Awaiting, awaiting, judge_pause
 from controller.conversation.resident import ResidentPhase
 from controller.conversation.state import DialogState, Phase
@@ -62,7 +62,7 @@ class Conversation:
         the directory checks the answer."""
         key = (expecting_on(state, leg), state.apartment)
         if not self.dialog.policy.directory_hints:
-            return Hearing(checked=key[0] is not Expecting.OTHER)
+            return Hearing(checked=checks(key[0]))
         if key not in self._hearings:
             self._hearings[key] = hearing_for(self.dialog.index.directory, *key)
         return self._hearings[key]
