@@ -26,6 +26,11 @@ if that has passed); a phrase cut mid-way ("vim visitar a...") waits ``hold_ms``
 answer, not two; no opinion keeps ``silence_ms``. A verdict holds for its pause only: speech that resumes is
 judged again at its next pause.
 
+A caller sets their own pace. Once they have paused longer than ``silence_ms`` inside a turn and gone on, a pause
+without a "complete" verdict waits for the longest such pause plus ``hesitant_margin_ms`` (up to ``hold_ms``):
+"Vim visitar a Renata... (1 s) ...do cento e um" is one request from someone who pauses a second between
+phrases, and answering at the first pause that sounds whole gave them two answers.
+
 The utterance audio starts ``pre_roll_ms`` before the first voiced frame (the first syllable's onset is often
 unvoiced and the VAD is late), wall-clock gaps between frames are filled with silence so the recogniser hears
 the pause, and it ends ``early_ms`` after the last voiced frame.
@@ -54,14 +59,15 @@ class EndpointingConfig:
     blip_gap_ms: int = 150
     complete_ms: int = 350  # silence that ends a pause judged complete (0: judgements do not shorten it)
     hold_ms: int = 1500  # silence that ends a pause judged mid-phrase (0: judgements do not lengthen it)
+    hesitant_margin_ms: int = 300  # beyond the longest pause the caller went on after (0: pauses do not adapt)
 
     def __post_init__(self) -> None:
         if self.silence_ms <= 0 or self.min_speech_ms < 0 or self.max_utterance_ms <= 0:
             raise ValueError("silence_ms and max_utterance_ms must be positive, min_speech_ms not negative")
         if self.early_ms < 0 or self.pre_roll_ms < 0 or self.barge_in_min_ms < 0 or self.blip_gap_ms <= 0:
             raise ValueError("early_ms, pre_roll_ms and barge_in_min_ms must not be negative")
-        if self.complete_ms < 0 or self.hold_ms < 0:
-            raise ValueError("complete_ms and hold_ms must not be negative")
+        if self.complete_ms < 0 or self.hold_ms < 0 or self.hesitant_margin_ms < 0:
+            raise ValueError("complete_ms, hold_ms and hesitant_margin_ms must not be negative")
 
 
 class TurnState(Enum):
@@ -150,6 +156,7 @@ class Endpointer:
         self._last_voice = 0.0
         self._voiced_s = 0.0
         self._barged = False
+        self._longest_pause_s = 0.0  # the longest pause of this turn the caller went on after
         self._pause_ms: int | None = None  # this pause's silence threshold, when not silence_ms
         self._early_at: float | None = None  # the EarlyUtterance of the current pause, which a verdict names
         self.judged = False  # every EarlyUtterance gets a judge_pause: wait for it (up to hold_ms)
@@ -219,6 +226,8 @@ class Endpointer:
         return events
 
     def _voiced(self, now: float, frame_s: float, events: list[TurnEvent]) -> None:
+        if self._state is TurnState.STOPPING:
+            self._longest_pause_s = max(self._longest_pause_s, now - frame_s - self._last_voice)
         self._last_voice = now
         self._voiced_s += frame_s
         self._voice_end_bytes = len(self._audio)
@@ -259,6 +268,7 @@ class Endpointer:
         self._onset = now - frame_s
         self._voiced_s = 0.0
         self._barged = False
+        self._longest_pause_s = 0.0
         self._audio = bytearray()
         self._audio_end = 0.0
         for end, pcm in self._recent:
@@ -286,7 +296,13 @@ class Endpointer:
         self._audio_end = end
 
     def _silence_ms(self) -> int:
-        return self.config.silence_ms if self._pause_ms is None else self._pause_ms
+        if self._pause_ms is not None:
+            return self._pause_ms
+        cfg = self.config
+        if not cfg.hesitant_margin_ms or self._longest_pause_s * 1000 <= cfg.silence_ms:
+            return cfg.silence_ms
+        paced = round(self._longest_pause_s * 1000) + cfg.hesitant_margin_ms
+        return max(cfg.silence_ms, min(cfg.hold_ms, paced))
 
     def _utterance_pcm(self) -> bytes:
         tail = int(self.config.early_ms / 1000 * self.sample_rate) * 2
@@ -314,4 +330,5 @@ class Endpointer:
         self._voice_end_bytes = 0
         self._voiced_s = 0.0
         self._barged = False
+        self._longest_pause_s = 0.0
         self._pause_ms = None

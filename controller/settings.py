@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         description="Silence that ends a turn whose words stop mid-phrase ('vim visitar a...'), in ms "
         "(0 = off: the usual silence).",
     )
+    hesitant_margin_ms: int = Field(
+        default=300,
+        ge=0,
+        le=2000,
+        description="A caller who already paused longer than silence_ms in this turn and went on is waited for "
+        "that long plus this much at their next pause (up to unfinished_silence_ms; a whole answer still ends "
+        "it after answer_silence_ms), in ms (0 = off).",
+    )
     pre_roll_ms: int = Field(
         default=300, ge=0, le=2000, description="Audio kept before speech onset so the first syllable is not cut."
     )

@@ -25,6 +25,7 @@ def leg_config(settings: Settings) -> LegConfig:
             early_ms=settings.early_end_ms,
             complete_ms=settings.answer_silence_ms,
             hold_ms=settings.unfinished_silence_ms,
+            hesitant_margin_ms=settings.hesitant_margin_ms,
             pre_roll_ms=settings.pre_roll_ms,
             min_speech_ms=settings.min_speech_ms,
             max_utterance_ms=settings.max_utterance_ms,

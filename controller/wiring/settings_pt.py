@@ -30,6 +30,9 @@ DESCRIPTIONS = {
     "apartamento do prédio), em ms (0 = desligado: o silêncio de sempre).",
     "unfinished_silence_ms": "Silêncio que encerra um turno que para no meio da frase ('vim visitar a...'), em ms "
     "(0 = desligado: o silêncio de sempre).",
+    "hesitant_margin_ms": "Quem já fez neste turno uma pausa maior que silence_ms e continuou é esperado por essa "
+    "pausa mais isto na próxima (até unfinished_silence_ms; uma resposta completa ainda encerra após "
+    "answer_silence_ms), em ms (0 = desligado).",
     "pre_roll_ms": "Áudio guardado antes do início da fala, para não cortar a primeira sílaba, em ms.",
     "min_speech_ms": "Voz necessária para começar um turno; ruídos mais curtos são ignorados, em ms.",
     "max_utterance_ms": "Fala mais longa; o turno é cortado ali, em ms.",

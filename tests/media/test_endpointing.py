@@ -264,6 +264,7 @@ def test_frames_of_other_sizes_and_16k() -> None:
         {"blip_gap_ms": 0},
         {"complete_ms": -1},
         {"hold_ms": -1},
+        {"hesitant_margin_ms": -1},
     ],
 )
 def test_config_is_validated(bad: dict[str, int]) -> None:
@@ -328,11 +329,11 @@ def test_a_pause_judged_mid_phrase_waits_hold_ms_and_keeps_one_turn() -> None:
     assert not caller.of(UtteranceEnded)
     caller.talk(600)  # "... a Beatriz"
     caller.wait(300)
-    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))  # the second pause: no opinion
+    caller.events += caller.ep.judge_pause(caller.now, True, early_at(caller))  # the second pause: complete
     caller.wait(2000)
     assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "UtteranceEnded"]
     [ended] = caller.of(UtteranceEnded)
-    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 350
     assert ended.duration_ms == 400 + 1250 + 600
     assert len(ended.pcm) == (400 + 1250 + 600) * 16  # the held pause is in the audio, whole (no tail frames)
 
@@ -395,3 +396,71 @@ def test_verdicts_can_be_disabled() -> None:
     caller.wait(200)
     [ended] = caller.of(UtteranceEnded)
     assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 700
+
+
+def hesitated(config: EndpointingConfig | None = None, pause_ms: int = 1000) -> Caller:
+    """A judged endpointer: "Vim visitar a..." (judged mid-phrase), a `pause_ms` pause, "Renata.", and now a
+    pause with no opinion on it (a resident, no apartment)."""
+    caller = Caller(config)
+    caller.ep.judged = True
+    caller.talk(600)
+    caller.wait(250)
+    caller.events += caller.ep.judge_pause(caller.now, False, early_at(caller))
+    caller.wait(pause_ms - 250)
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance"]
+    caller.talk(600)
+    caller.wait(250)
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))
+    return caller
+
+
+def test_a_caller_who_paused_a_second_and_went_on_is_waited_for_that_long_at_the_next_pause() -> None:
+    caller = hesitated()
+    caller.wait(850)  # 1.1 s of silence: past silence_ms, inside the caller's own pause plus the margin
+    assert not caller.of(UtteranceEnded)
+    caller.talk(600)  # "... do cento e um"
+    assert caller.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "SpeechResumed"]
+    caller.wait(250)
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))
+    caller.wait(2000)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 1100 + 300  # the longest pause + the margin
+    assert ended.duration_ms == 600 + 1000 + 600 + 1100 + 600
+
+
+def test_a_whole_answer_still_ends_a_hesitant_turn_after_the_short_silence() -> None:
+    caller = hesitated()
+    caller.talk(600)
+    caller.wait(250)
+    caller.events += caller.ep.judge_pause(caller.now, True, early_at(caller))
+    caller.wait(1000)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == 350
+
+
+@pytest.mark.parametrize(
+    ("config", "pause_ms", "delay_ms"),
+    [
+        (EndpointingConfig(), 600, 700),  # pauses shorter than silence_ms change nothing
+        (EndpointingConfig(hesitant_margin_ms=0), 1000, 700),  # off
+        (EndpointingConfig(), 1400, 1500),  # never past hold_ms
+        (EndpointingConfig(hesitant_margin_ms=100), 1000, 1100),
+    ],
+)
+def test_the_wait_after_a_hesitation_is_bounded(config: EndpointingConfig, pause_ms: int, delay_ms: int) -> None:
+    caller = hesitated(config, pause_ms)
+    caller.wait(3000)
+    [ended] = caller.of(UtteranceEnded)
+    assert isinstance(ended, UtteranceEnded) and ended.delay_ms == delay_ms
+
+
+def test_the_next_turn_starts_at_the_usual_pace() -> None:
+    caller = hesitated()
+    caller.wait(3000)
+    assert len(caller.of(UtteranceEnded)) == 1
+    caller.talk(400)
+    caller.wait(250)
+    caller.events += caller.ep.judge_pause(caller.now, None, early_at(caller))
+    caller.wait(1000)
+    ended = caller.of(UtteranceEnded)
+    assert len(ended) == 2 and isinstance(ended[1], UtteranceEnded) and ended[1].delay_ms == 700

@@ -210,10 +210,13 @@ async def test_a_pause_judged_mid_phrase_keeps_the_turn_open_past_the_silence() 
         await h.send(LOUD, 400)  # "... a Beatriz"
         await h.clock.advance(0.25)
         h.leg.judge_pause(last_early(h), None)
-        await h.clock.advance(1.0)
+        await h.clock.advance(1.0)  # this caller pauses 1.25 s and goes on: waited for that long, and a margin
+        assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance"]
+        await h.clock.advance(0.5)
         assert h.kinds() == ["UtteranceStarted", "EarlyUtterance", "SpeechResumed", "EarlyUtterance", "UtteranceEnded"]
         ended = h.got[-1]
         assert isinstance(ended, UtteranceEnded) and ended.duration_ms == 600 + 1250 + 400
+        assert ended.delay_ms == 1500
 
 
 async def test_a_verdict_after_the_turn_ended_changes_nothing() -> None:
