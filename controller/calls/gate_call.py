@@ -43,6 +43,7 @@ from controller.calls.media import CallMedia, MediaSetup
 from controller.calls.notes import send_delivery_note
 from controller.calls.preauth import passes_for
 from controller.calls.recovery import JournaledAsterisk
+from controller.calls.resident_leg import ResidentChannels
 from controller.calls.runner import CallRunner, LegIO
 from controller.calls.waiters import EventWaiters
 from controller.conversation.dialog import Dialog
@@ -83,12 +84,10 @@ class GateCall:
     _runner: CallRunner | None = None
     _left: set[Leg] = field(default_factory=set)
     _handed_over: bool = False
-    _resident_channel: str | None = None
-    _also_ringing: tuple[str, ...] = ()  # the other phones of a ring-all step, while it rings
-    _resident_answered: bool = False
-    _dials: int = 0
+    _resident: ResidentChannels = field(init=False)
 
     def __post_init__(self) -> None:
+        self._resident = ResidentChannels(self.call_id, self.owned_channels)
         if self.deps.journal is not None:
             self.deps = replace(self.deps, ari=JournaledAsterisk(self.deps.ari, self.deps.journal, self.call_id))
 
@@ -177,16 +176,16 @@ class GateCall:
         if leg is Leg.GATE:
             self.emit("hangup_by_us")
             await self.deps.ari.hang_up(self.gate_channel_id)
-        elif self._resident_channel is not None:
+        elif self._resident.channel is not None:
             self.emit("hangup_by_us", Leg.RESIDENT)
-            await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._also_ringing))
-            await self.deps.ari.hang_up(self._resident_channel)
+            await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._resident.also_ringing))
+            await self.deps.ari.hang_up(self._resident.channel)
 
     async def end_call(self) -> None:
         """The conversation is over: hang up whoever is still on the line (teardown removes the rest)."""
-        await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._also_ringing))
-        if self._resident_channel is not None:
-            await _quietly(self.deps.ari.hang_up(self._resident_channel))
+        await asyncio.gather(*(_quietly(self.deps.ari.hang_up(other)) for other in self._resident.also_ringing))
+        if self._resident.channel is not None:
+            await _quietly(self.deps.ari.hang_up(self._resident.channel))
         if not self.hung_up.is_set() and not self._handed_over:
             await _quietly(self.deps.ari.hang_up(self.gate_channel_id))
 
@@ -206,23 +205,18 @@ class GateCall:
         ResidentAnswered or ResidentUnavailable."""
         deps, runner = self.deps, self._runner
         assert runner is not None and self._media is not None
-        self._dials += 1
         self._left.discard(Leg.RESIDENT)  # a new resident leg: its own hang-up must be reported again
-        base = f"portaria-resident-{self.call_id}-{self._dials}"
         try:
             endpoints = [resolve_endpoint(e, deps.config.endpoint_template) for e in action.target.endpoints]
         except ValueError as error:  # a directory entry or template we cannot dial: this target is unreachable
             self.emit("resident_unavailable", Leg.RESIDENT, reason="failed", cause=str(error))
             runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
-        dials = [(base if index == 0 else f"{base}-{index + 1}", e) for index, e in enumerate(endpoints)]
-        for channel, endpoint in dials:
-            other_half = dialling.local_other_half(channel, endpoint)
-            self.owned_channels.update(c for c in (channel, other_half) if c is not None)
+        dials = self._resident.ring(endpoints)
+        for _, endpoint in dials:
             self.emit(
                 "resident_dial", Leg.RESIDENT, endpoint=endpoint, attempt=action.attempt, timeout_s=action.timeout_s
             )
-        self._resident_channel, self._also_ringing = base, tuple(channel for channel, _ in dials[1:])
         started = deps.clock()
         outcome = await dialling.ring_first(
             deps.ari,
@@ -234,20 +228,17 @@ class GateCall:
             clock=deps.clock,
             on_ringing=lambda: runner.post(ResidentRinging(action.target, action.attempt)),
         )
-        self._also_ringing = ()
+        self._resident.rung()
         if isinstance(outcome, list):
             for (channel, endpoint), missed in zip(dials, outcome, strict=True):
                 self.emit("resident_unavailable", Leg.RESIDENT, endpoint=endpoint, **dialling.why_fields(missed))
-                self._forget_resident(channel)
+                self._resident.forget(channel)
             reason = dialling.why_none_answered(outcome)
             runner.post(ResidentUnavailable(action.target, action.attempt, reason))
             return
         index, answered = outcome
         channel, endpoint = dials[index]
-        for other, _ in dials:
-            if other != channel:
-                self._forget_resident(other)
-        self._resident_channel = channel
+        self._resident.picked_up(channel, dials)
         self.emit(
             "resident_answered",
             Leg.RESIDENT,
@@ -255,7 +246,6 @@ class GateCall:
             resident=action.target.resident,
             endpoint=endpoint,
         )
-        self._resident_answered = True
         try:
             media_leg = await self._media.open(Leg.RESIDENT, channel, started)
         except (AriError, TimeoutError) as error:
@@ -263,26 +253,19 @@ class GateCall:
             # would reach the conversation while it still waits for the dial's outcome, which it then never gets).
             self.emit("error", Leg.RESIDENT, stage="resident_media", message=str(error))
             # Before hanging up: its end is ours, not the resident leaving. Still owned: teardown hangs it up too.
-            self._resident_answered = False
-            self._resident_channel = None
+            self._resident.dropped()
             await _quietly(deps.ari.hang_up(channel))
             runner.post(ResidentUnavailable(action.target, action.attempt, Unavailable.FAILED))
             return
         runner.attach(Leg.RESIDENT, LegIO(media_leg, deps.speech.for_call(self.call_id, Leg.RESIDENT, deps.events)))
         runner.post(ResidentAnswered(action.target, action.target.endpoints[index] if len(dials) > 1 else ""))
 
-    def _forget_resident(self, channel: str) -> None:
-        self.owned_channels.discard(channel)
-        self.owned_channels.discard(f"{channel};2")
-        if self._resident_channel == channel:
-            self._resident_channel = None
-
     async def write_audit(self, record: AuditRecord) -> bool:
         try:
             await self.deps.audit.write(
                 record,
                 gate_channel=self.gate_channel_id,
-                resident_channel=self._resident_channel,
+                resident_channel=self._resident.channel,
                 site=self.deps.site,
                 gate=self.deps.gate,
             )
@@ -308,7 +291,7 @@ class GateCall:
 
     async def bridge_callers(self) -> None:
         """Visitor and resident talk directly: our media legs leave, the resident joins the gate's bridge."""
-        runner, media, resident = self._runner, self._media, self._resident_channel
+        runner, media, resident = self._runner, self._media, self._resident.channel
         if runner is None or media is None or resident is None or not media.bridges:
             return
         for leg in (Leg.GATE, Leg.RESIDENT):
@@ -374,7 +357,7 @@ class GateCall:
     def _leg_of(self, channel_id: str | None) -> Leg | None:
         if channel_id == self.gate_channel_id:
             return Leg.GATE
-        if channel_id is not None and channel_id == self._resident_channel and self._resident_answered:
+        if self._resident.is_leg(channel_id):
             return Leg.RESIDENT
         return None
 
