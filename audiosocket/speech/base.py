@@ -8,14 +8,14 @@ Two ways to recognise a turn:
 - ``transcribe(pcm, rate)``: the whole utterance at once, after end-of-turn.
 - ``stream(rate)``: a :class:`RecognitionStream` fed frame by frame while the visitor speaks, so an engine that
   recognises incrementally (Azure) has the answer moments after the last frame, and one that needs the whole
-  utterance (Whisper) can start on ``flush()`` while endpointing still waits to be sure the turn is over.
+  utterance (Whisper) can start on ``flush()`` while endpointing still waits to be sure the turn is over
+  (:mod:`audiosocket.speech.pieces`: ``BufferedStream``, ``PieceStream``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -139,68 +139,3 @@ class TextToSpeech(Protocol):
     def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
         """Yield signed 16-bit mono PCM at `sample_rate` in chunks of whole samples, the first as early as possible."""
         ...
-
-
-class BufferedStream:
-    """A :class:`RecognitionStream` for engines that recognise whole utterances (Whisper).
-
-    Frames are buffered; `flush()` starts recognising the buffer as it stands, and `finish()` reuses that result
-    when no frame arrived since, so the recognition overlaps the end-of-turn silence wait.
-    """
-
-    def __init__(self, recognize: Callable[[bytes], Awaitable[Transcript]]) -> None:
-        self._recognize = recognize
-        self._buffer = bytearray()
-        self._early: asyncio.Task[Transcript] | None = None
-        self._early_size = -1
-        self._closed = False
-
-    def push_frame(self, pcm: bytes) -> None:
-        if self._closed:
-            raise EngineError("audio pushed to a finished recognition")
-        self._buffer += pcm
-
-    def flush(self) -> None:
-        if self._closed or len(self._buffer) == self._early_size:
-            return
-        self._drop_early()
-        self._early_size = len(self._buffer)
-        self._early = asyncio.ensure_future(self._recognize(bytes(self._buffer)))
-
-    async def early(self) -> Transcript | None:
-        task = self._early
-        if task is None:
-            return None
-        await asyncio.wait((task,))  # not `await task`: a superseded flush is no reason to cancel the caller
-        if task.cancelled() or task.exception() is not None:
-            return None
-        return task.result()
-
-    async def finish(self) -> Transcript:
-        if self._closed:
-            raise EngineError("recognition already finished")
-        self._closed = True
-        if self._early is not None and self._early_size == len(self._buffer):
-            early, self._early = self._early, None
-            return await early
-        self._drop_early()
-        return await self._recognize(bytes(self._buffer))
-
-    async def aclose(self) -> None:
-        self._closed = True
-        self._drop_early()
-        self._buffer.clear()
-
-    def _drop_early(self) -> None:
-        discard(self._early)
-        self._early = None
-        self._early_size = -1
-
-
-def discard(recognition: asyncio.Future[Transcript] | None) -> None:
-    """Stop waiting for a recognition: cancel it, or retrieve the error it ended with so asyncio does not warn."""
-    if recognition is None:
-        return
-    if recognition.done() and not recognition.cancelled():
-        recognition.exception()
-    recognition.cancel()

@@ -1,14 +1,15 @@
-"""A long request recognised a piece at a time, at the speaker's own pauses, for engines that hear whole
-utterances (Whisper).
+"""Streams for engines that hear whole utterances (Whisper): the utterance recognised at every pause, and a long
+request recognised a piece at a time at the speaker's own pauses.
 
-:class:`~audiosocket.speech.base.BufferedStream` starts recognising at every pause (`flush()`) and throws that
-result away when the speaker goes on, so a 13 s request is heard whole after its last word: 1.3-1.6 s on a
-2-core EPYC, the p95 of the heard turn. Here a pause's result is kept when the speaker goes on, and what follows
-is recognised after it, so only the rest is left at the end. A piece heard alone loses its context ("O nome no
-pedido é Giovanna." alone came back "... é Silvana."), so a piece is kept only when it is `min_bytes` or longer,
-and the last recognition always covers at least `tail_bytes`: the pieces after the last boundary that leaves it
-that much are heard again with the rest (docs/speech.md, `bench/bench_segments.py`: 3 s pieces and a 3.5 s
-tail kept the whole pass's residents and apartments and took a quarter off the end-of-turn decode).
+:class:`BufferedStream` starts recognising at every pause (`flush()`) and throws that result away when the
+speaker goes on (`finish()` reuses it when nothing came after), so a 13 s request is heard whole after its last
+word: 1.3-1.6 s on a 2-core EPYC, the p95 of the heard turn. :class:`PieceStream` keeps a pause's result when the
+speaker goes on, and what follows is recognised after it, so only the rest is left at the end. A piece heard
+alone loses its context ("O nome no pedido é Giovanna." alone came back "... é Silvana."), so a piece is kept
+only when it is `min_bytes` or longer, and the last recognition always covers at least `tail_bytes`: the pieces
+after the last boundary that leaves it that much are heard again with the rest (docs/speech.md,
+`bench/bench_segments.py`: 3 s pieces and a 3.5 s tail kept the whole pass's residents and apartments and took
+a quarter off the end-of-turn decode). A `BufferedStream` is a `PieceStream` that keeps no piece.
 
 No word is cut: a piece ends where the endpointer saw a pause. A piece that failed makes the turn heard whole;
 a caller that stops waiting (a cancelled `finish()` or judge) is never answered with a recognition instead.
@@ -20,7 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from audiosocket.speech.base import EngineError, Transcript, discard
+from audiosocket.speech.base import EngineError, Transcript
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,10 @@ def joined(parts: list[Transcript], last: Transcript) -> Transcript:
 
 
 class PieceStream:
-    """A :class:`~audiosocket.speech.base.RecognitionStream` over `recognize(pcm)` that keeps long pauses' results."""
+    """A :class:`~audiosocket.speech.base.RecognitionStream` over `recognize(pcm)` that keeps long pauses' results
+    (none when `sizes` is None)."""
 
-    def __init__(self, recognize: Callable[[bytes], Awaitable[Transcript]], sizes: PieceSizes) -> None:
+    def __init__(self, recognize: Callable[[bytes], Awaitable[Transcript]], sizes: PieceSizes | None) -> None:
         self._recognize = recognize
         self._sizes = sizes
         self._buffer = bytearray()
@@ -121,7 +123,7 @@ class PieceStream:
         early, self._early = self._early, None
         if early is None:
             return
-        if early.end - early.start < self._sizes.min_bytes:
+        if self._sizes is None or early.end - early.start < self._sizes.min_bytes:
             _cancel(early)
             return
         kept = [piece for piece in self._pieces if piece.end <= early.start]
@@ -131,8 +133,8 @@ class PieceStream:
 
     def _start(self) -> int:
         """Where the next recognition begins: the last piece boundary leaving it `tail_bytes`, else 0."""
-        for piece in reversed(self._pieces):
-            if len(self._buffer) - piece.end >= self._sizes.tail_bytes:
+        for piece in reversed(self._pieces):  # pieces are only kept with sizes
+            if self._sizes is not None and len(self._buffer) - piece.end >= self._sizes.tail_bytes:
                 return piece.end
         return 0
 
@@ -149,5 +151,18 @@ class PieceStream:
         return joined([heard.result() for heard in before], last)
 
 
+class BufferedStream(PieceStream):
+    """The whole utterance at every pause: `flush()` starts recognising the buffer as it stands, and `finish()`
+    reuses that result when no frame arrived since, so the recognition overlaps the end-of-turn silence wait."""
+
+    def __init__(self, recognize: Callable[[bytes], Awaitable[Transcript]]) -> None:
+        super().__init__(recognize, None)
+
+
 def _cancel(piece: _Piece | None) -> None:
-    discard(piece.heard if piece is not None else None)
+    """Stop waiting for a recognition: cancel it, or retrieve the error it ended with so asyncio does not warn."""
+    if piece is None:
+        return
+    if piece.heard.done() and not piece.heard.cancelled():
+        piece.heard.exception()
+    piece.heard.cancel()

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import soxr
 
-from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript, echoes_prompt
-from audiosocket.speech.pieces import PieceSizes, PieceStream
+from audiosocket.speech.base import EngineError, Hints, RecognitionStream, Transcript, echoes_prompt
+from audiosocket.speech.pieces import BufferedStream, PieceSizes, PieceStream
 
 log = logging.getLogger(__name__)
 

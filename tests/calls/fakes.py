@@ -19,9 +19,10 @@ import numpy as np
 
 from audiosocket.media_leg import EarlyUtterance, LegClosed, LegEvent
 from audiosocket.playout import PlaybackResult
-from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript
+from audiosocket.speech.base import EngineError, Hints, RecognitionStream, Transcript
 from audiosocket.speech.factory import SpeechEngines
 from audiosocket.speech.guard import CallSpeech, GuardLimits
+from audiosocket.speech.pieces import BufferedStream
 from audiosocket.speech.prompt_cache import STANDARD_PHRASES, PromptCache
 from controller.calls.runner import CallRunner, LegIO
 from controller.conversation.events import (

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiosocket.speech.base import BufferedStream, EngineError, Hints, RecognitionStream, Transcript
+from audiosocket.speech.base import EngineError, Hints, RecognitionStream, Transcript
+from audiosocket.speech.pieces import BufferedStream
 
 
 class FakeSTT:

@@ -10,7 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from audiosocket.speech import install_model
-from audiosocket.speech.base import BufferedStream, EngineError, Transcript, echoes_prompt
+from audiosocket.speech.base import EngineError, Transcript, echoes_prompt
+from audiosocket.speech.pieces import BufferedStream
 from audiosocket.speech.prompt_cache import FALLBACK_PHRASE, ONE_MOMENT, PromptCache
 from audiosocket.speech.whisper import drop_echoes, encoder_frames, max_new_tokens, pcm_to_float
 from controller.settings import Settings, SettingsError, SttEngine, TtsEngine, load_settings

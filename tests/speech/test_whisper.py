@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from audiosocket.speech.base import BufferedStream, Hints, Transcript
-from audiosocket.speech.pieces import PieceStream
+from audiosocket.speech.base import Hints, Transcript
+from audiosocket.speech.pieces import BufferedStream, PieceStream
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT
 from controller.tools.scoring import contains_keywords
 from tests.speech.conftest import MODEL, RATES, SPEECH_FIXTURES, SpeechFixture
