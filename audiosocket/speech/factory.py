@@ -137,6 +137,10 @@ class SpeechEngines:
         task.add_done_callback(self._prewarm_done)
 
     async def _warm(self, phrases: list[str], phrase_limit_s: float) -> int:
+        # Into the clause cache at low priority first: the prompt cache synthesizes through the live path, whose
+        # one-thread executor a call's own replies would then wait behind, clause by clause, until this ends.
+        if self.cache is not None:
+            await self.cache.prewarm(phrases, self.sample_rates)
         problems = await self.prompts.warm(phrases, self.sample_rates, timeout_s=phrase_limit_s)
         for problem in problems:
             log.warning("speech: voice %s: %s", self.voice, problem)
