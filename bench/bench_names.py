@@ -41,11 +41,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audiosocket.endpointing import Endpointer, EndpointingConfig, UtteranceEnded  # noqa: E402
 from audiosocket.speech.base import Hints, Transcript  # noqa: E402
 from audiosocket.speech.whisper import WhisperOptions, WhisperSTT  # noqa: E402
+from audiosocket.vad import SileroModel, SileroVad  # noqa: E402
 from controller.conversation.directory import parse_directory  # noqa: E402
 from controller.conversation.hearing import ALTERNATIVES, Expecting, choose, directory_prompt, hearing_for  # noqa: E402
 from controller.conversation.matching import Outcome, ResidentIndex  # noqa: E402
@@ -154,11 +158,27 @@ def hints_for(judge: Judge, lever: str, asked: str) -> Hints | None:
 
 
 def hear(stt: WhisperSTT, judge: Judge, pcm: bytes, rate: int, lever: str, asked: str) -> tuple[str, float]:
+    if not pcm:  # the endpointer heard no utterance: the call would have no turn to answer
+        return "", 0.0
     hints = hints_for(judge, lever, asked)
     started = time.perf_counter()
     transcript = stt.recognize(pcm, rate, hints)  # an echo of the prompt is re-heard unbiased in there
     text = judge.choose(transcript, asked) if transcript.alternatives else transcript.text
     return text, time.perf_counter() - started
+
+
+def endpointed(pcm: bytes, rate: int, early_ms: int, silero: SileroModel) -> bytes:
+    """The audio of the utterances a leg's endpointer would hand the recogniser for `pcm` (b"": none)."""
+    vad = SileroVad(rate, model=silero)
+    endpointer = Endpointer(EndpointingConfig(early_ms=early_ms), rate)
+    frame = rate * 2 // 50  # 20 ms, as Asterisk sends them
+    heard = b""
+    for index, start in enumerate(range(0, len(pcm) - frame + 1, frame)):
+        chunk = pcm[start : start + frame]
+        for event in endpointer.feed((index + 1) / 50, vad.is_speech(chunk), chunk):
+            if isinstance(event, UtteranceEnded):
+                heard += event.pcm
+    return heard
 
 
 def run(levers: list[str], conditions: list[str], window: int = 30, checked_window: int = 15) -> dict[str, Any]:
@@ -171,12 +191,18 @@ def run(levers: list[str], conditions: list[str], window: int = 30, checked_wind
     scores: dict[tuple[str, str], Score] = {}
     audio = {clip["name"]: read_clip(clip["name"]) for clip in clips}
     noise_only = [(f"ruido-{seed}", street_noise(4 * RATE, 1000 + seed) * 0.05) for seed in range(4)]
+    silero = SileroModel()
     for condition in conditions:
         rate = 8000 if condition.startswith("8k") else RATE
-        noisy = condition.endswith("noise")
+        heard_as, _, early = condition.partition("@")
+        noisy = heard_as.endswith("noise")
+
         for position, clip in enumerate(clips):
-            signal = with_noise(audio[clip["name"]], position) if noisy else audio[clip["name"]]
-            pcm = to_pcm(signal, rate)
+            signal = audio[clip["name"]]
+            if early:
+                signal = np.concatenate((signal, np.zeros(RATE, np.float32)))  # the caller then says nothing
+            pcm = to_pcm(with_noise(signal, position) if noisy else signal, rate)
+            pcm = endpointed(pcm, rate, int(early), silero) if early else pcm
             plain_s = None
             for lever in levers:
                 text, seconds = hear(stt, judge, pcm, rate, lever, clip["asked"])
@@ -188,7 +214,7 @@ def run(levers: list[str], conditions: list[str], window: int = 30, checked_wind
             print(f"{condition} {clip['name']}: {scores[(condition, levers[-1])].heard[-1]['text']!r}", flush=True)
         if noisy:
             for name, signal in noise_only:
-                pcm = to_pcm(signal, rate)
+                pcm = to_pcm(signal, rate) if not early else endpointed(to_pcm(signal, rate), rate, int(early), silero)
                 for lever in levers:
                     text, seconds = hear(stt, judge, pcm, rate, lever, "resident")
                     score = scores[(condition, lever)]
