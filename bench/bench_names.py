@@ -196,7 +196,6 @@ def run(levers: list[str], conditions: list[str], window: int = 30, checked_wind
         rate = 8000 if condition.startswith("8k") else RATE
         heard_as, _, early = condition.partition("@")
         noisy = heard_as.endswith("noise")
-
         for position, clip in enumerate(clips):
             signal = audio[clip["name"]]
             if early:
@@ -214,7 +213,8 @@ def run(levers: list[str], conditions: list[str], window: int = 30, checked_wind
             print(f"{condition} {clip['name']}: {scores[(condition, levers[-1])].heard[-1]['text']!r}", flush=True)
         if noisy:
             for name, signal in noise_only:
-                pcm = to_pcm(signal, rate) if not early else endpointed(to_pcm(signal, rate), rate, int(early), silero)
+                pcm = to_pcm(signal, rate)
+                pcm = endpointed(pcm + bytes(rate * 2), rate, int(early), silero) if early else pcm  # then quiet
                 for lever in levers:
                     text, seconds = hear(stt, judge, pcm, rate, lever, "resident")
                     score = scores[(condition, lever)]
