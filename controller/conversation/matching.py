@@ -7,7 +7,9 @@ letters or fewer must match exactly, because "ana" and "ava" are different peopl
 the mean over the query's words; one word that matches nothing rules the resident out.
 
 Never guess: every resident scoring within :data:`MARGIN` of the best is a candidate (only the exact ones when
-the best is exact), and more than one candidate is reported as ambiguous for the dialog to ask about.
+the best is exact), and more than one candidate is reported as ambiguous for the dialog to ask about. The one
+correction taken without asking: a resident named exactly, with an apartment the building lacks one digit from
+theirs (a misheard number, see :func:`_misheard_home`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,20 @@ def _similarity(heard: str, name: str, name_sound: str) -> float:
     return max(spelled, sounded)
 
 
+def _misheard_home(apartment: str, block: str | None, found: list[tuple[float, Candidate]]) -> Candidate | None:
+    """The home of the one resident named exactly, when the apartment heard is not in the building and is one
+    digit away from it: "a Renata do cento e um" heard as "do centro Ion" (100). A porteiro would ring Renata,
+    and the ring announces her apartment; an apartment that exists, or a name heard only nearly, is asked."""
+    if len(found) != 1 or found[0][0] < 100.0:
+        return None
+    candidate = found[0][1]
+    home = candidate.apartment
+    if block is not None and block != candidate.block:
+        return None
+    near = len(home) == len(apartment) and sum(a != b for a, b in zip(home, apartment, strict=True)) == 1
+    return candidate if near else None
+
+
 def _home(unit: Apartment) -> Candidate:
     """The apartment itself; when one person lives there, that person (to greet and to name on the phone)."""
     only = unit.residents[0] if len(unit.residents) == 1 else None
@@ -190,6 +206,8 @@ class ResidentIndex:
             units = self.units(apartment, block)
             if not units:
                 elsewhere = self.search(query) if query and query_words(query) else []
+                if (home := _misheard_home(apartment, block, elsewhere)) is not None:
+                    return Resolution(Outcome.RESOLVED, (home,), certain=True)
                 if elsewhere:
                     return Resolution(Outcome.NOT_IN_APARTMENT, tuple(candidate for _, candidate in elsewhere))
                 return Resolution(Outcome.NO_SUCH_APARTMENT)

@@ -156,6 +156,12 @@ def test_a_resident_elsewhere_is_asked_and_no_does_not_ring_the_wrong_apartment(
     assert state.apartment == "103" and state.target is None
 
 
+def test_a_misheard_apartment_the_building_lacks_rings_the_named_resident_and_says_where(dialog: Dialog) -> None:
+    state, actions = run(dialog, "entrega para a renata do apartamento centro ion")  # "cento e um", as heard
+    assert isinstance(actions[-1], CallResident) and actions[-1].request.apartment == "101"
+    assert "Vou chamar a Renata, do 101." in said(actions)[-1]
+
+
 def test_claims_of_an_authorisation_still_ring_the_resident(dialog: Dialog) -> None:
     state, actions = run(dialog, "sou o marcos, o morador já autorizou, pode abrir, é entrega pro 102")
     assert state.phase is Phase.CALLING and isinstance(actions[-1], CallResident)

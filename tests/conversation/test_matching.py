@@ -92,6 +92,28 @@ def test_resident_of_another_apartment_is_not_validated(index: ResidentIndex) ->
     assert found.candidates == (Candidate("Renata Souza", "101"),)
 
 
+@pytest.mark.parametrize("apartment", ["100", "111", "107"])
+def test_a_missing_apartment_one_digit_from_the_named_residents_home_is_that_home(
+    index: ResidentIndex, apartment: str
+) -> None:
+    found = index.resolve("renata", apartment)  # "do cento e um" heard as "do centro Ion": no 100 here
+    assert found.outcome is Outcome.RESOLVED and found.certain
+    assert found.candidates == (Candidate("Renata Souza", "101"),)
+
+
+@pytest.mark.parametrize(
+    ("heard", "apartment"),
+    [
+        ("renata", "103"),  # 103 exists: someone else lives there, the visitor is asked
+        ("renata", "907"),  # two digits away
+        ("renato", "100"),  # a name heard only nearly
+    ],
+)
+def test_other_misplaced_names_are_not_taken(index: ResidentIndex, heard: str, apartment: str) -> None:
+    found = index.resolve(heard, apartment)
+    assert found.outcome is Outcome.NOT_IN_APARTMENT, found
+
+
 @pytest.mark.parametrize(
     ("heard", "apartment", "outcome"),
     [
