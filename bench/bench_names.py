@@ -14,7 +14,8 @@ that was asked, and the directory resolves it. Per condition and lever:
 - WER over the speech clips (word errors / reference words);
 - resident names right (the call goes on with the expected resident: resolved, or the one resident of that
   name when the apartment heard is not theirs or does not exist, which the call checks with the visitor: "A
-  Sônia mora no 201, é para ela?"; how many came that way is `checked`) and apartments right (the digits heard);
+  Sônia mora no 201, é para ela?"; how many came that way is `checked`) and apartments right (the apartment the
+  call goes on with: that resident's, else the digits heard; also the digits heard alone);
 - false directory names: a resident resolved from an outsider's clip or from noise; outsiders kept: the
   outsider's own name still heard;
 - noise with text: noise-only clips that produced any words;
@@ -52,7 +53,7 @@ from audiosocket.speech.whisper import WhisperOptions, WhisperSTT  # noqa: E402
 from audiosocket.vad import SileroModel, SileroVad  # noqa: E402
 from controller.conversation.directory import parse_directory  # noqa: E402
 from controller.conversation.hearing import ALTERNATIVES, Expecting, choose, directory_prompt, hearing_for  # noqa: E402
-from controller.conversation.matching import Outcome, ResidentIndex  # noqa: E402
+from controller.conversation.matching import Candidate, Outcome, ResidentIndex  # noqa: E402
 from controller.conversation.rules import RuleUnderstanding  # noqa: E402
 from controller.conversation.text import fold  # noqa: E402
 from controller.conversation.understanding import Slot, UnderstandingContext, Understood  # noqa: E402
@@ -78,7 +79,9 @@ class Score:
     errors: float = 0.0
     names: list[bool] = field(default_factory=list)
     checked: int = 0  # names right only through the "lives in another apartment" check
-    apartments: list[bool] = field(default_factory=list)
+    apartments: list[bool] = field(default_factory=list)  # the apartment the call goes on with
+    apartments_checked: int = 0  # ... right only through that check
+    apartments_heard: list[bool] = field(default_factory=list)  # the digits read from the text
     false_names: int = 0
     false_chances: int = 0
     outsiders_kept: list[bool] = field(default_factory=list)
@@ -97,6 +100,8 @@ class Score:
             "names": share(self.names),
             "checked": self.checked,
             "apartments": share(self.apartments),
+            "apartments_checked": self.apartments_checked,
+            "apartments_heard": share(self.apartments_heard),
             "false_names": f"{self.false_names}/{self.false_chances}",
             "outsiders_kept": share(self.outsiders_kept),
             "noise_text": f"{self.noise_text}/{self.noise_clips}",
@@ -124,19 +129,20 @@ class Judge:
 
     def resident(self, understood: Understood) -> str | None:
         """The resident the call goes on with, as Dialog._locate does: resolved, or checked with the visitor."""
-        return self.target(understood)[0]
+        found, _ = self.target(understood)
+        return None if found is None or understood.resident is None else found.resident
 
-    def target(self, understood: Understood) -> tuple[str | None, bool]:
-        """(resident, reached only through the "lives elsewhere" check)."""
-        if understood.resident is None:
+    def target(self, understood: Understood) -> tuple[Candidate | None, bool]:
+        """(whom the call goes on with, reached only through the "lives elsewhere" check)."""
+        if understood.resident is None and understood.apartment is None:
             return None, False
         resolution = self.index.resolve(understood.resident, understood.apartment)
         if len(resolution.candidates) != 1:
             return None, False
         if resolution.outcome is Outcome.RESOLVED:
-            return resolution.candidates[0].resident, False
+            return resolution.candidates[0], False
         if resolution.outcome is Outcome.NOT_IN_APARTMENT:
-            return resolution.candidates[0].resident, True
+            return resolution.candidates[0], True
         return None, False
 
     def choose(self, transcript: Transcript, asked: str) -> str:
@@ -241,12 +247,16 @@ def _score_clip(judge: Judge, score: Score, clip: dict[str, Any], text: str, sec
     score.errors += word_error_rate(clip["text"], text) * len(reference.split())
     score.seconds.append(seconds)
     understood = judge.read(text, clip["asked"])
-    resident, checked = judge.target(understood)
+    found, checked = judge.target(understood)
+    resident = judge.resident(understood)
     if clip["resident"]:
         score.names.append(resident == clip["resident"])
         score.checked += checked and resident == clip["resident"]
     if clip["apartment"]:
-        score.apartments.append(understood.apartment == clip["apartment"])
+        apartment = found.apartment if found is not None else understood.apartment
+        score.apartments.append(apartment == clip["apartment"])
+        score.apartments_checked += checked and apartment == clip["apartment"]
+        score.apartments_heard.append(understood.apartment == clip["apartment"])
     if clip["outsider"]:
         score.false_chances += 1
         score.false_names += resident is not None
@@ -273,15 +283,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['when']}, {report['machine']}; {report['clips']} clips per condition and "
         f"{report['noise_clips']} noise-only clips in each noisy condition.",
         "",
-        "| condition | lever | WER | resident names (of them checked) | apartments | false directory names "
-        "| outsiders kept | noise with text | ms per utterance | time vs plain |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| condition | lever | WER | resident names (of them checked) | apartments (checked) | digits heard "
+        "| false directory names | outsiders kept | noise with text | ms per utterance | time vs plain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in report["results"].items():
         condition, lever = key.split(" ", 1)
         lines.append(
             f"| {condition} | {lever} | {row['wer']} | {row['names']} ({row['checked']}) | {row['apartments']} "
-            f"| {row['false_names']} | {row['outsiders_kept']} | {row['noise_text']} | {row['ms_mean']} "
+            f"({row['apartments_checked']}) | {row['apartments_heard']} | {row['false_names']} "
+            f"| {row['outsiders_kept']} | {row['noise_text']} | {row['ms_mean']} "
             f"| {row['time_ratio_median']} |"
         )
     return "\n".join(lines)

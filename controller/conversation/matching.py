@@ -26,6 +26,7 @@ from controller.conversation.text import NAME_CONNECTORS, fold, phonetic
 ACCEPT = 78.0  # below this a word does not match
 CERTAIN = 90.0  # a resident found by name alone, without an apartment, is taken without asking from here
 MARGIN = 8.0  # candidates this close to the best one are too close to choose between
+_MAX_GLUED_QUERY = 5  # words; a longer "name" is a sentence, not a name split in pieces
 
 HONORIFICS = frozenset(
     {
@@ -102,6 +103,44 @@ def _similarity(heard: str, name: str, name_sound: str) -> float:
     return max(spelled, sounded)
 
 
+def _word_score(word: str, person: _Person) -> float:
+    best = 0.0
+    for form in expand(word):
+        if " " in form:
+            best = max(best, 100.0 if form == " ".join(person.words[: form.count(" ") + 1]) else 0.0)
+            continue
+        for name, sound in zip(person.words, person.sounds, strict=True):
+            best = max(best, _similarity(form, name, sound) - (0.0 if form == word else 1.0))
+        if form in person.nicknames:
+            best = 100.0
+    return best
+
+
+def _glued_score(heard: tuple[str, ...], scores: list[float], person: _Person) -> float:
+    """The best mean when some neighbouring words are read as one: Whisper splits a name it does not know into
+    words it does ("A José Angela Martins" for "A Rosângela Martins", "Agio Varna" for "A Giovanna"). Never
+    certain: such a name is read back to the visitor before anyone is rung."""
+    if len(heard) > _MAX_GLUED_QUERY:
+        return 0.0
+
+    def pair(index: int) -> float:
+        glued = heard[index] + heard[index + 1]
+        return max(_similarity(glued, name, sound) for name, sound in zip(person.words, person.sounds, strict=True))
+
+    def best(start: int) -> tuple[float, int] | None:  # (sum, groups) over heard[start:], or None
+        if start == len(heard):
+            return 0.0, 0
+        options = []
+        if scores[start] >= ACCEPT and (rest := best(start + 1)) is not None:
+            options.append((scores[start] + rest[0], rest[1] + 1))
+        if start + 1 < len(heard) and (glued := pair(start)) >= ACCEPT and (rest := best(start + 2)) is not None:
+            options.append((glued + rest[0], rest[1] + 1))
+        return max(options, key=lambda option: option[0] / option[1]) if options else None
+
+    found = best(0)
+    return 0.0 if found is None else min(found[0] / found[1], CERTAIN - 1.0)
+
+
 def _misheard_home(apartment: str, block: str | None, found: list[tuple[float, Candidate]]) -> Candidate | None:
     """The home of the one resident named exactly, when the apartment heard is not in the building and is one
     digit away from it: "a Renata do cento e um" heard as "do centro Ion" (100). A porteiro would ring Renata,
@@ -165,21 +204,10 @@ class ResidentIndex:
             return 0.0
         if " ".join(heard) in person.nicknames:
             return 100.0
-        total = 0.0
-        for word in heard:
-            best = 0.0
-            for form in expand(word):
-                if " " in form:
-                    best = max(best, 100.0 if form == " ".join(person.words[: form.count(" ") + 1]) else 0.0)
-                    continue
-                for name, sound in zip(person.words, person.sounds, strict=True):
-                    best = max(best, _similarity(form, name, sound) - (0.0 if form == word else 1.0))
-                if form in person.nicknames:
-                    best = 100.0
-            if best < ACCEPT:
-                return 0.0
-            total += best
-        return total / len(heard)
+        scores = [_word_score(word, person) for word in heard]
+        if all(score >= ACCEPT for score in scores):
+            return sum(scores) / len(scores)
+        return _glued_score(heard, scores, person)
 
     def search(self, query: str, within: tuple[Apartment, ...] | None = None) -> list[tuple[float, Candidate]]:
         """Residents matching `query` (best first), all within MARGIN of the best; optionally in some apartments."""

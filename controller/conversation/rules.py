@@ -259,7 +259,10 @@ class _Reading:
         names = 0
         while index < len(words) and names < _MAX_NAME_WORDS and not used[index]:
             word = words[index]
-            if _is_namey(word) and not (resident and taken and not self._is_known(word)):
+            # A resident's name goes on with words the directory knows; one that started unknown goes on to
+            # its end, as Whisper may have split it ("Agio Varna"): matching reads the pieces together.
+            unknown_start = bool(taken) and not self._is_known(words[taken[0]])
+            if _is_namey(word) and not (resident and taken and not self._is_known(word) and not unknown_start):
                 taken.append(index)
                 names += 1
                 if self.breaks[index]:

@@ -175,3 +175,29 @@ def test_a_name_that_only_sounds_like_a_residents_is_confirmed_never_taken() -> 
         assert found.outcome is Outcome.RESOLVED and found.candidates[0].resident == resident
         assert not found.certain
     assert index.resolve("Giovanna", None).certain
+
+
+@pytest.mark.parametrize(
+    ("heard", "resident"),
+    [
+        ("agio varna", "Giovanna Prado"),  # "A Giovanna." as Whisper wrote it
+        ("jose angela martins", "Rosângela Martins"),  # "A Rosângela Martins."
+    ],
+)
+def test_a_name_whisper_split_in_pieces_is_read_whole_and_confirmed(heard: str, resident: str) -> None:
+    directory = parse_directory(
+        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"},'
+        ' {"apartment_number": "401", "residents": ["Rosângela Martins", "José Martins"], "voip_number": "PJSIP/401"}]'
+    )
+    found = ResidentIndex(directory).resolve(heard, None)
+    assert found.outcome is Outcome.RESOLVED and found.candidates[0].resident == resident
+    assert not found.certain  # read back to the visitor before anyone is rung
+
+
+@pytest.mark.parametrize("heard", ["everaldo santos", "sol hicard", "varna agio"])
+def test_pieces_that_are_no_residents_name_stay_unmatched(heard: str) -> None:
+    directory = parse_directory(
+        '[{"apartment_number": "702", "residents": ["Giovanna Prado"], "voip_number": "PJSIP/702"},'
+        ' {"apartment_number": "401", "residents": ["Rosângela Martins"], "voip_number": "PJSIP/401"}]'
+    )
+    assert ResidentIndex(directory).resolve(heard, None).outcome is Outcome.NOT_FOUND

@@ -163,6 +163,12 @@ def test_unknown_bare_name_only_when_the_resident_was_asked(context: Understandi
     assert read("Parapatrícia,", context, Slot.RESIDENT).resident == "parapatrícia"  # an outsider, whole
 
 
+def test_an_unknown_name_is_read_to_its_end_a_known_one_only_with_known_words(context: UnderstandingContext) -> None:
+    assert read("Agio Varna,", context, Slot.RESIDENT).resident == "agio varna"  # Whisper's pieces, for matching
+    assert read("para a renata obrigada", context, Slot.RESIDENT).resident == "renata"
+    assert read("para o xisto silva", context, Slot.RESIDENT).resident == "xisto silva"
+
+
 def test_a_glued_cue_is_split_only_from_a_residents_name(context: UnderstandingContext) -> None:
     glued = read("Paraoseujosé, do 102.", context)  # "para o seu José"
     assert (glued.resident, glued.apartment) == ("josé", "102")
