@@ -51,7 +51,7 @@ EPSILON = 1e-9
 @dataclass(frozen=True, slots=True)
 class EndpointingConfig:
     silence_ms: int = 700
-    early_ms: int = 200
+    early_ms: int = 120
     pre_roll_ms: int = 300
     min_speech_ms: int = 100
     max_utterance_ms: int = 15000

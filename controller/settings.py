@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         default=700, ge=100, le=5000, description="Silence (wall clock) that ends the caller's turn, in ms."
     )
     early_end_ms: int = Field(
-        default=200, ge=0, le=2000, description="Silence after which recognition starts early (0 = off), in ms."
+        default=120, ge=0, le=2000, description="Silence after which recognition starts early (0 = off), in ms."
     )
     answer_silence_ms: int = Field(
         default=350,

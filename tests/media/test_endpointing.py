@@ -93,8 +93,9 @@ def test_utterance_audio_has_pre_roll_and_a_short_tail() -> None:
     samples = [int.from_bytes(ended.pcm[i : i + 2], "little", signed=True) for i in range(0, len(ended.pcm), 2)]
     assert samples[: 280 * 8] == [3] * 280 * 8  # ~300 ms of pre-roll before the first voiced frame
     assert samples.count(1000) == 500 * 8
-    assert samples[-200 * 8 :] == [5] * 200 * 8  # early_ms of tail
-    assert len(samples) == (280 + 500 + 200) * 8
+    tail = EndpointingConfig().early_ms
+    assert samples[-tail * 8 :] == [5] * tail * 8  # early_ms of tail
+    assert len(samples) == (280 + 500 + tail) * 8
 
 
 def test_pre_roll_never_reaches_across_a_wall_clock_gap() -> None:
@@ -139,7 +140,7 @@ def test_early_utterance_then_resumed_then_confirmed() -> None:
     assert isinstance(ended, UtteranceEnded)
     assert first_early.duration_ms == 600 and ended.duration_ms == 1300
     assert second_early.pcm == ended.pcm  # the early recognition is valid for the confirmed turn
-    assert first_early.at == pytest.approx(100 + 0.6 + 0.2)
+    assert first_early.at == pytest.approx(100 + 0.6 + EndpointingConfig().early_ms / 1000)
 
 
 def test_early_signal_can_be_disabled() -> None:

@@ -141,7 +141,7 @@ async def test_an_utterance_ends_on_wall_clock_silence_without_frames() -> None:
         assert isinstance(ended, UtteranceEnded)
         assert ended.duration_ms == 1000
         assert ended.at == pytest.approx(last_voice + 0.7) and ended.delay_ms == 700
-        assert early.at == pytest.approx(last_voice + 0.2) and early.pcm == ended.pcm
+        assert early.at == pytest.approx(last_voice + EndpointingConfig().early_ms / 1000) and early.pcm == ended.pcm
         assert [e["event"] for e in h.sink.events] == ["speech_start", "speech_early_end", "speech_end"]
         assert h.sink.named("speech_end")[0]["endpointing_delay_ms"] == 700
 
