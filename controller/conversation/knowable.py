@@ -4,7 +4,7 @@ A voice that takes half a second per clause (Kokoro) is only quick when the clau
 fixed prompts (:func:`prompts.fixed_phrases`) name no one; these name the directory's residents and apartments:
 the announcement ("Vou chamar a Renata, do 101."), the resident's question without the visitor's name
 ("Entrega para a Renata. Posso liberar? ..."), and what the waiting visitor hears about each resident. The
-speech layer caches clause by clause, so a sentence that also holds a visitor's name ("Certo, Marcos. Vou chamar
+speech layer caches clause by clause, so a sentence that also holds a visitor's name ("Entendi, Marcos. Vou chamar
 a Renata, do 101.") still finds most of it made.
 """
 

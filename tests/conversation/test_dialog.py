@@ -71,7 +71,7 @@ def test_a_clear_complete_request_rings_at_once(dialog: Dialog) -> None:
     state, actions = run(dialog, "sou o joao tenho uma entrega pra renata do cento e um")
     assert state.phase is Phase.CALLING
     assert actions[-2:] == [
-        Say(Leg.GATE, "Certo, Joao. Vou chamar a Renata, do 101. Um momento."),
+        Say(Leg.GATE, "Entendi, Joao. Vou chamar a Renata, do 101. Um momento."),
         CallResident(
             VisitorRequest("call-1", Intent.ENTREGA, "Joao", "101", None, "Renata Souza"),
             (CallTarget("Renata Souza", "PJSIP/101"), CallTarget("Carlos Souza", "PJSIP/101")),
@@ -104,7 +104,7 @@ def test_silence_after_a_read_back_is_not_a_yes(dialog: Dialog) -> None:
 def test_a_delivery_with_only_an_apartment_rings_it(dialog: Dialog) -> None:
     """The apartment is the key: no resident's name and no courier's name are needed."""
     state, actions = run(dialog, "tenho uma entrega do mercado livre pro 101")
-    assert said(actions)[-1] == "Certo. Vou chamar o apartamento 101. Um momento."
+    assert said(actions)[-1] == "Entendi. Vou chamar o apartamento 101. Um momento."
     assert actions[-1] == CallResident(
         VisitorRequest("call-1", Intent.ENTREGA, None, "101", None, None),
         (CallTarget("Renata Souza", "PJSIP/101"), CallTarget("Carlos Souza", "PJSIP/101")),
@@ -115,7 +115,7 @@ def test_keyed_apartment_then_errand_rings(dialog: Dialog) -> None:
     state, actions = run(dialog, *(DtmfReceived(key) for key in "102#"))
     assert said(actions)[-1] == "É visita, entrega ou serviço?"
     _, actions = dialog.handle(state, UtteranceHeard("entrega"))
-    assert said(actions) == ["Certo. Vou chamar o José, do 102. Um momento."]
+    assert said(actions) == ["Entendi. Vou chamar o José, do 102. Um momento."]
     assert isinstance(actions[-1], CallResident)
 
 
@@ -175,7 +175,7 @@ def test_asks_one_missing_thing_at_a_time(dialog: Dialog) -> None:
     state, actions = dialog.handle(state, UtteranceHeard("visita"))
     assert said(actions) == ["Qual é o seu nome?"]
     state, actions = dialog.handle(state, UtteranceHeard("maria"))
-    assert said(actions) == ["Certo, Maria. Vou chamar a Ana Paula, do 103. Um momento."]
+    assert said(actions) == ["Entendi, Maria. Vou chamar a Ana Paula, do 103. Um momento."]
 
 
 def test_a_resident_in_another_apartment_is_checked_not_assumed(dialog: Dialog) -> None:
@@ -233,7 +233,7 @@ def test_keypad_digits_make_an_apartment(dialog: Dialog) -> None:
     state, actions = dialog.handle(state, DtmfReceived("#"))
     assert CancelTimer(Timer.DTMF) in actions
     assert state.apartment == "103" and state.dtmf == ""
-    assert said(actions) == ["Certo. Vou chamar a Ana Paula, do 103. Um momento."]
+    assert said(actions) == ["Entendi. Vou chamar a Ana Paula, do 103. Um momento."]
 
 
 def test_keypad_number_completes_after_a_pause(dialog: Dialog) -> None:
@@ -343,5 +343,5 @@ def test_a_name_whisper_glued_to_its_cue_or_ran_past_a_comma_still_finds_the_res
     state, actions = run(dialog, "entrega", "Parabeatriz.")  # "para a Beatriz", heard as one word
     assert isinstance(actions[-1], CallResident) and actions[-1].request.resident == "Beatriz Oliveira"
     state, actions = run(dialog, "Sou Pedro, Víngvero Marcos do 201.")  # "vim ver o" glued into the name
-    assert state.visitor_name == "Pedro" and said(actions)[-1] == "Certo, Pedro. É visita, entrega ou serviço?"
+    assert state.visitor_name == "Pedro" and said(actions)[-1] == "Entendi, Pedro. É visita, entrega ou serviço?"
     assert state.target is not None and state.target.candidate.resident == "Marcos Oliveira"

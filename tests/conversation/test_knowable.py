@@ -23,7 +23,7 @@ def test_a_couriers_call_says_only_knowable_sentences(sample: Directory) -> None
     known = set(directory_phrases(sample))
     said = _said(Conversation(Dialog(sample, POLICY)), "tenho uma entrega pro 101")
     assert said == [
-        "Certo. Vou chamar o apartamento 101. Um momento.",
+        "Entendi. Vou chamar o apartamento 101. Um momento.",
         "Entrega para o 101. Posso liberar? Tecle 1 sim, 2 não.",
         "A Renata atendeu. Só um momento.",
     ]

@@ -101,7 +101,7 @@ def test_the_registered_visitor_is_let_in_on_the_pass_recorded_as_such_and_nobod
         "Kátia Regina",
     )
     assert audit.record.preauthorisation == "#7 de Kátia Regina em 2026-12-01T10:00:00.000+00:00"
-    assert said(actions) == ["Certo, Rosângela. Um momento."]
+    assert said(actions) == ["Entendi, Rosângela. Um momento."]
     state, actions = feed(conversation, state, AuditWritten(True, Decision.AUTHORISED))
     [opening] = of_type(actions, OpenGate)
     assert opening.request.apartment == "1203"

@@ -47,7 +47,7 @@ from tests.resident.drive import POLICY, RENATA, REQUEST, VISIT, asking, calling
 def test_the_visitor_phase_ends_with_the_first_dial_and_the_reassurance_timer(conversation: Conversation) -> None:
     state, actions = calling(conversation)
     assert actions[-4:] == [
-        Say(Leg.GATE, "Certo, Joao. Vou chamar a Renata, do 101. Um momento."),
+        Say(Leg.GATE, "Entendi, Joao. Vou chamar a Renata, do 101. Um momento."),
         CallResident(REQUEST, (RENATA, CallTarget("Carlos Souza", "PJSIP/101"))),
         DialResident(RENATA, 1, POLICY.ring_timeout_s),
         StartTimer(Timer.REASSURE, POLICY.reassure_every_s),
