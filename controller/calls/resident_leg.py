@@ -32,6 +32,7 @@ class ResidentChannels:
             other_half = dialling.local_other_half(channel, endpoint)
             self.owned.update(c for c in (channel, other_half) if c is not None)
         self.channel, self.also_ringing = base, tuple(channel for channel, _ in dials[1:])
+        self.answered = False  # a phone ringing is nobody's leg yet, whoever answered an earlier dial
         return dials
 
     def rung(self) -> None:
