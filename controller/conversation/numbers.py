@@ -11,6 +11,7 @@ a new chunk ("doze" then "zero" then "três"). An "e" that cannot join two numbe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 UNITS = {
@@ -80,6 +81,10 @@ HUNDREDS = {
 # "sete cento e dois": a recogniser may cut a hundreds word in two; after a unit these multiply it.
 SPLIT_HUNDREDS = frozenset({"cento", "centos", "sento", "sentos", "centro", "centros"})
 THOUSAND = "mil"
+# "e um" said as one syllable, [jũ]: Whisper writes it "ion" ("do centro ion") or glues it to the hundreds word
+# ("Centurion", "Centuyon", "Centuíon" for "cento e um"); only after a number it can complete.
+E_UM = frozenset({"ion", "yon", "iun", "yun"})
+_CENTO_E_UM = re.compile(r"[cs]ent[a-z]{0,3}[iy](?:on|un)")
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HUNDREDS) | {THOUSAND}
 
 
@@ -164,6 +169,10 @@ def find_numbers(folded: tuple[str, ...] | list[str], *, compose_digits: bool = 
             return int(word) if compose_digits and word[0] != "0" else None
         if word == "centos" and run is not None:
             return 100  # only ever the second half of a split hundreds word
+        if word in E_UM:
+            return 1 if run is not None and run.composed is not None and _joins(run.composed, 1) else None
+        if _CENTO_E_UM.fullmatch(word):
+            return 101
         return _word_value(word)
 
     spans: list[NumberSpan] = []

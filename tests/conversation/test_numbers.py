@@ -41,13 +41,20 @@ from controller.conversation.text import fold
         ("quatro centos e um", "401"),
         ("trêscentos e três", "303"),
         ("cento e dois cento e três", "102103"),  # two numbers read one after the other stay two chunks
+        ("centro ion", "101"),  # "cento e um", its "e um" said as one syllable
+        ("Centurion", "101"),  # ... and glued to the hundreds word
+        ("Centuyon", "101"),
+        ("Centuíon", "101"),
+        ("mil e centurion", "1101"),
     ],
 )
 def test_spoken_numbers(spoken: str, digits: str) -> None:
     assert parse_number(fold(spoken)) == digits
 
 
-@pytest.mark.parametrize("text", ["", "bloco", "um e dois", "entrega", "dois de tres", "duzentos de 3"])
+@pytest.mark.parametrize(
+    "text", ["", "bloco", "um e dois", "entrega", "dois de tres", "duzentos de 3", "ion", "sentido"]
+)
 def test_not_a_single_number(text: str) -> None:
     assert parse_number(fold(text)) is None
 
