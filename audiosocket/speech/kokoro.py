@@ -147,6 +147,10 @@ class KokoroTTS:
         """Background inferences stopped for a live one (on the current loop's scheduling)."""
         return self._priority.preempted if self._priority is not None else 0
 
+    def live_clauses(self, voice: str | None = None) -> int:
+        """Clauses made in `voice` (None: the configured one) on the live executor, where calls wait."""
+        return self._priority.live_clauses.get(voice, 0) if self._priority is not None else 0
+
     @property
     def background_running(self) -> bool:
         """A background inference is on the executor right now."""
@@ -270,6 +274,7 @@ class KokoroTTS:
     async def _infer_live(self, phonemes: str, voice: str | None = None) -> Audio:
         priority = self._scheduling()
         priority.live += 1
+        priority.live_clauses[voice] = priority.live_clauses.get(voice, 0) + 1
         priority.idle.clear()
         if priority.background_run is not None:
             priority.background_run.terminate = True  # a call is waiting: the prewarm clause is redone later
@@ -315,6 +320,7 @@ class _Priority:
         self.background_lock = asyncio.Lock()
         self.background_run: Any = None
         self.preempted = 0
+        self.live_clauses: dict[str | None, int] = {}
 
 
 class _Preempted(Exception):
