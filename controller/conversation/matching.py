@@ -93,48 +93,64 @@ def query_words(query: str) -> tuple[str, ...]:
     return tuple(word for word in fold(query).split() if word not in HONORIFICS and word not in NAME_CONNECTORS)
 
 
-def _similarity(heard: str, name: str, name_sound: str) -> float:
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    """A query made ready once for scoring against every resident: each word's forms (itself and its nickname
+    expansions) and neighbouring words glued, each with its sound key, so no resident recomputes them."""
+
+    words: tuple[str, ...]
+    forms: tuple[tuple[tuple[str, str], ...], ...]  # per word: (form, sound); a multi-word form has no sound
+    pairs: tuple[tuple[str, str], ...]  # word i and i + 1 read as one, and its sound
+
+    @classmethod
+    def of(cls, words: tuple[str, ...]) -> _Heard:
+        forms = tuple(tuple((form, "" if " " in form else phonetic(form)) for form in expand(word)) for word in words)
+        glued = (a + b for a, b in zip(words, words[1:], strict=False))
+        pairs = tuple((word, phonetic(word)) for word in glued) if len(words) <= _MAX_GLUED_QUERY else ()
+        return cls(words, forms, pairs)
+
+
+def _similarity(heard: str, heard_sound: str, name: str, name_sound: str) -> float:
     if heard == name:
         return 100.0
     if len(heard) <= 3 or len(name) <= 3:
         return 0.0
     spelled = fuzz.ratio(heard, name)
-    sounded = fuzz.ratio(phonetic(heard), name_sound) - 5.0
+    sounded = fuzz.ratio(heard_sound, name_sound) - 5.0
     return max(spelled, sounded)
 
 
-def _word_score(word: str, person: _Person) -> float:
+def _word_score(word: str, forms: tuple[tuple[str, str], ...], person: _Person) -> float:
     best = 0.0
-    for form in expand(word):
+    for form, sound in forms:
         if " " in form:
             best = max(best, 100.0 if form == " ".join(person.words[: form.count(" ") + 1]) else 0.0)
             continue
-        for name, sound in zip(person.words, person.sounds, strict=True):
-            best = max(best, _similarity(form, name, sound) - (0.0 if form == word else 1.0))
+        for name, name_sound in zip(person.words, person.sounds, strict=True):
+            best = max(best, _similarity(form, sound, name, name_sound) - (0.0 if form == word else 1.0))
         if form in person.nicknames:
             best = 100.0
     return best
 
 
-def _glued_score(heard: tuple[str, ...], scores: list[float], person: _Person) -> float:
+def _glued_score(heard: _Heard, scores: list[float], person: _Person) -> float:
     """The best mean when some neighbouring words are read as one: Whisper splits a name it does not know into
     words it does ("A José Angela Martins" for "A Rosângela Martins", "Agio Varna" for "A Giovanna"). Never
     certain: such a name is read back to the visitor before anyone is rung."""
-    if len(heard) > _MAX_GLUED_QUERY:
+    if not heard.pairs:
         return 0.0
+    names = tuple(zip(person.words, person.sounds, strict=True))
+    glued = [max(_similarity(pair, sound, name, known) for name, known in names) for pair, sound in heard.pairs]
+    count = len(heard.words)
 
-    def pair(index: int) -> float:
-        glued = heard[index] + heard[index + 1]
-        return max(_similarity(glued, name, sound) for name, sound in zip(person.words, person.sounds, strict=True))
-
-    def best(start: int) -> tuple[float, int] | None:  # (sum, groups) over heard[start:], or None
-        if start == len(heard):
+    def best(start: int) -> tuple[float, int] | None:  # (sum, groups) over words[start:], or None
+        if start == count:
             return 0.0, 0
         options = []
         if scores[start] >= ACCEPT and (rest := best(start + 1)) is not None:
             options.append((scores[start] + rest[0], rest[1] + 1))
-        if start + 1 < len(heard) and (glued := pair(start)) >= ACCEPT and (rest := best(start + 2)) is not None:
-            options.append((glued + rest[0], rest[1] + 1))
+        if start + 1 < count and glued[start] >= ACCEPT and (rest := best(start + 2)) is not None:
+            options.append((glued[start] + rest[0], rest[1] + 1))
         return max(options, key=lambda option: option[0] / option[1]) if options else None
 
     found = best(0)
@@ -196,22 +212,22 @@ class ResidentIndex:
     def score(self, query: str, candidate: Candidate) -> float:
         for person in self._people:
             if person.candidate == candidate:
-                return self._score(query_words(query), person)
+                return self._score(_Heard.of(query_words(query)), person)
         return 0.0
 
-    def _score(self, heard: tuple[str, ...], person: _Person) -> float:
-        if not heard:
+    def _score(self, heard: _Heard, person: _Person) -> float:
+        if not heard.words:
             return 0.0
-        if " ".join(heard) in person.nicknames:
+        if " ".join(heard.words) in person.nicknames:
             return 100.0
-        scores = [_word_score(word, person) for word in heard]
+        scores = [_word_score(word, forms, person) for word, forms in zip(heard.words, heard.forms, strict=True)]
         if all(score >= ACCEPT for score in scores):
             return sum(scores) / len(scores)
         return _glued_score(heard, scores, person)
 
     def search(self, query: str, within: tuple[Apartment, ...] | None = None) -> list[tuple[float, Candidate]]:
         """Residents matching `query` (best first), all within MARGIN of the best; optionally in some apartments."""
-        heard = query_words(query)
+        heard = _Heard.of(query_words(query))
         allowed = None if within is None else {(unit.block, unit.number) for unit in within}
         scored = [
             (score, person.candidate)
