@@ -129,8 +129,7 @@ class Judge:
 
     def resident(self, understood: Understood) -> str | None:
         """The resident the call goes on with, as Dialog._locate does: resolved, or checked with the visitor."""
-        found, _ = self.target(understood)
-        return None if found is None or understood.resident is None else found.resident
+        return _named(self.target(understood)[0], understood)
 
     def target(self, understood: Understood) -> tuple[Candidate | None, bool]:
         """(whom the call goes on with, reached only through the "lives elsewhere" check)."""
@@ -149,6 +148,11 @@ class Judge:
         """The production choice among hypotheses (controller/conversation/hearing.py)."""
         texts = (transcript.text, *transcript.alternatives)
         return choose(texts, EXPECTING[asked], lambda text: self.read(text, asked), self.index)
+
+
+def _named(found: Candidate | None, understood: Understood) -> str | None:
+    """The resident a call goes on with, when the text named one (an apartment alone names nobody)."""
+    return None if found is None or understood.resident is None else found.resident
 
 
 def hints_for(judge: Judge, lever: str, asked: str) -> Hints | None:
@@ -248,7 +252,7 @@ def _score_clip(judge: Judge, score: Score, clip: dict[str, Any], text: str, sec
     score.seconds.append(seconds)
     understood = judge.read(text, clip["asked"])
     found, checked = judge.target(understood)
-    resident = judge.resident(understood)
+    resident = _named(found, understood)
     if clip["resident"]:
         score.names.append(resident == clip["resident"])
         score.checked += checked and resident == clip["resident"]

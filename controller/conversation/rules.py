@@ -261,8 +261,9 @@ class _Reading:
             word = words[index]
             # A resident's name goes on with words the directory knows; one that started unknown goes on to
             # its end, as Whisper may have split it ("Agio Varna"): matching reads the pieces together.
-            unknown_start = bool(taken) and not self._is_known(words[taken[0]])
-            if _is_namey(word) and not (resident and taken and not self._is_known(word) and not unknown_start):
+            if _is_namey(word) and not (
+                resident and taken and not self._is_known(word) and self._is_known(words[taken[0]])
+            ):
                 taken.append(index)
                 names += 1
                 if self.breaks[index]:
